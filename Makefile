@@ -1,0 +1,65 @@
+# smobject: build, test, demo, bench.  `make demo` and `make test` install what
+# a fresh Debian 12 machine is missing (as root) before building.
+
+LUA      ?= lua5.4
+LUA_INC  ?= /usr/include/lua5.4
+CC       ?= gcc
+WARN      = -Wall -Wextra -pedantic -Wmissing-prototypes -Wshadow -Wwrite-strings \
+            -Wcast-qual -Wstrict-prototypes -Wconversion -Wno-sign-conversion
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c99 -fPIC $(WARN) -I$(LUA_INC) $(CFLAGS)
+LDFLAGS  ?=
+
+SRCS     = $(wildcard csrc/*.c)
+HDRS     = $(wildcard csrc/*.h)
+LIB      = build/smobject/core.so
+BUSTED   = $(LUA) /usr/bin/busted
+
+# Paths for our Lua and every child process it starts (busted's own path
+# settings do not reach children).
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
+export LUA_CPATH := $(CURDIR)/build/?.so;;
+export SMO_LUA   := $(LUA)
+
+DEB_PKGS = gcc libc6-dev make lua5.4 liblua5.4-dev lua-busted luarocks
+
+.PHONY: all deps test test-valgrind demo bench install clean lint
+
+all: $(LIB)
+
+$(LIB): $(SRCS) $(HDRS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRCS) $(LDFLAGS)
+
+# Installs the Debian packages a fresh machine lacks (needs root and apt).
+deps:
+	@if ! command -v $(LUA) >/dev/null || [ ! -f $(LUA_INC)/lua.h ] || [ ! -f /usr/bin/busted ] \
+	    || ! command -v luarocks >/dev/null || ! command -v $(CC) >/dev/null; then \
+	  echo "installing missing packages: $(DEB_PKGS)"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS); \
+	fi
+
+test: all
+	$(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+
+test-valgrind: all
+	SMO_VALGRIND=1 $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+
+demo: all
+	$(LUA) examples/demo.lua
+
+bench: all
+	@command -v python3 >/dev/null && python3 -c 'import sysv_ipc' 2>/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-sysv-ipc)
+	$(LUA) bench/bench.lua
+
+install: all
+	luarocks --lua-version=5.4 make rockspec/smobject-scm-1.rockspec
+
+lint: all
+	luacheck --std lua54 lua spec bench examples
+	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
+	  --inline-suppr -I$(LUA_INC) --suppress=missingIncludeSystem csrc
+
+clean:
+	rm -rf build smobject luarocks-tree

@@ -1,0 +1,237 @@
+/*
+ * Data access: bytes (read, write, fill) and C scalars (get, set), every
+ * access bounds-checked against the kernel's size of the segment.
+ *
+ * get/set are the hot path: the handle check is a pointer comparison of
+ * metatables, and the C type name is found with one raw lookup of the
+ * (interned) name string in a table built at load time.
+ */
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "smobject.h"
+#include "access.h"
+
+/* C type names and their representation on this machine. */
+typedef struct ctype_name {
+  const char *name;
+  int code;
+} ctype_name;
+
+#define INT_CODE(T) ((T)-1 < (T)1 ? (sizeof(T) == 1 ? CT_I8 : sizeof(T) == 2 ? CT_I16 : sizeof(T) == 4 ? CT_I32 : CT_I64) \
+                               : (sizeof(T) == 1 ? CT_U8 : sizeof(T) == 2 ? CT_U16 : sizeof(T) == 4 ? CT_U32 : CT_U64))
+
+static const ctype_name ctype_names[] = {
+  { "int8_t", CT_I8 }, { "uint8_t", CT_U8 }, { "int16_t", CT_I16 }, { "uint16_t", CT_U16 },
+  { "int32_t", CT_I32 }, { "uint32_t", CT_U32 }, { "int64_t", CT_I64 }, { "uint64_t", CT_U64 },
+  { "char", INT_CODE(char) }, { "signed char", CT_I8 }, { "unsigned char", CT_U8 },
+  { "short", INT_CODE(short) }, { "short int", INT_CODE(short) }, { "signed short", INT_CODE(short) },
+  { "unsigned short", INT_CODE(unsigned short) }, { "unsigned short int", INT_CODE(unsigned short) },
+  { "int", INT_CODE(int) }, { "signed", INT_CODE(int) }, { "signed int", INT_CODE(int) },
+  { "unsigned int", INT_CODE(unsigned) }, { "unsigned", INT_CODE(unsigned) },
+  { "long", INT_CODE(long) }, { "long int", INT_CODE(long) }, { "signed long", INT_CODE(long) },
+  { "unsigned long", INT_CODE(unsigned long) }, { "unsigned long int", INT_CODE(unsigned long) },
+  { "long long", INT_CODE(long long) }, { "long long int", INT_CODE(long long) },
+  { "signed long long", INT_CODE(long long) },
+  { "unsigned long long", INT_CODE(unsigned long long) },
+  { "unsigned long long int", INT_CODE(unsigned long long) },
+  { "size_t", INT_CODE(size_t) }, { "ssize_t", INT_CODE(ssize_t) },
+  { "intptr_t", INT_CODE(intptr_t) }, { "uintptr_t", INT_CODE(uintptr_t) },
+  { "float", CT_F32 }, { "double", CT_F64 }, { "bool", CT_BOOL }, { "_Bool", CT_BOOL },
+  { NULL, 0 }
+};
+
+const unsigned char ctype_width[CT_COUNT] = { 1, 1, 2, 2, 4, 4, 8, 8, 4, 8, 1 };
+
+/* The code of the C type named at idx (through the table at upvalue 2). */
+int check_ctype(lua_State *L, int idx) {
+  int code;
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNUMBER) {
+    if (lua_type(L, idx) != LUA_TSTRING) luaL_typeerror(L, idx, "C type name");
+    lua_pushfstring(L, "unknown C type '%s'", lua_tostring(L, idx));
+    luaL_argerror(L, idx, lua_tostring(L, -1));
+  }
+  code = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return code;
+}
+
+/* Offset of a width-byte access; raises unless it lies inside the segment. */
+size_t check_span(lua_State *L, const smo_seg *h, int idx, size_t width) {
+  lua_Integer off;
+  if (!lua_isinteger(L, idx)) luaL_typeerror(L, idx, "integer offset");
+  off = lua_tointeger(L, idx);
+  if (off < 0 || width > h->size || (size_t)off > h->size - width) {
+    lua_pushfstring(L, "offset %I out of range (%I-byte access in a %I-byte segment)", off,
+                    (lua_Integer)width, (lua_Integer)h->size);
+    luaL_argerror(L, idx, lua_tostring(L, -1));
+  }
+  return (size_t)off;
+}
+
+void check_writable(lua_State *L, const smo_seg *h) {
+  if (h->readonly) luaL_error(L, "attempt to write to a read-only smobject");
+}
+
+/* Pushes the value of type code found at p. */
+void push_scalar(lua_State *L, int code, const unsigned char *p) {
+  switch (code) {
+    case CT_I8:  { int8_t v;   memcpy(&v, p, 1); lua_pushinteger(L, v); break; }
+    case CT_U8:  lua_pushinteger(L, *p); break;
+    case CT_I16: { int16_t v;  memcpy(&v, p, 2); lua_pushinteger(L, v); break; }
+    case CT_U16: { uint16_t v; memcpy(&v, p, 2); lua_pushinteger(L, v); break; }
+    case CT_I32: { int32_t v;  memcpy(&v, p, 4); lua_pushinteger(L, v); break; }
+    case CT_U32: { uint32_t v; memcpy(&v, p, 4); lua_pushinteger(L, v); break; }
+    case CT_I64: { int64_t v;  memcpy(&v, p, 8); lua_pushinteger(L, (lua_Integer)v); break; }
+    case CT_U64: { uint64_t v; memcpy(&v, p, 8); lua_pushinteger(L, (lua_Integer)v); break; }
+    case CT_F32: { float v;    memcpy(&v, p, 4); lua_pushnumber(L, (lua_Number)v); break; }
+    case CT_F64: { double v;   memcpy(&v, p, 8); lua_pushnumber(L, (lua_Number)v); break; }
+    default:     lua_pushboolean(L, *p != 0); break;
+  }
+}
+
+static const lua_Integer int_min[] = { INT8_MIN, 0, INT16_MIN, 0, INT32_MIN, 0 };
+static const lua_Integer int_max[] = { INT8_MAX, UINT8_MAX, INT16_MAX, UINT16_MAX, INT32_MAX, UINT32_MAX };
+static const char *const code_names[CT_COUNT] = {
+  "int8_t", "uint8_t", "int16_t", "uint16_t", "int32_t", "uint32_t", "int64_t", "uint64_t",
+  "float", "double", "bool"
+};
+
+/* Converts the Lua value at idx to type code at out; raises when it does not fit. */
+void check_scalar(lua_State *L, int idx, int code, unsigned char *out) {
+  if (code == CT_BOOL) {
+    if (lua_type(L, idx) != LUA_TBOOLEAN) luaL_typeerror(L, idx, "boolean");
+    *out = (unsigned char)lua_toboolean(L, idx);
+    return;
+  }
+  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, "number");
+  if (code == CT_F64) {
+    double v = (double)lua_tonumber(L, idx);
+    memcpy(out, &v, 8);
+  } else if (code == CT_F32) {
+    double d = (double)lua_tonumber(L, idx);
+    float v;
+    if (isfinite(d) && (d > FLT_MAX || d < -FLT_MAX)) luaL_argerror(L, idx, "value out of range for float");
+    v = (float)d;
+    memcpy(out, &v, 4);
+  } else {
+    int isint;
+    lua_Integer v = lua_tointegerx(L, idx, &isint);
+    if (!isint) luaL_argerror(L, idx, "number has no integer representation");
+    if (code < CT_I64 && (v < int_min[code] || v > int_max[code])) {
+      lua_pushfstring(L, "value %I out of range for %s", v, code_names[code]);
+      luaL_argerror(L, idx, lua_tostring(L, -1));
+    }
+    switch (ctype_width[code]) {
+      case 1: { uint8_t b = (uint8_t)v;  memcpy(out, &b, 1); break; }
+      case 2: { uint16_t b = (uint16_t)v; memcpy(out, &b, 2); break; }
+      case 4: { uint32_t b = (uint32_t)v; memcpy(out, &b, 4); break; }
+      default: { uint64_t b = (uint64_t)v; memcpy(out, &b, 8); break; }
+    }
+  }
+}
+
+/* seg:get(ctype, offset) -> number | boolean */
+static int seg_get(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  int code = check_ctype(L, 2);
+  size_t off = check_span(L, h, 3, ctype_width[code]);
+  push_scalar(L, code, h->addr + off);
+  return 1;
+}
+
+/* seg:set(ctype, offset, value) */
+static int seg_set(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  int code = check_ctype(L, 2);
+  size_t off = check_span(L, h, 3, ctype_width[code]);
+  unsigned char buf[8];
+  check_writable(L, h);
+  check_scalar(L, 4, code, buf);
+  memcpy(h->addr + off, buf, ctype_width[code]);
+  return 0;
+}
+
+/* A length argument: a non-negative integer. */
+static size_t check_length(lua_State *L, int idx) {
+  lua_Integer n;
+  if (!lua_isinteger(L, idx)) luaL_typeerror(L, idx, "integer length");
+  n = lua_tointeger(L, idx);
+  luaL_argcheck(L, n >= 0, idx, "length must not be negative");
+  return (size_t)n;
+}
+
+/* seg:read(offset [, len]) -> string (default: to the end) */
+static int seg_read(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  size_t off = check_span(L, h, 2, 0), len;
+  if (lua_isnoneornil(L, 3)) len = h->size - off;
+  else {
+    len = check_length(L, 3);
+    luaL_argcheck(L, len <= h->size - off, 3, "length runs past the end of the segment");
+  }
+  lua_pushlstring(L, (const char *)h->addr + off, len);
+  return 1;
+}
+
+/* seg:write(offset, s): strings only (a number is almost always meant for set). */
+static int seg_write(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  size_t off = check_span(L, h, 2, 0), len;
+  const char *s;
+  if (lua_type(L, 3) != LUA_TSTRING) luaL_typeerror(L, 3, "string");
+  s = lua_tolstring(L, 3, &len);
+  luaL_argcheck(L, len <= h->size - off, 3, "string runs past the end of the segment");
+  check_writable(L, h);
+  memcpy(h->addr + off, s, len);
+  return 0;
+}
+
+/* seg:fill(offset, len [, byte]) */
+static int seg_fill(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  size_t off = check_span(L, h, 2, 0), len = check_length(L, 3);
+  lua_Integer byte = 0;
+  luaL_argcheck(L, len <= h->size - off, 3, "length runs past the end of the segment");
+  if (!lua_isnoneornil(L, 4)) {
+    if (!lua_isinteger(L, 4)) luaL_typeerror(L, 4, "integer byte");
+    byte = lua_tointeger(L, 4);
+    luaL_argcheck(L, byte >= 0 && byte <= 255, 4, "byte must be 0..255");
+  }
+  check_writable(L, h);
+  memset(h->addr + off, (int)byte, len);
+  return 0;
+}
+
+static const luaL_Reg access_methods[] = {
+  { "get", seg_get },
+  { "set", seg_set },
+  { "read", seg_read },
+  { "write", seg_write },
+  { "fill", seg_fill },
+  { NULL, NULL }
+};
+
+/* Pushes the name -> code table used as upvalue 2 of typed methods. */
+void push_ctype_table(lua_State *L) {
+  const ctype_name *c;
+  lua_newtable(L);
+  for (c = ctype_names; c->name; c++) {
+    lua_pushinteger(L, c->code);
+    lua_setfield(L, -2, c->name);
+  }
+}
+
+/* Stack: module, metatable, methods, ctypes. */
+void access_open(lua_State *L) {
+  lua_pushvalue(L, -2);    /* methods */
+  lua_pushvalue(L, -4);    /* metatable */
+  lua_pushvalue(L, -3);    /* ctypes */
+  luaL_setfuncs(L, access_methods, 2);
+  lua_pop(L, 1);
+}

@@ -1,0 +1,818 @@
+/*
+ * Segment lifecycle: keys, open/attach, the SMObject form, the memory counter
+ * protocol, close/remove, stat and the module-wide queries.
+ *
+ * Open and close run under the bookkeeping gate (bookkeeping.c) so that the
+ * steps "find/create, check, attach, count" and "uncount, decide, remove" of
+ * different processes never interleave.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "smobject.h"
+#include "bookkeeping.h"
+
+/* One open request, after the options have been checked. */
+typedef struct open_req {
+  int key;
+  int is_private;
+  size_t size;       /* 0 when not given */
+  int create;        /* 0 attach only, 1 attach or create, 2 exclusive */
+  int mode;
+  int readonly, persist, any_owner;
+} open_req;
+
+/* Where an open failed: the operation named first in the message. */
+typedef struct open_err {
+  const char *what;
+  int err;
+  char detail[96];   /* replaces strerror when set */
+} open_err;
+
+#define OPEN_CREATE_EXCL 2
+
+int push_oserror(lua_State *L, const char *what, int err) {
+  luaL_pushfail(L);
+  lua_pushfstring(L, "%s: %s", what, strerror(err));
+  lua_pushinteger(L, err);
+  return 3;
+}
+
+static int push_openerror(lua_State *L, const open_err *e) {
+  if (e->detail[0] == '\0') return push_oserror(L, e->what, e->err);
+  luaL_pushfail(L);
+  lua_pushfstring(L, "%s: %s", e->what, e->detail);
+  lua_pushinteger(L, e->err);
+  return 3;
+}
+
+static int fail(open_err *e, const char *what, int err) {
+  e->what = what;
+  e->err = err;
+  e->detail[0] = '\0';
+  return -1;
+}
+
+/* ---------------------------------------------------------------- checks */
+
+/* Any handle, attached or not; raises on a value that is not one. */
+smo_seg *check_seg_any(lua_State *L, int idx) {
+  smo_seg *h = (smo_seg *)lua_touserdata(L, idx);
+  if (h == NULL || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+    luaL_typeerror(L, idx, SMO_TYPENAME);
+  lua_pop(L, 1);
+  return h;
+}
+
+smo_seg *check_seg(lua_State *L, int idx) {
+  smo_seg *h = check_seg_any(L, idx);
+  if (h->addr == NULL) {
+    if (h->cfg_proj != 0 && h->shmid < 0)
+      luaL_error(L, "attempt to use a closed smobject (not attached yet: call create() or access())");
+    luaL_error(L, "attempt to use a closed smobject");
+  }
+  return h;
+}
+
+/* Integer key: accepts key_t's signed range and the unsigned spelling ipcs prints. */
+int check_key(lua_State *L, int idx) {
+  lua_Integer k;
+  if (!lua_isinteger(L, idx)) luaL_typeerror(L, idx, "integer key");
+  k = lua_tointeger(L, idx);
+  luaL_argcheck(L, k >= -2147483648LL && k <= 4294967295LL, idx, "key out of range for key_t");
+  return (int)(unsigned)(k & 0xffffffff);
+}
+
+/* proj: an integer 1..255 or a one-character string. */
+static int check_proj(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    luaL_argcheck(L, n == 1 && (unsigned char)s[0] != 0, idx,
+                  "proj must be one character or an integer 1..255");
+    return (unsigned char)s[0];
+  }
+  if (lua_isinteger(L, idx)) {
+    lua_Integer p = lua_tointeger(L, idx);
+    luaL_argcheck(L, p >= 1 && p <= 255, idx, "proj must be 1..255");
+    return (int)p;
+  }
+  return luaL_typeerror(L, idx, "integer 1..255 or one-character string");
+}
+
+static size_t check_size(lua_State *L, int idx, const char *what) {
+  lua_Integer n;
+  if (!lua_isinteger(L, idx)) {
+    lua_pushfstring(L, "%s must be an integer", what);
+    luaL_argerror(L, idx, lua_tostring(L, -1));
+  }
+  n = lua_tointeger(L, idx);
+  if (n <= 0) {
+    lua_pushfstring(L, "%s must be positive", what);
+    luaL_argerror(L, idx, lua_tostring(L, -1));
+  }
+  return (size_t)n;
+}
+
+/* ------------------------------------------------------- open protocol */
+
+/* Mode for a new bookkeeping set: the segment's, with read made read-write
+ * so that read-only users can still count themselves. */
+static int set_mode_for(int seg_mode) {
+  int m = seg_mode & 0777;
+  return m | ((m & 0444) >> 1);
+}
+
+/* Attaches shmid after the owner and size checks; fills h. */
+static int attach_checked(const open_req *rq, int shmid, int created, smo_seg *h, open_err *e) {
+  struct shmid_ds ds;
+  void *p;
+  if (shmctl(shmid, IPC_STAT, &ds) != 0) return fail(e, "shmctl", errno);
+  if (!created && !rq->any_owner && ds.shm_perm.uid != geteuid()) {
+    fail(e, "open", EPERM);
+    snprintf(e->detail, sizeof e->detail,
+             "segment owned by uid %u, not this process (use any_owner)", (unsigned)ds.shm_perm.uid);
+    return -1;
+  }
+  if (rq->size > ds.shm_segsz) {
+    fail(e, "open", EINVAL);
+    snprintf(e->detail, sizeof e->detail, "segment has %zu bytes, fewer than the %zu asked",
+             (size_t)ds.shm_segsz, rq->size);
+    return -1;
+  }
+  p = shmat(shmid, NULL, rq->readonly ? SHM_RDONLY : 0);
+  if (p == (void *)-1) return fail(e, "shmat", errno);
+  h->addr = (unsigned char *)p;
+  h->size = ds.shm_segsz;
+  h->shmid = shmid;
+  h->readonly = (unsigned char)(rq->readonly != 0);
+  h->pid = getpid();
+  return 0;
+}
+
+static int open_private(const open_req *rq, smo_seg *h, open_err *e) {
+  int shmid = shmget(IPC_PRIVATE, rq->size, IPC_CREAT | (rq->mode & 0777));
+  if (shmid < 0) return fail(e, "shmget", errno);
+  if (attach_checked(rq, shmid, 1, h, e) != 0) {
+    shmctl(shmid, IPC_RMID, NULL);
+    return -1;
+  }
+  /* Linux keeps a removed segment while it is attached, and lets those who
+   * know the id attach it: removal now is what makes it leak-proof. */
+  if (!rq->persist) shmctl(shmid, IPC_RMID, NULL);
+  h->key = IPC_PRIVATE;
+  h->semid = -1;
+  h->counted = 0;
+  return 0;
+}
+
+/*
+ * Under the gate (semid >= 0) or without bookkeeping (semid < 0, a foreign
+ * set holds the key): find or create the segment, check, attach, count.
+ * Returns 0, 1 to start again, or -1 with e filled; the gate is released or
+ * the set removed in every case.
+ */
+static int open_gated(const open_req *rq, int semid, smo_seg *h, int *created, open_err *e) {
+  int count = 0, shmid, seg_exists = 1, rc;
+  if (semid >= 0 && (count = bk_get(semid, BK_COUNT)) < 0) {
+    rc = errno;
+    if (rc == EIDRM || rc == EINVAL) return 1;
+    bk_leave(semid, 0);
+    return fail(e, "semctl", rc);
+  }
+  shmid = shmget((key_t)rq->key, 0, 0);
+  if (shmid < 0) {
+    rc = errno;
+    seg_exists = 0;
+    if (rc != ENOENT) { fail(e, "shmget", rc); goto abandon; }
+    if (count > 0) {
+      /* Users counted on a segment that is gone (removed behind our back):
+       * the bookkeeping is stale; drop it so their closes only detach. */
+      bk_remove(semid);
+      return 1;
+    }
+    if (!rq->create) { fail(e, "shmget", ENOENT); goto abandon; }
+    if (semid < 0 && !rq->persist) {
+      fail(e, "open", EEXIST);
+      snprintf(e->detail, sizeof e->detail,
+               "a foreign semaphore set holds this key; no counter possible (use persist)");
+      return -1;
+    }
+    if (semid >= 0 && (rc = bk_set(semid, BK_OWNED, rq->persist ? 0 : 1)) != 0) {
+      fail(e, "semctl", rc);
+      goto abandon;
+    }
+    shmid = shmget((key_t)rq->key, rq->size, IPC_CREAT | IPC_EXCL | (rq->mode & 0777));
+    if (shmid < 0) {
+      rc = errno;
+      if (rc == EEXIST) {          /* a program that does not use the gate was quicker */
+        if (semid >= 0) bk_leave(semid, 0);
+        return 1;
+      }
+      fail(e, "shmget", rc);
+      goto abandon;
+    }
+    *created = 1;
+    seg_exists = 1;
+  } else if (rq->create == OPEN_CREATE_EXCL) {
+    fail(e, "shmget", EEXIST);
+    goto abandon;
+  }
+  if (attach_checked(rq, shmid, *created, h, e) != 0) {
+    if (*created) {
+      shmctl(shmid, IPC_RMID, NULL);
+      seg_exists = 0;
+      *created = 0;
+    }
+    goto abandon;
+  }
+  h->key = rq->key;
+  h->semid = semid;
+  h->counted = semid >= 0;
+  if (semid >= 0 && (rc = bk_leave(semid, 1)) != 0) {
+    shmdt(h->addr);
+    h->addr = NULL;
+    if (rc == EIDRM || rc == EINVAL) return 1;
+    return fail(e, "semop", rc);
+  }
+  return 0;
+
+abandon:
+  /* Drop the set when nobody uses it and it guards nothing: no segment, or a
+   * segment it would not remove.  A segment with the OWNED mark and no users
+   * (its creator died before counting) keeps its set, to be removed by the
+   * next user's last close. */
+  if (semid >= 0) {
+    if (count == 0 && (!seg_exists || bk_get(semid, BK_OWNED) == 0)) bk_remove(semid);
+    else bk_leave(semid, 0);
+  }
+  return -1;
+}
+
+static int open_keyed(const open_req *rq, smo_seg *h, int *created, open_err *e) {
+  for (;;) {
+    struct shmid_ds ds;
+    int semid = -1, rc, setmode = set_mode_for(rq->mode);
+    unsigned set_uid = 0;
+    int shmid = shmget((key_t)rq->key, 0, 0);
+    if (shmid >= 0 && shmctl(shmid, IPC_STAT, &ds) == 0) setmode = set_mode_for(ds.shm_perm.mode);
+    else if (shmid < 0 && errno == ENOENT && !rq->create) return fail(e, "shmget", ENOENT);
+    rc = bk_enter_key(rq->key, 1, setmode, &semid, &set_uid);
+    if (rc == BK_FOREIGN) semid = -1;
+    else if (rc != 0) return fail(e, "semget", rc);
+    else if (!rq->any_owner && set_uid != geteuid()) {
+      bk_leave(semid, 0);
+      fail(e, "open", EPERM);
+      snprintf(e->detail, sizeof e->detail,
+               "bookkeeping set owned by uid %u, not this process (use any_owner)", set_uid);
+      return -1;
+    }
+    *created = 0;
+    rc = open_gated(rq, semid, h, created, e);
+    if (rc <= 0) return rc;
+  }
+}
+
+static int do_open(const open_req *rq, smo_seg *h, int *created, open_err *e) {
+  *created = 0;
+  if (rq->is_private) {
+    *created = 1;
+    return open_private(rq, h, e);
+  }
+  return open_keyed(rq, h, created, e);
+}
+
+/* --------------------------------------------------------- close protocol */
+
+/* Detaches and gives the share back; never raises (shared by close, __gc,
+ * __close).  A forked child holds the attachment but none of the counts. */
+static void seg_release(smo_seg *h) {
+  struct shmid_ds ds;
+  int semid = h->semid, count;
+  if (h->addr == NULL) return;
+  if (semid < 0 || getpid() != h->pid) {
+    shmdt(h->addr);
+    h->addr = NULL;
+    return;
+  }
+  if (bk_enter(semid, h->counted ? -1 : 0, 1) != 0) {
+    /* The bookkeeping is gone (seg:remove()): nothing left to count. */
+    shmdt(h->addr);
+    h->addr = NULL;
+    h->counted = 0;
+    return;
+  }
+  h->counted = 0;
+  shmdt(h->addr);
+  h->addr = NULL;
+  count = bk_get(semid, BK_COUNT);
+  if (count != 0) {
+    if (count > 0) bk_leave(semid, 0);
+    return;
+  }
+  if (bk_get(semid, BK_OWNED) == 1 && shmctl(h->shmid, IPC_STAT, &ds) == 0) {
+    if (ds.shm_nattch > 0) {
+      /* Attached but uncounted (a forked child, a C program): keep it all;
+       * the next smobject user's last close removes it. */
+      bk_leave(semid, 0);
+      return;
+    }
+    shmctl(h->shmid, IPC_RMID, NULL);
+  }
+  bk_remove(semid);
+}
+
+/* ------------------------------------------------------------- handles */
+
+static smo_seg *new_handle(lua_State *L) {
+  smo_seg *h = (smo_seg *)lua_newuserdatauv(L, sizeof(smo_seg), 1);
+  memset(h, 0, sizeof *h);
+  h->shmid = -1;
+  h->semid = -1;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_setmetatable(L, -2);
+  return h;
+}
+
+/* ------------------------------------------------------ option parsing */
+
+static const char *const open_options[] = {
+  "key", "path", "proj", "size", "create", "mode", "readonly", "persist", "any_owner", NULL
+};
+static const char *const attach_options[] = { "readonly", "any_owner", NULL };
+
+/* Raises on a key of opts that is not in names. */
+static void check_option_names(lua_State *L, int idx, const char *const names[]) {
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    int i, known = 0;
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -1);
+      for (i = 0; names[i]; i++)
+        if (strcmp(k, names[i]) == 0) known = 1;
+    }
+    if (!known) {
+      if (lua_type(L, -1) == LUA_TSTRING) luaL_error(L, "unknown option '%s'", lua_tostring(L, -1));
+      luaL_error(L, "unknown option (a %s key)", luaL_typename(L, -1));
+    }
+  }
+}
+
+/* Field name of opts at idx onto the stack; returns its type. */
+static int opt_field(lua_State *L, int idx, const char *name) {
+  return lua_getfield(L, idx, name);
+}
+
+static int opt_bool(lua_State *L, int idx, const char *name) {
+  int t = opt_field(L, idx, name), v = 0;
+  if (t == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
+  else if (t != LUA_TNIL) luaL_error(L, "option '%s' must be a boolean, got %s", name, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_mode(lua_State *L, int idx) {
+  int t = opt_field(L, idx, "mode"), v = 0600;
+  if (t != LUA_TNIL) {
+    lua_Integer m;
+    if (!lua_isinteger(L, -1)) luaL_error(L, "option 'mode' must be an integer (e.g. tonumber('640', 8))");
+    m = lua_tointeger(L, -1);
+    if (m < 0 || m > 0777) luaL_error(L, "option 'mode' must be permission bits 0..0777 (0..511)");
+    v = (int)m;
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int key_from_path(lua_State *L, const char *path, int proj, open_err *e) {
+  key_t k = ftok(path, proj);
+  if (k == (key_t)-1) fail(e, "ftok", errno);
+  (void)L;
+  return (int)k;
+}
+
+/* smo.open(opts) -> seg, created | nil, msg, errno */
+static int smo_open(lua_State *L) {
+  open_req rq;
+  open_err e;
+  smo_seg *h;
+  int created, t, has_path;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_option_names(L, 1, open_options);
+  memset(&rq, 0, sizeof rq);
+  memset(&e, 0, sizeof e);
+
+  t = opt_field(L, 1, "create");
+  if (t == LUA_TBOOLEAN) rq.create = lua_toboolean(L, -1);
+  else if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "exclusive") == 0) rq.create = OPEN_CREATE_EXCL;
+  else if (t != LUA_TNIL) luaL_error(L, "option 'create' must be true, false or \"exclusive\"");
+  lua_pop(L, 1);
+
+  t = opt_field(L, 1, "size");
+  if (t != LUA_TNIL) {
+    lua_Integer n;
+    if (!lua_isinteger(L, -1)) luaL_error(L, "option 'size' must be an integer");
+    n = lua_tointeger(L, -1);
+    if (n <= 0) luaL_error(L, "option 'size' must be positive");
+    rq.size = (size_t)n;
+  } else if (rq.create) {
+    luaL_error(L, "option 'size' is required to create a segment");
+  }
+  lua_pop(L, 1);
+
+  rq.mode = opt_mode(L, 1);
+  rq.readonly = opt_bool(L, 1, "readonly");
+  rq.persist = opt_bool(L, 1, "persist");
+  rq.any_owner = opt_bool(L, 1, "any_owner");
+
+  has_path = opt_field(L, 1, "path") != LUA_TNIL;
+  t = opt_field(L, 1, "key");
+  if (t != LUA_TNIL && has_path) luaL_error(L, "give either option 'key' or 'path', not both");
+  if (t != LUA_TNIL) {
+    if (!lua_isinteger(L, -1)) luaL_error(L, "option 'key' must be an integer");
+    rq.key = check_key(L, lua_gettop(L));
+    if (opt_field(L, 1, "proj") != LUA_TNIL) luaL_error(L, "option 'proj' goes with 'path', not 'key'");
+    lua_pop(L, 1);
+  } else if (has_path) {
+    int proj = 1;
+    if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "option 'path' must be a string");
+    if (opt_field(L, 1, "proj") != LUA_TNIL) {
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, -1, &n);
+        if (n != 1 || s[0] == '\0') luaL_error(L, "option 'proj' must be one character or an integer 1..255");
+        proj = (unsigned char)s[0];
+      } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= 255) {
+        proj = (int)lua_tointeger(L, -1);
+      } else {
+        luaL_error(L, "option 'proj' must be one character or an integer 1..255");
+      }
+    }
+    lua_pop(L, 1);
+    rq.key = key_from_path(L, lua_tostring(L, -2), proj, &e);
+    if (e.what) return push_openerror(L, &e);
+  } else {
+    luaL_error(L, "option 'key' or 'path' is required");
+  }
+  lua_pop(L, 2);
+
+  if (rq.key == IPC_PRIVATE) {
+    if (!rq.create) luaL_error(L, "a PRIVATE segment can only be created (set create), or attached by id with smo.attach");
+    rq.is_private = 1;
+  }
+  h = new_handle(L);
+  if (do_open(&rq, h, &created, &e) != 0) return push_openerror(L, &e);
+  lua_pushboolean(L, created);
+  return 2;
+}
+
+/* smo.attach(shmid [, opts]): by id, for PRIVATE segments and ids from ipcs.
+ * A keyed segment joins its key's counter (when the id is still the key's). */
+static int smo_attach(lua_State *L) {
+  open_req rq;
+  open_err e;
+  struct shmid_ds ds;
+  smo_seg *h;
+  lua_Integer id = luaL_checkinteger(L, 1);
+  int created;
+  luaL_argcheck(L, id >= 0 && id <= 0x7fffffff, 1, "shmid out of range");
+  memset(&rq, 0, sizeof rq);
+  memset(&e, 0, sizeof e);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    check_option_names(L, 2, attach_options);
+    rq.readonly = opt_bool(L, 2, "readonly");
+    rq.any_owner = opt_bool(L, 2, "any_owner");
+  }
+  if (shmctl((int)id, IPC_STAT, &ds) != 0) return push_oserror(L, "shmctl", errno);
+  h = new_handle(L);
+  rq.key = (int)ds.shm_perm.__key;
+  if (rq.key != IPC_PRIVATE && shmget((key_t)rq.key, 0, 0) == (int)id) {
+    if (do_open(&rq, h, &created, &e) != 0) return push_openerror(L, &e);
+    if (h->shmid == (int)id) return 1;
+    seg_release(h);              /* the key moved to another segment meanwhile */
+  }
+  if (attach_checked(&rq, (int)id, 0, h, &e) != 0) return push_openerror(L, &e);
+  h->key = rq.key;
+  h->semid = -1;
+  return 1;
+}
+
+/* smo.key(path, proj) -> integer key | nil, msg, errno */
+static int smo_key(lua_State *L) {
+  const char *path;
+  int proj;
+  key_t k;
+  luaL_checktype(L, 1, LUA_TSTRING);
+  path = lua_tostring(L, 1);
+  proj = check_proj(L, 2);
+  k = ftok(path, proj);
+  if (k == (key_t)-1) return push_oserror(L, "ftok", errno);
+  lua_pushinteger(L, (lua_Integer)k);
+  return 1;
+}
+
+/* smo.remove(key) -> true | nil, msg, errno: the segment and its bookkeeping. */
+static int smo_remove(lua_State *L) {
+  int key = check_key(L, 1), semid = -1, shmid, rc, err = 0;
+  unsigned uid;
+  luaL_argcheck(L, key != IPC_PRIVATE, 1, "PRIVATE segments are removed by id: smo.attach(id):remove()");
+  rc = bk_enter_key(key, 0, 0, &semid, &uid);
+  shmid = shmget((key_t)key, 0, 0);
+  if (shmid < 0) err = errno;
+  else if (shmctl(shmid, IPC_RMID, NULL) != 0) err = errno;
+  if (rc == 0) {
+    if (err == 0 || err == ENOENT) bk_remove(semid);   /* an orphan set goes too */
+    else bk_leave(semid, 0);
+  }
+  if (err) return push_oserror(L, shmid < 0 ? "shmget" : "shmctl", err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ------------------------------------------------------ SMObject form */
+
+/* smo.new(path, proj, size): configured, not attached, no system call. */
+static int smo_new(lua_State *L) {
+  smo_seg *h;
+  int proj;
+  size_t size;
+  luaL_checktype(L, 1, LUA_TSTRING);
+  proj = check_proj(L, 2);
+  size = check_size(L, 3, "size");
+  h = new_handle(L);
+  h->cfg_proj = proj;
+  h->cfg_size = size;
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  return 1;
+}
+
+static smo_seg *check_configured(lua_State *L) {
+  smo_seg *h = check_seg_any(L, 1);
+  if (h->addr != NULL) luaL_error(L, "smobject is already attached (close it first)");
+  if (h->cfg_proj == 0) luaL_error(L, "smobject was not made by smo.new (no path and proj to use)");
+  return h;
+}
+
+/* obj:set_key(path, proj) */
+static int seg_set_key(lua_State *L) {
+  smo_seg *h = check_configured(L);
+  luaL_checktype(L, 2, LUA_TSTRING);
+  h->cfg_proj = check_proj(L, 3);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 1, 1);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* obj:set_size(n) */
+static int seg_set_size(lua_State *L) {
+  smo_seg *h = check_configured(L);
+  h->cfg_size = check_size(L, 2, "size");
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int configured_open(lua_State *L, int create) {
+  smo_seg *h = check_configured(L);
+  open_req rq;
+  open_err e;
+  int created;
+  memset(&rq, 0, sizeof rq);
+  memset(&e, 0, sizeof e);
+  lua_getiuservalue(L, 1, 1);
+  rq.key = key_from_path(L, lua_tostring(L, -1), h->cfg_proj, &e);
+  if (e.what) return push_openerror(L, &e);
+  rq.size = h->cfg_size;
+  rq.create = create;
+  rq.mode = 0600;
+  h->shmid = -1;
+  if (do_open(&rq, h, &created, &e) != 0) return push_openerror(L, &e);
+  lua_pushboolean(L, 1);
+  lua_pushboolean(L, created);
+  return 2;
+}
+
+/* obj:create() -> true, created | nil, msg, errno */
+static int seg_create(lua_State *L) { return configured_open(L, 1); }
+
+/* obj:access() -> true | nil, msg, errno */
+static int seg_access(lua_State *L) { return configured_open(L, 0); }
+
+/* obj:decrement() -> new count: gives this handle's share up now. */
+static int seg_decrement(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  int rc, count;
+  if (h->semid < 0) luaL_error(L, "this smobject has no memory counter (PRIVATE or foreign key)");
+  if (getpid() != h->pid) luaL_error(L, "a forked child holds no share of its parent's counter");
+  if (h->counted) {
+    rc = bk_enter(h->semid, -1, 0);
+    if (rc == EIDRM || rc == EINVAL) return push_oserror(L, "semop", EIDRM);
+    if (rc) return push_oserror(L, "semop", rc);
+    h->counted = 0;
+    count = bk_get(h->semid, BK_COUNT);
+    bk_leave(h->semid, 0);
+  } else {
+    count = bk_get(h->semid, BK_COUNT);
+  }
+  if (count < 0) return push_oserror(L, "semctl", errno == EINVAL ? EIDRM : errno);
+  lua_pushinteger(L, count);
+  return 1;
+}
+
+/* -------------------------------------------------------------- methods */
+
+static int seg_close(lua_State *L) {
+  seg_release(check_seg_any(L, 1));
+  return 0;
+}
+
+static int seg_tostring(lua_State *L) {
+  smo_seg *h = check_seg_any(L, 1);
+  if (h->addr == NULL) lua_pushliteral(L, "smobject (closed)");
+  else if (h->key == IPC_PRIVATE)
+    lua_pushfstring(L, "smobject (PRIVATE, shmid %d, %I bytes)", h->shmid, (lua_Integer)h->size);
+  else {
+    char buf[96];
+    snprintf(buf, sizeof buf, "smobject (key 0x%08x, shmid %d, %zu bytes)", (unsigned)h->key,
+             h->shmid, h->size);
+    lua_pushstring(L, buf);
+  }
+  return 1;
+}
+
+static int seg_size(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_seg(L, 1)->size);
+  return 1;
+}
+
+static int seg_key(lua_State *L) {
+  lua_pushinteger(L, check_seg(L, 1)->key);
+  return 1;
+}
+
+static int seg_shmid(lua_State *L) {
+  lua_pushinteger(L, check_seg(L, 1)->shmid);
+  return 1;
+}
+
+/* seg:users(): the memory counter (the kernel's attach count for segments
+ * without bookkeeping). */
+static int seg_users(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  if (h->semid < 0) {
+    struct shmid_ds ds;
+    if (shmctl(h->shmid, IPC_STAT, &ds) != 0) return push_oserror(L, "shmctl", errno);
+    lua_pushinteger(L, (lua_Integer)ds.shm_nattch);
+  } else {
+    int n = bk_get(h->semid, BK_COUNT);
+    if (n < 0) return push_oserror(L, "semctl", errno == EINVAL ? EIDRM : errno);
+    lua_pushinteger(L, n);
+  }
+  return 1;
+}
+
+static void push_stat(lua_State *L, int shmid, const struct shmid_ds *ds) {
+  lua_createtable(L, 0, 16);
+#define F(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
+  F("key", ds->shm_perm.__key);
+  F("shmid", shmid);
+  F("size", ds->shm_segsz);
+  F("mode", ds->shm_perm.mode & 0777);
+  F("uid", ds->shm_perm.uid);
+  F("gid", ds->shm_perm.gid);
+  F("cuid", ds->shm_perm.cuid);
+  F("cgid", ds->shm_perm.cgid);
+  F("cpid", ds->shm_cpid);
+  F("lpid", ds->shm_lpid);
+  F("nattch", ds->shm_nattch);
+  F("atime", ds->shm_atime);
+  F("dtime", ds->shm_dtime);
+  F("ctime", ds->shm_ctime);
+#undef F
+  lua_pushboolean(L, (ds->shm_perm.mode & SHM_DEST) != 0);
+  lua_setfield(L, -2, "removed");
+}
+
+/* seg:stat() -> table of shmid_ds fields | nil, msg, errno */
+static int seg_stat(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  struct shmid_ds ds;
+  if (shmctl(h->shmid, IPC_STAT, &ds) != 0) return push_oserror(L, "shmctl", errno);
+  push_stat(L, h->shmid, &ds);
+  return 1;
+}
+
+/* seg:remove(): removes the segment and its bookkeeping now; this handle
+ * (and every other attached one) keeps its memory until closed. */
+static int seg_remove(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  int err = 0;
+  if (shmctl(h->shmid, IPC_RMID, NULL) != 0) err = errno;
+  if (h->semid >= 0 && bk_is_ours(h->semid)) bk_remove(h->semid);
+  if (err) return push_oserror(L, "shmctl", err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* smo.list() -> stat tables of the segments this user can see */
+static int smo_list(lua_State *L) {
+  struct shm_info info;
+  int maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info), i, n = 0;
+  if (maxidx < 0) return push_oserror(L, "shmctl", errno);
+  lua_newtable(L);
+  for (i = 0; i <= maxidx; i++) {
+    struct shmid_ds ds;
+    int id = shmctl(i, SHM_STAT, &ds);
+    if (id < 0) continue;
+    push_stat(L, id, &ds);
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
+
+/* smo.limits() -> { shmmax, shmmin, shmmni, shmseg, shmall } */
+static int smo_limits(lua_State *L) {
+  struct shminfo si;
+  if (shmctl(0, IPC_INFO, (struct shmid_ds *)(void *)&si) < 0) return push_oserror(L, "shmctl", errno);
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, (lua_Integer)si.shmmax); lua_setfield(L, -2, "shmmax");
+  lua_pushinteger(L, (lua_Integer)si.shmmin); lua_setfield(L, -2, "shmmin");
+  lua_pushinteger(L, (lua_Integer)si.shmmni); lua_setfield(L, -2, "shmmni");
+  lua_pushinteger(L, (lua_Integer)si.shmseg); lua_setfield(L, -2, "shmseg");
+  lua_pushinteger(L, (lua_Integer)si.shmall); lua_setfield(L, -2, "shmall");
+  return 1;
+}
+
+/* smo.bookkeeping(key) -> { count, owned } | nil, msg, errno: what only we
+ * know about a key (for tools and tests); never creates or adjusts. */
+static int smo_bookkeeping(lua_State *L) {
+  int key = check_key(L, 1), semid = semget((key_t)key, 0, 0);
+  if (semid < 0) return push_oserror(L, "semget", errno);
+  if (!bk_is_ours(semid)) return push_oserror(L, "semget", EEXIST);
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, semid); lua_setfield(L, -2, "semid");
+  lua_pushinteger(L, bk_get(semid, BK_COUNT)); lua_setfield(L, -2, "count");
+  lua_pushboolean(L, bk_get(semid, BK_OWNED) == 1); lua_setfield(L, -2, "owned");
+  return 1;
+}
+
+static const luaL_Reg segment_functions[] = {
+  { "open", smo_open },
+  { "attach", smo_attach },
+  { "key", smo_key },
+  { "new", smo_new },
+  { "remove", smo_remove },
+  { "list", smo_list },
+  { "limits", smo_limits },
+  { "bookkeeping", smo_bookkeeping },
+  { NULL, NULL }
+};
+
+static const luaL_Reg segment_methods[] = {
+  { "set_key", seg_set_key },
+  { "set_size", seg_set_size },
+  { "create", seg_create },
+  { "access", seg_access },
+  { "decrement", seg_decrement },
+  { "close", seg_close },
+  { "size", seg_size },
+  { "key", seg_key },
+  { "shmid", seg_shmid },
+  { "users", seg_users },
+  { "stat", seg_stat },
+  { "remove", seg_remove },
+  { NULL, NULL }
+};
+
+static const luaL_Reg segment_metamethods[] = {
+  { "__gc", seg_close },
+  { "__close", seg_close },
+  { "__tostring", seg_tostring },
+  { "__len", seg_size },
+  { NULL, NULL }
+};
+
+/* Stack: module, metatable, methods.  Every function gets the metatable as
+ * upvalue 1 (check_seg compares it, new_handle sets it). */
+void segment_open(lua_State *L) {
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, segment_methods, 1);
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, -1);
+  luaL_setfuncs(L, segment_metamethods, 1);
+  lua_pop(L, 1);
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, segment_functions, 1);
+  lua_pop(L, 1);
+}
