@@ -740,16 +740,22 @@ static int smo_list(lua_State *L) {
   return 1;
 }
 
+/* Linux's "unlimited" defaults exceed a Lua integer: clamp them to maxinteger. */
+static void push_limit(lua_State *L, const char *name, unsigned long v) {
+  lua_pushinteger(L, v > (unsigned long)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)v);
+  lua_setfield(L, -2, name);
+}
+
 /* smo.limits() -> { shmmax, shmmin, shmmni, shmseg, shmall } */
 static int smo_limits(lua_State *L) {
   struct shminfo si;
   if (shmctl(0, IPC_INFO, (struct shmid_ds *)(void *)&si) < 0) return push_oserror(L, "shmctl", errno);
   lua_createtable(L, 0, 5);
-  lua_pushinteger(L, (lua_Integer)si.shmmax); lua_setfield(L, -2, "shmmax");
-  lua_pushinteger(L, (lua_Integer)si.shmmin); lua_setfield(L, -2, "shmmin");
-  lua_pushinteger(L, (lua_Integer)si.shmmni); lua_setfield(L, -2, "shmmni");
-  lua_pushinteger(L, (lua_Integer)si.shmseg); lua_setfield(L, -2, "shmseg");
-  lua_pushinteger(L, (lua_Integer)si.shmall); lua_setfield(L, -2, "shmall");
+  push_limit(L, "shmmax", si.shmmax);
+  push_limit(L, "shmmin", si.shmmin);
+  push_limit(L, "shmmni", si.shmmni);
+  push_limit(L, "shmseg", si.shmseg);
+  push_limit(L, "shmall", si.shmall);
   return 1;
 }
 

@@ -1,0 +1,9 @@
+-- Prints the NUL-terminated string at offset 0 and the int32 at 256 of an
+-- existing segment as a Lua table literal.  usage: reader.lua KEY
+local smo = require("smobject")
+local key = math.tointeger(tonumber(arg[1]))
+local seg = assert(smo.open{ key = key, readonly = true })
+local s = seg:unpack(0, "z")
+io.write(string.format("return { text = %q, number = %d, users = %d }\n",
+  s, seg:get("int32_t", 256), seg:users()))
+seg:close()

@@ -1,0 +1,200 @@
+-- Helpers shared by the specs: unique keys, child Lua processes, C programs,
+-- and the cleanup that leaves nothing in ipcs even when a spec fails.
+local smo = require("smobject")
+local system = require("system")
+
+local H = {}
+
+H.LUA = os.getenv("SMO_LUA") or "lua5.4"
+H.ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/spec/helpers%.lua$")) or "."
+H.sleep = system.sleep
+H.now = system.gettime
+
+-- Child processes get the same module paths as this process.
+local function child_env()
+  return string.format("LUA_PATH=%q LUA_CPATH=%q ",
+    H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;" .. H.ROOT .. "/spec/?.lua;;",
+    H.ROOT .. "/build/?.so;;")
+end
+H.child_env = child_env
+
+function H.shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local tmpdir
+--- A scratch directory for this run, removed by H.cleanup_all.
+function H.tmpdir()
+  if not tmpdir then
+    local p = io.popen("mktemp -d /tmp/smobject-spec.XXXXXX")
+    tmpdir = p:read("l")
+    p:close()
+  end
+  return tmpdir
+end
+
+-- Keys made by this run, so that cleanup can remove whatever they left.
+local used = {}
+
+--- A key no segment or semaphore set uses now.
+function H.key()
+  for _ = 1, 1000 do
+    local k = math.random(0x10000000, 0x6fffffff)
+    if not H.shm_by_key(k) and not H.sem_by_key(k) then
+      used[#used + 1] = k
+      return k
+    end
+  end
+  error("no free key")
+end
+
+--- Records a key made elsewhere (ftok) for cleanup.
+function H.track(k)
+  used[#used + 1] = k
+  return k
+end
+
+local function read_sysvipc(file)
+  local rows = {}
+  local f = assert(io.open(file))
+  local header = f:read("l")
+  local names = {}
+  for w in header:gmatch("%S+") do names[#names + 1] = w end
+  for line in f:lines() do
+    local row, i = {}, 0
+    for w in line:gmatch("%S+") do
+      i = i + 1
+      row[names[i]] = tonumber(w) or w
+    end
+    rows[#rows + 1] = row
+  end
+  f:close()
+  return rows
+end
+
+--- The /proc/sysvipc/shm row of the segment with key k, or nil.
+function H.shm_by_key(k)
+  for _, r in ipairs(read_sysvipc("/proc/sysvipc/shm")) do
+    if r.key == k then return r end
+  end
+end
+
+--- The /proc/sysvipc/sem row of the set with key k, or nil.
+function H.sem_by_key(k)
+  for _, r in ipairs(read_sysvipc("/proc/sysvipc/sem")) do
+    if r.key == k then return r end
+  end
+end
+
+function H.shm_by_id(id)
+  for _, r in ipairs(read_sysvipc("/proc/sysvipc/shm")) do
+    if r.shmid == id then return r end
+  end
+end
+
+--- Removes every segment and set under the keys this run used.
+function H.cleanup()
+  for _, k in ipairs(used) do
+    local r = H.shm_by_key(k)
+    if r then os.execute("ipcrm -m " .. r.shmid .. " 2>/dev/null") end
+    local s = H.sem_by_key(k)
+    if s then os.execute("ipcrm -s " .. s.semid .. " 2>/dev/null") end
+  end
+  used = {}
+end
+
+--- Runs a Lua chunk in a child lua5.4; returns its output, ok, exit code.
+function H.run(code, ...)
+  local args = {}
+  for i = 1, select("#", ...) do args[i] = H.shell_quote(select(i, ...)) end
+  local cmd = child_env() .. H.LUA .. " -e " .. H.shell_quote(code) .. " " .. table.concat(args, " ") .. " 2>&1"
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  local ok, _, rc = p:close()
+  return out, ok, rc
+end
+
+--- Starts a child script from spec/children in the background; returns its pid.
+-- Its output goes to a file read by H.output(pid).
+local outputs = {}
+function H.spawn(script, ...)
+  local args = {}
+  for i = 1, select("#", ...) do args[i] = H.shell_quote(select(i, ...)) end
+  local out = H.tmpdir() .. "/child-" .. math.random(1, 1e9) .. ".out"
+  local cmd = child_env() .. H.LUA .. " " .. H.shell_quote(H.ROOT .. "/spec/children/" .. script) .. " "
+    .. table.concat(args, " ") .. " >" .. out .. " 2>&1 & echo $!"
+  local p = io.popen(cmd)
+  local pid = tonumber(p:read("l"))
+  p:close()
+  outputs[pid] = out
+  return pid
+end
+
+function H.output(pid)
+  local f = io.open(outputs[pid] or "/nonexistent")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.alive(pid)
+  -- A zombie is dead for our purposes: it holds no attachments and no counts.
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local st = f:read("l")
+  f:close()
+  return st ~= nil and not st:match("^%d+ %b() Z")
+end
+
+function H.kill(pid, sig)
+  os.execute("kill -" .. (sig or "KILL") .. " " .. pid .. " 2>/dev/null")
+end
+
+--- Waits until fn() is true, polling; returns the last value of fn().
+function H.wait_for(fn, timeout)
+  local deadline = H.now() + (timeout or 10)
+  local v = fn()
+  while not v and H.now() < deadline do
+    H.sleep(0.01)
+    v = fn()
+  end
+  return v
+end
+
+--- Waits for a background child to exit (it is reaped by the shell that started it).
+function H.wait_exit(pid, timeout)
+  return H.wait_for(function() return not H.alive(pid) end, timeout or 20)
+end
+
+--- Compiles a C source (string) into an executable in the scratch dir.
+function H.compile(name, source, flags)
+  local dir = H.tmpdir()
+  local src = dir .. "/" .. name .. ".c"
+  local f = assert(io.open(src, "w"))
+  f:write(source)
+  f:close()
+  local exe = dir .. "/" .. name
+  local p = io.popen("cc -std=c99 -O1 -Wall -o " .. exe .. " " .. src .. " " .. (flags or "") .. " 2>&1")
+  local out = p:read("a")
+  local ok = p:close()
+  assert(ok, "compile failed:\n" .. out)
+  return exe
+end
+
+--- Runs a shell command; returns output, ok, code.
+function H.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok, _, rc = p:close()
+  return out, ok, rc
+end
+
+function H.cleanup_all()
+  H.cleanup()
+  if tmpdir then os.execute("rm -rf " .. H.shell_quote(tmpdir)) end
+  tmpdir = nil
+end
+
+H.smo = smo
+return H
