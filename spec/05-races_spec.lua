@@ -1,0 +1,49 @@
+local H = require("helpers")
+local smo = H.smo
+
+describe("concurrent open and close", function()
+  local pids = {}
+  after_each(function()
+    for _, pid in ipairs(pids) do H.kill(pid) end
+    pids = {}
+    H.cleanup()
+  end)
+  teardown(H.cleanup_all)
+
+  it("8 processes x 400 open/close cycles: no error, no orphan, nothing left", function()
+    local k = H.key()
+    for i = 1, 8 do pids[i] = H.spawn("cycler.lua", k, 400) end
+    for _, pid in ipairs(pids) do assert.is_true(H.wait_exit(pid, 120)) end
+    for _, pid in ipairs(pids) do assert.are.equal("done 0\n", H.output(pid)) end
+    assert.is_nil(H.shm_by_key(k))
+    assert.is_nil(H.sem_by_key(k))
+  end)
+
+  it("cycling processes killed mid-use leave a state the next user repairs", function()
+    local k = H.key()
+    for i = 1, 6 do pids[i] = H.spawn("cycler.lua", k, 100000) end
+    H.sleep(0.5)
+    for _, pid in ipairs(pids) do H.kill(pid) end
+    for _, pid in ipairs(pids) do assert.is_true(H.wait_exit(pid)) end
+    -- whatever instant they died in, the next user finds a sane count and cleans up
+    local a = assert(smo.open{ key = k, size = 4096, create = true })
+    assert.are.equal(1, a:users())
+    a:close()
+    assert.is_nil(H.shm_by_key(k))
+    assert.is_nil(H.sem_by_key(k))
+  end)
+
+  it("a long-lived user keeps the segment alive through others' cycles", function()
+    local k = H.key()
+    local a = assert(smo.open{ key = k, size = 4096, create = true })
+    local id = a:shmid()
+    for i = 1, 4 do pids[i] = H.spawn("cycler.lua", k, 300) end
+    for _, pid in ipairs(pids) do assert.is_true(H.wait_exit(pid, 120)) end
+    for _, pid in ipairs(pids) do assert.are.equal("done 0\n", H.output(pid)) end
+    assert.are.equal(1, a:users())
+    assert.are.equal(id, H.shm_by_key(k).shmid)  -- never removed and recreated under us
+    assert.are.equal(300, a:get("int32_t", 0))
+    a:close()
+    assert.is_nil(H.shm_by_key(k))
+  end)
+end)
