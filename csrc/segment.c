@@ -437,7 +437,10 @@ static int smo_open(lua_State *L) {
   t = opt_field(L, 1, "key");
   if (t != LUA_TNIL && has_path) luaL_error(L, "give either option 'key' or 'path', not both");
   if (t != LUA_TNIL) {
+    lua_Integer k;
     if (!lua_isinteger(L, -1)) luaL_error(L, "option 'key' must be an integer");
+    k = lua_tointeger(L, -1);
+    if (k < -2147483648LL || k > 4294967295LL) luaL_error(L, "option 'key' out of range for key_t");
     rq.key = check_key(L, lua_gettop(L));
     if (opt_field(L, 1, "proj") != LUA_TNIL) luaL_error(L, "option 'proj' goes with 'path', not 'key'");
     lua_pop(L, 1);

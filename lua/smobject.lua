@@ -11,8 +11,25 @@ for k, v in pairs(core) do
 end
 
 local methods = core.methods
+local type, pcall, error, select = type, pcall, error, select
 local spack, sunpack, spacksize = string.pack, string.unpack, string.packsize
-local type, select, pcall, error = type, select, pcall, error
+
+-- Re-raises an error of string.pack/unpack as one of seg:pack/unpack: pack's
+-- arguments stand one place further right (the offset comes first); every
+-- unpack error is the format's (#2), the data being the segment itself.
+local function reraise(name, err)
+  local n, why = tostring(err):match("bad argument #(%d+) to '[^']*' %((.*)%)$")
+  if not n then error(err, 3) end
+  n = name == "pack" and tonumber(n) + 1 or 2
+  if why == "data string too short" then why = "format reads past the end of the segment" end
+  error(("bad argument #%d to '%s' (%s)"):format(n, name, why), 3)
+end
+
+local function check_format(name, fmt)
+  if type(fmt) ~= "string" then
+    error(("bad argument #2 to '%s' (string.pack format expected, got %s)"):format(name, type(fmt)), 3)
+  end
+end
 
 --- Packs values with a `string.pack` format straight into the segment.
 -- Alignment (`!`) is relative to `offset`, as `string.pack`'s is to the start
@@ -21,36 +38,39 @@ local type, select, pcall, error = type, select, pcall, error
 -- @param fmt a `string.pack` format
 -- @return the offset just past what was written
 function methods.pack(self, offset, fmt, ...)
-  if type(fmt) ~= "string" then
-    error("bad argument #2 to 'pack' (string.pack format expected, got " .. type(fmt) .. ")", 2)
-  end
-  local s = spack(fmt, ...)
+  check_format("pack", fmt)
+  local ok, s = pcall(spack, fmt, ...)
+  if not ok then reraise("pack", s) end
   self:write(offset, s)
   return offset + #s
+end
+
+local function unpacked(offset, ok, ...)
+  if not ok then reraise("unpack", (...)) end
+  local n = select("#", ...)
+  local res = { ... }
+  res[n] = offset + res[n] - 1
+  return table.unpack(res, 1, n)
 end
 
 --- Unpacks values with a `string.unpack` format straight from the segment.
 -- @return the values, then the offset just past them
 function methods.unpack(self, offset, fmt)
-  if type(fmt) ~= "string" then
-    error("bad argument #2 to 'unpack' (string.unpack format expected, got " .. type(fmt) .. ")", 2)
-  end
-  -- Fixed-size formats read only their bytes; 's' and 'z' need the rest.
-  local ok, n = pcall(spacksize, fmt)
+  check_format("unpack", fmt)
+  -- A fixed-size format reads only its bytes; 's' and 'z' need the rest.
+  local fixed, n = pcall(spacksize, fmt)
+  local size = self:size()
   local bytes
-  if ok and n <= #self - (math.type(offset) == "integer" and offset or 0) then
+  if fixed and math.type(offset) == "integer" and offset >= 0 and offset <= size and n <= size - offset then
     bytes = self:read(offset, n)
   else
     bytes = self:read(offset)
   end
-  local res = table.pack(sunpack(fmt, bytes))
-  res[res.n] = offset + res[res.n] - 1
-  return table.unpack(res, 1, res.n)
+  return unpacked(offset, pcall(sunpack, fmt, bytes))
 end
 
 --- Information only smobject has about a key: `{ semid, count, owned }`, or
 -- `nil, msg, errno` when the key has no smobject bookkeeping.
 smo.bookkeeping = core.bookkeeping
 
-local _ = select
 return smo
