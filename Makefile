@@ -7,7 +7,7 @@ CC       ?= gcc
 WARN      = -Wall -Wextra -pedantic -Wmissing-prototypes -Wshadow -Wwrite-strings \
             -Wcast-qual -Wstrict-prototypes -Wconversion -Wno-sign-conversion
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS = -std=c99 -fPIC $(WARN) -I$(LUA_INC) $(CFLAGS)
+ALL_CFLAGS = -std=c99 -fPIC -fvisibility=hidden -fno-plt $(WARN) -I$(LUA_INC) $(CFLAGS)
 LDFLAGS  ?=
 
 SRCS     = $(wildcard csrc/*.c)
@@ -40,18 +40,27 @@ deps:
 	fi
 
 test: all
-	$(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+	@sh tools/run-tests.sh $(LUA) $(BUSTED_ARGS)
 
+# The whole suite with every Lua process (busted and its children) under
+# valgrind: any invalid access or leak from our code fails it.
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+           --suppressions=$(CURDIR)/tools/valgrind.supp
 test-valgrind: all
-	SMO_VALGRIND=1 $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+	@command -v valgrind >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind)
+	SMO_LUA="$(VALGRIND) $(LUA)" sh tools/run-tests.sh "$(VALGRIND) $(LUA)" $(BUSTED_ARGS)
 
 demo: all
 	$(LUA) examples/demo.lua
 
+# Debian's Python, where python3-sysv-ipc installs (not a pyenv one on PATH).
+PYTHON ?= /usr/bin/python3
 bench: all
-	@command -v python3 >/dev/null && python3 -c 'import sysv_ipc' 2>/dev/null || \
-	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-sysv-ipc)
-	$(LUA) bench/bench.lua
+	@$(PYTHON) -c 'import sysv_ipc' 2>/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-sysv-ipc)
+	@$(LUA) -e 'require("system")' 2>/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lua-system)
+	PYTHON=$(PYTHON) $(LUA) bench/bench.lua
 
 install: all
 	luarocks --lua-version=5.4 make rockspec/smobject-scm-1.rockspec

@@ -47,35 +47,21 @@ static const ctype_name ctype_names[] = {
 
 const unsigned char ctype_width[CT_COUNT] = { 1, 1, 2, 2, 4, 4, 8, 8, 4, 8, 1 };
 
-/* The code of the C type named at idx (through the table at upvalue 2). */
-int check_ctype(lua_State *L, int idx) {
-  int code;
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNUMBER) {
-    if (lua_type(L, idx) != LUA_TSTRING) luaL_typeerror(L, idx, "C type name");
-    lua_pushfstring(L, "unknown C type '%s'", lua_tostring(L, idx));
-    luaL_argerror(L, idx, lua_tostring(L, -1));
-  }
-  code = (int)lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  return code;
+void raise_ctype(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TSTRING) luaL_typeerror(L, idx, "C type name");
+  lua_pushfstring(L, "unknown C type '%s'", lua_tostring(L, idx));
+  luaL_argerror(L, idx, lua_tostring(L, -1));
 }
 
-/* Offset of a width-byte access; raises unless it lies inside the segment. */
-size_t check_span(lua_State *L, const smo_seg *h, int idx, size_t width) {
-  lua_Integer off;
+void raise_span(lua_State *L, const smo_seg *h, int idx, size_t width) {
   if (!lua_isinteger(L, idx)) luaL_typeerror(L, idx, "integer offset");
-  off = lua_tointeger(L, idx);
-  if (off < 0 || width > h->size || (size_t)off > h->size - width) {
-    lua_pushfstring(L, "offset %I out of range (%I-byte access in a %I-byte segment)", off,
-                    (lua_Integer)width, (lua_Integer)h->size);
-    luaL_argerror(L, idx, lua_tostring(L, -1));
-  }
-  return (size_t)off;
+  lua_pushfstring(L, "offset %I out of range (%I-byte access in a %I-byte segment)",
+                  lua_tointeger(L, idx), (lua_Integer)width, (lua_Integer)h->size);
+  luaL_argerror(L, idx, lua_tostring(L, -1));
 }
 
-void check_writable(lua_State *L, const smo_seg *h) {
-  if (h->readonly) luaL_error(L, "attempt to write to a read-only smobject");
+void raise_readonly(lua_State *L) {
+  luaL_error(L, "attempt to write to a read-only smobject");
 }
 
 /* Pushes the value of type code found at p. */
@@ -95,51 +81,54 @@ void push_scalar(lua_State *L, int code, const unsigned char *p) {
   }
 }
 
-static const lua_Integer int_min[] = { INT8_MIN, 0, INT16_MIN, 0, INT32_MIN, 0 };
-static const lua_Integer int_max[] = { INT8_MAX, UINT8_MAX, INT16_MAX, UINT16_MAX, INT32_MAX, UINT32_MAX };
+const lua_Integer int_min[] = { INT8_MIN, 0, INT16_MIN, 0, INT32_MIN, 0 };
+const lua_Integer int_max[] = { INT8_MAX, UINT8_MAX, INT16_MAX, UINT16_MAX, INT32_MAX, UINT32_MAX };
 static const char *const code_names[CT_COUNT] = {
   "int8_t", "uint8_t", "int16_t", "uint16_t", "int32_t", "uint32_t", "int64_t", "uint64_t",
   "float", "double", "bool"
 };
 
-/* Converts the Lua value at idx to type code at out; raises when it does not fit. */
-void check_scalar(lua_State *L, int idx, int code, unsigned char *out) {
+void raise_range(lua_State *L, int idx, int code, lua_Integer v) {
+  lua_pushfstring(L, "value %I out of range for %s", v, code_names[code]);
+  luaL_argerror(L, idx, lua_tostring(L, -1));
+}
+
+/* scalar_bits for what its fast path leaves: floats, booleans, integral
+ * floats for integer types, and every wrong value. */
+uint64_t scalar_bits_slow(lua_State *L, int idx, int code) {
   if (code == CT_BOOL) {
     if (lua_type(L, idx) != LUA_TBOOLEAN) luaL_typeerror(L, idx, "boolean");
-    *out = (unsigned char)lua_toboolean(L, idx);
-    return;
+    return (uint64_t)lua_toboolean(L, idx);
   }
   if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, "number");
   if (code == CT_F64) {
     double v = (double)lua_tonumber(L, idx);
-    memcpy(out, &v, 8);
-  } else if (code == CT_F32) {
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    return b;
+  }
+  if (code == CT_F32) {
     double d = (double)lua_tonumber(L, idx);
     float v;
+    uint32_t b;
     if (isfinite(d) && (d > FLT_MAX || d < -FLT_MAX)) luaL_argerror(L, idx, "value out of range for float");
     v = (float)d;
-    memcpy(out, &v, 4);
-  } else {
+    memcpy(&b, &v, 4);
+    return b;
+  }
+  {
     int isint;
     lua_Integer v = lua_tointegerx(L, idx, &isint);
     if (!isint) luaL_argerror(L, idx, "number has no integer representation");
-    if (code < CT_I64 && (v < int_min[code] || v > int_max[code])) {
-      lua_pushfstring(L, "value %I out of range for %s", v, code_names[code]);
-      luaL_argerror(L, idx, lua_tostring(L, -1));
-    }
-    switch (ctype_width[code]) {
-      case 1: { uint8_t b = (uint8_t)v;  memcpy(out, &b, 1); break; }
-      case 2: { uint16_t b = (uint16_t)v; memcpy(out, &b, 2); break; }
-      case 4: { uint32_t b = (uint32_t)v; memcpy(out, &b, 4); break; }
-      default: { uint64_t b = (uint64_t)v; memcpy(out, &b, 8); break; }
-    }
+    if (code < CT_I64 && (v < int_min[code] || v > int_max[code])) raise_range(L, idx, code, v);
+    return (uint64_t)v;
   }
 }
 
 /* seg:get(ctype, offset) -> number | boolean */
 static int seg_get(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  int code = check_ctype(L, 2);
+  int code = check_ctype(L, h, 2);
   size_t off = check_span(L, h, 3, ctype_width[code]);
   push_scalar(L, code, h->addr + off);
   return 1;
@@ -148,12 +137,10 @@ static int seg_get(lua_State *L) {
 /* seg:set(ctype, offset, value) */
 static int seg_set(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  int code = check_ctype(L, 2);
+  int code = check_ctype(L, h, 2);
   size_t off = check_span(L, h, 3, ctype_width[code]);
-  unsigned char buf[8];
-  check_writable(L, h);
-  check_scalar(L, 4, code, buf);
-  memcpy(h->addr + off, buf, ctype_width[code]);
+  if (h->readonly) raise_readonly(L);
+  store_bits(h->addr + off, code, scalar_bits(L, 4, code));
   return 0;
 }
 
@@ -187,7 +174,7 @@ static int seg_write(lua_State *L) {
   if (lua_type(L, 3) != LUA_TSTRING) luaL_typeerror(L, 3, "string");
   s = lua_tolstring(L, 3, &len);
   luaL_argcheck(L, len <= h->size - off, 3, "string runs past the end of the segment");
-  check_writable(L, h);
+  if (h->readonly) raise_readonly(L);
   memcpy(h->addr + off, s, len);
   return 0;
 }
@@ -203,7 +190,7 @@ static int seg_fill(lua_State *L) {
     byte = lua_tointeger(L, 4);
     luaL_argcheck(L, byte >= 0 && byte <= 255, 4, "byte must be 0..255");
   }
-  check_writable(L, h);
+  if (h->readonly) raise_readonly(L);
   memset(h->addr + off, (int)byte, len);
   return 0;
 }
@@ -217,21 +204,27 @@ static const luaL_Reg access_methods[] = {
   { NULL, NULL }
 };
 
-/* Pushes the name -> code table used as upvalue 2 of typed methods. */
-void push_ctype_table(lua_State *L) {
+/* Pushes the C type index, holding as its user value the ctypes table
+ * (name -> width in bytes, for the Lua side) whose keys keep the names alive. */
+void push_ctype_index(lua_State *L) {
   const ctype_name *c;
+  ctype_index *ix = (ctype_index *)lua_newuserdatauv(L, sizeof *ix, 1);
+  memset(ix, 0, sizeof *ix);
   lua_newtable(L);
   for (c = ctype_names; c->name; c++) {
-    lua_pushinteger(L, c->code);
-    lua_setfield(L, -2, c->name);
+    const char *p;
+    unsigned i;
+    lua_pushstring(L, c->name);
+    p = lua_tostring(L, -1);
+    for (i = ct_slot(p); ix->text[i] != NULL; i = (i + 1) & (CT_SLOTS - 1)) {}
+    ix->text[i] = p;
+    ix->code[i] = (unsigned char)c->code;
+    lua_pushinteger(L, ctype_width[c->code]);
+    lua_rawset(L, -3);
   }
+  lua_setiuservalue(L, -2, 1);
 }
 
-/* Stack: module, metatable, methods, ctypes. */
 void access_open(lua_State *L) {
-  lua_pushvalue(L, -2);    /* methods */
-  lua_pushvalue(L, -4);    /* metatable */
-  lua_pushvalue(L, -3);    /* ctypes */
-  luaL_setfuncs(L, access_methods, 2);
-  lua_pop(L, 1);
+  register_funcs(L, SMO_METHODS, access_methods);
 }

@@ -87,22 +87,37 @@ int bk_is_ours(int semid) {
 }
 
 /*
- * Finds (or, when may_create, creates) the bookkeeping set of key and takes
- * its gate.  Returns 0 with the gate held, ENOENT when there is no set and
- * creating was not allowed, BK_FOREIGN when a set that is not ours holds the
- * key, or another errno.  *uid is the set's owner.
+ * Finds the bookkeeping set of key and takes its gate.  may_create: 0 only
+ * finds; BK_CREATE also creates a missing set (with mode); BK_CREATE_FIRST
+ * tries creating before looking (the caller saw it missing a moment ago).
+ * Returns 0 with the gate held, ENOENT when there is no set and creating was
+ * not allowed, BK_FOREIGN when a set that is not ours holds the key, or
+ * another errno.  *uid is the set's owner (0 when fresh); *fresh is 1 when this call made
+ * the set (its count and flags are then known to be zero).
  */
-int bk_enter_key(int key, int may_create, int mode, int *semid, unsigned *uid) {
+int bk_enter_key(int key, int may_create, int mode, int *semid, unsigned *uid, int *fresh) {
+  int try_create = may_create == BK_CREATE_FIRST;
+  *fresh = 0;
   for (;;) {
     struct semid_ds ds;
     union bk_semun arg;
-    int id = semget((key_t)key, 0, 0), err;
+    int id = -1, err;
+    if (!try_create) id = semget((key_t)key, 0, 0);
     if (id < 0) {
-      if (errno != ENOENT || !may_create) return errno;
+      if (!try_create && (errno != ENOENT || !may_create)) return errno;
+      try_create = 0;
       id = semget((key_t)key, BK_NSEMS, IPC_CREAT | IPC_EXCL | (mode & 0777));
       if (id < 0) {
         if (errno == EEXIST) continue;   /* another process was quicker */
         return errno;
+      }
+      /* Ours and new: mark it and take the gate at once, unless another
+       * process found it first (then it is an ordinary existing set). */
+      if (bk_init(id) == 0) {
+        *semid = id;
+        *uid = 0;          /* not asked: the caller made it */
+        *fresh = 1;
+        return 0;
       }
     }
     arg.buf = &ds;
@@ -125,4 +140,15 @@ int bk_enter_key(int key, int may_create, int mode, int *semid, unsigned *uid) {
     *uid = ds.sem_perm.uid;
     return 0;
   }
+}
+
+/* The count and the OWNED flag in one call. */
+int bk_state(int semid, int *count, int *owned) {
+  unsigned short v[BK_NSEMS];
+  union bk_semun arg;
+  arg.array = v;
+  if (semctl(semid, 0, GETALL, arg) != 0) return errno;
+  *count = v[BK_COUNT];
+  *owned = v[BK_OWNED];
+  return 0;
 }

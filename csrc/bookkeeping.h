@@ -25,7 +25,10 @@ enum {
 /* Results besides 0 and errno values. */
 #define BK_FOREIGN (-2)        /* a set that is not ours holds the key */
 
-int bk_enter_key(int key, int may_create, int mode, int *semid, unsigned *uid);
+#define BK_CREATE 1
+#define BK_CREATE_FIRST 2
+int bk_enter_key(int key, int may_create, int mode, int *semid, unsigned *uid, int *fresh);
+int bk_state(int semid, int *count, int *owned);
 int bk_enter(int semid, int count_delta, int retry_intr);
 int bk_leave(int semid, int count_delta);
 int bk_get(int semid, int which);

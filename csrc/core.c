@@ -30,23 +30,38 @@ static void push_errno_table(lua_State *L) {
   }
 }
 
-int luaopen_smobject_core(lua_State *L);
+/* Adds funcs to the table at stack index target, each with the metatable
+ * and the C type index as upvalues. */
+void register_funcs(lua_State *L, int target, const luaL_Reg *funcs) {
+  lua_pushvalue(L, target);
+  lua_pushvalue(L, SMO_META);
+  lua_pushvalue(L, SMO_CTYPES);
+  luaL_setfuncs(L, funcs, 2);
+  lua_pop(L, 1);
+}
+
+/* The one exported symbol (built with -fvisibility=hidden, so calls between
+ * our files stay direct). */
+__attribute__((visibility("default"))) int luaopen_smobject_core(lua_State *L);
 
 int luaopen_smobject_core(lua_State *L) {
-  lua_newtable(L);                           /* module */
-  luaL_newmetatable(L, SMO_TYPENAME);        /* metatable, with __name */
-  lua_newtable(L);                           /* methods */
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__index");
+  lua_settop(L, 0);
+  lua_newtable(L);                           /* SMO_MODULE */
+  luaL_newmetatable(L, SMO_TYPENAME);        /* SMO_META, with __name */
+  lua_newtable(L);                           /* SMO_METHODS */
+  lua_pushvalue(L, SMO_METHODS);
+  lua_setfield(L, SMO_META, "__index");
+  push_ctype_index(L);                       /* SMO_CTYPES */
   segment_open(L);
-  push_ctype_table(L);
   access_open(L);
-  lua_setfield(L, -4, "ctypes");
-  lua_setfield(L, -3, "methods");
-  lua_pop(L, 1);
+  lua_getiuservalue(L, SMO_CTYPES, 1);
+  lua_setfield(L, SMO_MODULE, "ctypes");
+  lua_pushvalue(L, SMO_METHODS);
+  lua_setfield(L, SMO_MODULE, "methods");
   push_errno_table(L);
-  lua_setfield(L, -2, "errno");
+  lua_setfield(L, SMO_MODULE, "errno");
   lua_pushinteger(L, IPC_PRIVATE);
-  lua_setfield(L, -2, "PRIVATE");
+  lua_setfield(L, SMO_MODULE, "PRIVATE");
+  lua_settop(L, SMO_MODULE);
   return 1;
 }

@@ -65,20 +65,15 @@ static int fail(open_err *e, const char *what, int err) {
 /* Any handle, attached or not; raises on a value that is not one. */
 smo_seg *check_seg_any(lua_State *L, int idx) {
   smo_seg *h = (smo_seg *)lua_touserdata(L, idx);
-  if (h == NULL || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+  if (h == NULL || lua_rawlen(L, idx) != sizeof(smo_seg) || h->magic != SMO_MAGIC)
     luaL_typeerror(L, idx, SMO_TYPENAME);
-  lua_pop(L, 1);
   return h;
 }
 
-smo_seg *check_seg(lua_State *L, int idx) {
-  smo_seg *h = check_seg_any(L, idx);
-  if (h->addr == NULL) {
-    if (h->cfg_proj != 0 && h->shmid < 0)
-      luaL_error(L, "attempt to use a closed smobject (not attached yet: call create() or access())");
-    luaL_error(L, "attempt to use a closed smobject");
-  }
-  return h;
+void raise_closed(lua_State *L, const smo_seg *h) {
+  if (h->cfg_proj != 0 && h->shmid < 0)
+    luaL_error(L, "attempt to use a closed smobject (not attached yet: call create() or access())");
+  luaL_error(L, "attempt to use a closed smobject");
 }
 
 /* Integer key: accepts key_t's signed range and the unsigned spelling ipcs prints. */
@@ -134,7 +129,12 @@ static int set_mode_for(int seg_mode) {
 static int attach_checked(const open_req *rq, int shmid, int created, smo_seg *h, open_err *e) {
   struct shmid_ds ds;
   void *p;
-  if (shmctl(shmid, IPC_STAT, &ds) != 0) return fail(e, "shmctl", errno);
+  if (created) {
+    /* made by this call: its size is the one asked, its owner us */
+    ds.shm_segsz = rq->size;
+  } else if (shmctl(shmid, IPC_STAT, &ds) != 0) {
+    return fail(e, "shmctl", errno);
+  }
   if (!created && !rq->any_owner && ds.shm_perm.uid != geteuid()) {
     fail(e, "open", EPERM);
     snprintf(e->detail, sizeof e->detail,
@@ -179,19 +179,21 @@ static int open_private(const open_req *rq, smo_seg *h, open_err *e) {
  * Returns 0, 1 to start again, or -1 with e filled; the gate is released or
  * the set removed in every case.
  */
-static int open_gated(const open_req *rq, int semid, smo_seg *h, int *created, open_err *e) {
-  int count = 0, shmid, seg_exists = 1, rc;
-  if (semid >= 0 && (count = bk_get(semid, BK_COUNT)) < 0) {
-    rc = errno;
-    if (rc == EIDRM || rc == EINVAL) return 1;
-    bk_leave(semid, 0);
-    return fail(e, "semctl", rc);
-  }
-  shmid = shmget((key_t)rq->key, 0, 0);
+static int open_gated(const open_req *rq, int semid, int fresh, smo_seg *h, int *created,
+                      open_err *e) {
+  int count = fresh ? 0 : -1, shmid, seg_exists = 1, rc;
+  /* A set this call just made guards no segment yet: go straight to creating. */
+  shmid = fresh && rq->create ? -1 : shmget((key_t)rq->key, 0, 0);
   if (shmid < 0) {
-    rc = errno;
+    rc = fresh && rq->create ? ENOENT : errno;
     seg_exists = 0;
     if (rc != ENOENT) { fail(e, "shmget", rc); goto abandon; }
+    if (semid >= 0 && count < 0 && (count = bk_get(semid, BK_COUNT)) < 0) {
+      rc = errno;
+      if (rc == EIDRM || rc == EINVAL) return 1;
+      bk_leave(semid, 0);
+      return fail(e, "semctl", rc);
+    }
     if (count > 0) {
       /* Users counted on a segment that is gone (removed behind our back):
        * the bookkeeping is stale; drop it so their closes only detach. */
@@ -205,7 +207,7 @@ static int open_gated(const open_req *rq, int semid, smo_seg *h, int *created, o
                "a foreign semaphore set holds this key; no counter possible (use persist)");
       return -1;
     }
-    if (semid >= 0 && (rc = bk_set(semid, BK_OWNED, rq->persist ? 0 : 1)) != 0) {
+    if (semid >= 0 && (!fresh || !rq->persist) && (rc = bk_set(semid, BK_OWNED, rq->persist ? 0 : 1)) != 0) {
       fail(e, "semctl", rc);
       goto abandon;
     }
@@ -213,7 +215,10 @@ static int open_gated(const open_req *rq, int semid, smo_seg *h, int *created, o
     if (shmid < 0) {
       rc = errno;
       if (rc == EEXIST) {          /* a program that does not use the gate was quicker */
-        if (semid >= 0) bk_leave(semid, 0);
+        if (semid >= 0) {
+          bk_set(semid, BK_OWNED, 0);   /* not ours to remove */
+          bk_leave(semid, 0);
+        }
         return 1;
       }
       fail(e, "shmget", rc);
@@ -250,24 +255,32 @@ abandon:
    * (its creator died before counting) keeps its set, to be removed by the
    * next user's last close. */
   if (semid >= 0) {
-    if (count == 0 && (!seg_exists || bk_get(semid, BK_OWNED) == 0)) bk_remove(semid);
-    else bk_leave(semid, 0);
+    int owned = 1;
+    if (bk_state(semid, &count, &owned) == 0 && count == 0 && (!seg_exists || owned == 0))
+      bk_remove(semid);
+    else
+      bk_leave(semid, 0);
   }
   return -1;
 }
 
 static int open_keyed(const open_req *rq, smo_seg *h, int *created, open_err *e) {
   for (;;) {
-    struct shmid_ds ds;
-    int semid = -1, rc, setmode = set_mode_for(rq->mode);
+    int semid = -1, rc, fresh = 0;
     unsigned set_uid = 0;
-    int shmid = shmget((key_t)rq->key, 0, 0);
-    if (shmid >= 0 && shmctl(shmid, IPC_STAT, &ds) == 0) setmode = set_mode_for(ds.shm_perm.mode);
-    else if (shmid < 0 && errno == ENOENT && !rq->create) return fail(e, "shmget", ENOENT);
-    rc = bk_enter_key(rq->key, 1, setmode, &semid, &set_uid);
+    rc = bk_enter_key(rq->key, 0, 0, &semid, &set_uid, &fresh);
+    if (rc == ENOENT) {
+      /* No bookkeeping yet: make it, with the mode of the segment if there
+       * is one (read made read-write), else the mode asked for. */
+      struct shmid_ds ds;
+      int setmode = set_mode_for(rq->mode), shmid = shmget((key_t)rq->key, 0, 0);
+      if (shmid >= 0 && shmctl(shmid, IPC_STAT, &ds) == 0) setmode = set_mode_for(ds.shm_perm.mode);
+      else if (shmid < 0 && errno == ENOENT && !rq->create) return fail(e, "shmget", ENOENT);
+      rc = bk_enter_key(rq->key, shmid < 0 ? BK_CREATE_FIRST : BK_CREATE, setmode, &semid, &set_uid, &fresh);
+    }
     if (rc == BK_FOREIGN) semid = -1;
     else if (rc != 0) return fail(e, "semget", rc);
-    else if (!rq->any_owner && set_uid != geteuid()) {
+    else if (!fresh && !rq->any_owner && set_uid != geteuid()) {
       bk_leave(semid, 0);
       fail(e, "open", EPERM);
       snprintf(e->detail, sizeof e->detail,
@@ -275,7 +288,7 @@ static int open_keyed(const open_req *rq, smo_seg *h, int *created, open_err *e)
       return -1;
     }
     *created = 0;
-    rc = open_gated(rq, semid, h, created, e);
+    rc = open_gated(rq, semid, fresh, h, created, e);
     if (rc <= 0) return rc;
   }
 }
@@ -295,7 +308,7 @@ static int do_open(const open_req *rq, smo_seg *h, int *created, open_err *e) {
  * __close).  A forked child holds the attachment but none of the counts. */
 static void seg_release(smo_seg *h) {
   struct shmid_ds ds;
-  int semid = h->semid, count;
+  int semid = h->semid, count, owned;
   if (h->addr == NULL) return;
   if (semid < 0 || getpid() != h->pid) {
     shmdt(h->addr);
@@ -312,12 +325,12 @@ static void seg_release(smo_seg *h) {
   h->counted = 0;
   shmdt(h->addr);
   h->addr = NULL;
-  count = bk_get(semid, BK_COUNT);
+  if (bk_state(semid, &count, &owned) != 0) return;   /* removed meanwhile */
   if (count != 0) {
-    if (count > 0) bk_leave(semid, 0);
+    bk_leave(semid, 0);
     return;
   }
-  if (bk_get(semid, BK_OWNED) == 1 && shmctl(h->shmid, IPC_STAT, &ds) == 0) {
+  if (owned == 1 && shmctl(h->shmid, IPC_STAT, &ds) == 0) {
     if (ds.shm_nattch > 0) {
       /* Attached but uncounted (a forked child, a C program): keep it all;
        * the next smobject user's last close removes it. */
@@ -334,6 +347,8 @@ static void seg_release(smo_seg *h) {
 static smo_seg *new_handle(lua_State *L) {
   smo_seg *h = (smo_seg *)lua_newuserdatauv(L, sizeof(smo_seg), 1);
   memset(h, 0, sizeof *h);
+  h->magic = SMO_MAGIC;
+  h->ctypes = (const struct ctype_index *)lua_touserdata(L, lua_upvalueindex(2));
   h->shmid = -1;
   h->semid = -1;
   lua_pushvalue(L, lua_upvalueindex(1));
@@ -525,10 +540,10 @@ static int smo_key(lua_State *L) {
 
 /* smo.remove(key) -> true | nil, msg, errno: the segment and its bookkeeping. */
 static int smo_remove(lua_State *L) {
-  int key = check_key(L, 1), semid = -1, shmid, rc, err = 0;
+  int key = check_key(L, 1), semid = -1, shmid, rc, err = 0, fresh;
   unsigned uid;
   luaL_argcheck(L, key != IPC_PRIVATE, 1, "PRIVATE segments are removed by id: smo.attach(id):remove()");
-  rc = bk_enter_key(key, 0, 0, &semid, &uid);
+  rc = bk_enter_key(key, 0, 0, &semid, &uid, &fresh);
   shmid = shmget((key_t)key, 0, 0);
   if (shmid < 0) err = errno;
   else if (shmctl(shmid, IPC_RMID, NULL) != 0) err = errno;
@@ -811,17 +826,8 @@ static const luaL_Reg segment_metamethods[] = {
   { NULL, NULL }
 };
 
-/* Stack: module, metatable, methods.  Every function gets the metatable as
- * upvalue 1 (check_seg compares it, new_handle sets it). */
 void segment_open(lua_State *L) {
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, segment_methods, 1);
-  lua_pushvalue(L, -2);
-  lua_pushvalue(L, -1);
-  luaL_setfuncs(L, segment_metamethods, 1);
-  lua_pop(L, 1);
-  lua_pushvalue(L, -3);
-  lua_pushvalue(L, -3);
-  luaL_setfuncs(L, segment_functions, 1);
-  lua_pop(L, 1);
+  register_funcs(L, SMO_MODULE, segment_functions);
+  register_funcs(L, SMO_METHODS, segment_methods);
+  register_funcs(L, SMO_META, segment_metamethods);
 }

@@ -16,8 +16,14 @@
 
 #define SMO_TYPENAME "smobject"
 
+/* Marks our userdata: checked with the userdata's exact size, it tells a
+ * handle from any other value without a metatable lookup (the hot path). */
+#define SMO_MAGIC 0x534d4f424a454354ULL   /* "SMOBJECT" */
+
 /* One handle: an attachment of a segment plus its share of the counter. */
 typedef struct smo_seg {
+  unsigned long long magic;
+  const struct ctype_index *ctypes;  /* this Lua state's C type names (access.h) */
   unsigned char *addr;   /* NULL while not attached (closed or not yet opened) */
   size_t size;           /* real size, from the kernel */
   int shmid;
@@ -31,9 +37,17 @@ typedef struct smo_seg {
   size_t cfg_size;
 } smo_seg;
 
-/* Handle checks (segment.c). check_seg raises on a closed handle. */
-smo_seg *check_seg(lua_State *L, int idx);
+/* Handle checks.  check_seg raises on a closed handle as well. */
 smo_seg *check_seg_any(lua_State *L, int idx);
+void raise_closed(lua_State *L, const smo_seg *h);
+
+static inline smo_seg *check_seg(lua_State *L, int idx) {
+  smo_seg *h = (smo_seg *)lua_touserdata(L, idx);
+  if (h == NULL || lua_rawlen(L, idx) != sizeof(smo_seg) || h->magic != SMO_MAGIC)
+    h = check_seg_any(L, idx);
+  if (h->addr == NULL) raise_closed(L, h);
+  return h;
+}
 
 /* Failure results: pushes nil, "what: strerror(err)", err and returns 3. */
 int push_oserror(lua_State *L, const char *what, int err);
@@ -41,9 +55,15 @@ int push_oserror(lua_State *L, const char *what, int err);
 /* Option helpers shared by area files. */
 int check_key(lua_State *L, int idx);
 
-/* Area registration, called by core.c.  segment_open: stack is module,
- * metatable, methods.  access_open: the same plus the C type table on top.
- * Each adds its functions and methods, with the metatable as upvalue 1. */
+/* Area registration, called by core.c with the stack holding, from the
+ * bottom: module, metatable, methods, C type index.  Each area adds its
+ * functions with register_funcs, which gives them the metatable (upvalue 1)
+ * and the C type index (upvalue 2). */
+#define SMO_MODULE  1
+#define SMO_META    2
+#define SMO_METHODS 3
+#define SMO_CTYPES  4
+void register_funcs(lua_State *L, int target, const luaL_Reg *funcs);
 void segment_open(lua_State *L);
 void access_open(lua_State *L);
 

@@ -1,0 +1,103 @@
+-- make bench: smobject against its references, measured in one run on this
+-- machine and reported as ratios.  Builds its own C references (bench/*.c).
+local smo = require("smobject")
+local system = require("system")
+local now = system.gettime
+
+local ROOT = (arg[0]:match("^(.*)/bench/bench%.lua$")) or "."
+local TMP = os.getenv("TMPDIR") or "/tmp"
+local LUA_INC = os.getenv("LUA_INC") or "/usr/include/lua5.4"
+local PYTHON = os.getenv("PYTHON") or "/usr/bin/python3"
+
+local function sh(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  assert(p:close(), "command failed: " .. cmd .. "\n" .. out)
+  return out
+end
+
+-- Builds the C references.
+local build = TMP .. "/smobject-bench"
+sh("mkdir -p " .. build)
+sh(("cc -O2 -shared -fPIC -I%s -o %s/benchfloor.so %s/bench/floor.c"):format(LUA_INC, build, ROOT))
+sh(("cc -O2 -o %s/cbench %s/bench/cbench.c"):format(build, ROOT))
+package.cpath = build .. "/?.so;" .. package.cpath
+local new_floor = require("benchfloor")
+
+-- Best of `rounds` runs of fn(n), in nanoseconds per operation.
+local function measure(n, fn, rounds)
+  local best = math.huge
+  for _ = 1, rounds or 5 do
+    local t0 = now()
+    fn(n)
+    local dt = (now() - t0) * 1e9 / n
+    if dt < best then best = dt end
+  end
+  return best
+end
+
+local rows = {}
+local function row(what, ours, ref_name, ref, goal, met)
+  rows[#rows + 1] = { what, ours, ref_name, ref, goal, met }
+end
+
+local MiB = 1 << 20
+local seg = assert(smo.open{ key = smo.PRIVATE, size = 16 * MiB, create = true })
+seg:fill(0, 16 * MiB, 1)
+local block = string.rep("\2", MiB)
+local sink
+
+-- 1. bytes: 1 MiB blocks
+local REPS = 2000
+local c = load(sh(("%s/cbench %d %d"):format(build, REPS, 5000)))()
+local py = load(sh(("%s %s/bench/sysv_ipc_bench.py %d %d %d"):format(PYTHON, ROOT, REPS, 1000000, 5000)))()
+local rd = measure(REPS, function(n) for i = 1, n do sink = seg:read((i % 16) * MiB, MiB) end end)
+local wr = measure(REPS, function(n) for i = 1, n do seg:write((i % 16) * MiB, block) end end)
+row("seg:read 1 MiB", rd, "C memcpy", c.memcpy_read, 1 / 0.9)
+row("seg:read 1 MiB", rd, "sysv_ipc read", py.read, 1.0)
+row("seg:write 1 MiB", wr, "C memcpy", c.memcpy_write, 1 / 0.9)
+row("seg:write 1 MiB", wr, "sysv_ipc write", py.write, 1.0)
+
+-- 2. scalars: the cost of a method call and what it adds
+local N = 5000000
+local fl = new_floor()
+local floor_get = measure(N, function(n) local s = fl for _ = 1, n do sink = s:get("double", 0) end end)
+local floor_set = measure(N, function(n) local s = fl for i = 1, n do s:set("int32_t", 8, i) end end)
+local get = measure(N, function(n) local s = seg for _ = 1, n do sink = s:get("double", 0) end end)
+local set = measure(N, function(n) local s = seg for i = 1, n do s:set("int32_t", 8, i) end end)
+local t = { x = 1.5 }
+local tget = measure(N, function(n) local tt = t for _ = 1, n do sink = tt.x end end)
+local tset = measure(N, function(n) local tt = t for i = 1, n do tt.x = i end end)
+row('seg:get("double", 0)', get, "floor method call", floor_get, 1.5)
+row('seg:get("double", 0)', get, "Lua table field read", tget, nil)
+row('seg:get("double", 0)', get, "sysv_ipc read(8)", py.read8, 1 / 5)
+row('seg:set("int32_t", 8, i)', set, "floor method call", floor_set, 1.5)
+row('seg:set("int32_t", 8, i)', set, "Lua table field write", tset, nil)
+row('seg:set("int32_t", 8, i)', set, "sysv_ipc write(8)", py.write8, 1 / 5)
+seg:close()
+
+-- 3. lifecycle: create + attach + count, then uncount + detach + remove
+local CYCLES = 5000
+local key = 0x5bec0003
+local cycle = measure(CYCLES, function(n)
+  for _ = 1, n do
+    local s = assert(smo.open{ key = key, size = 4096, create = "exclusive" })
+    s:set("uint8_t", 0, 1)
+    s:close()
+  end
+end, 3)
+row("open-create/close-remove", cycle, "C shmget/shmat/shmdt/RMID", c.cycle, 2.0)
+row("open-create/close-remove", cycle, "sysv_ipc create/detach/remove", py.cycle, 1.0)
+
+-- Report: ratio = ours / reference (time per operation; lower is faster).
+print(("%-28s %12s   %-32s %12s %8s  %s"):format("operation", "ours (ns)", "reference", "ref (ns)", "ratio", "goal"))
+for _, r in ipairs(rows) do
+  local ratio = r[2] / r[4]
+  local goal = "-"
+  if r[5] then
+    goal = (ratio <= r[5] and "met" or "MISSED") .. (" (ratio <= %.2f)"):format(r[5])
+  end
+  print(("%-28s %12.1f   %-32s %12.1f %8.2f  %s"):format(r[1], r[2], r[3], r[4], ratio, goal))
+end
+print("ratio = our time / reference time per operation: below 1 is faster than the reference.")
+local _ = sink

@@ -1,0 +1,34 @@
+package = "smobject"
+version = "scm-1"
+rockspec_format = "3.0"
+
+source = {
+  url = "git+file:///dev/null",   -- built from a checkout with `luarocks make`
+}
+
+description = {
+  summary = "System V shared memory for Lua 5.4 with a crash-safe memory counter",
+  detailed = [[
+    Segments named by ftok keys, shared between processes, with a memory
+    counter the kernel keeps right after any death (SEM_UNDO), typed access,
+    struct views, a crash-safe lock, atomics and wait/wake.
+  ]],
+  license = "MIT",
+}
+
+dependencies = {
+  "lua >= 5.4, < 5.5",
+}
+
+build = {
+  type = "builtin",
+  modules = {
+    ["smobject.core"] = {
+      sources = {
+        "csrc/core.c", "csrc/segment.c", "csrc/bookkeeping.c", "csrc/access.c",
+      },
+      incdirs = { "csrc" },
+    },
+    smobject = "lua/smobject.lua",
+  },
+}
