@@ -9,9 +9,11 @@ ipc_ids() { awk 'NR > 1 { print FILENAME, $2 }' /proc/sysvipc/shm /proc/sysvipc/
 before=$(mktemp); after=$(mktemp)
 ipc_ids > "$before"
 
-# (the exit status rides through the pipe as a marker line: sh has no pipefail)
-{ $lua /usr/bin/busted "$@" 2>&1; echo "busted-exit-status=$?"; } | tee "$log"
-status=$(sed -n 's/^busted-exit-status=//p' "$log")
+# (sh has no pipefail: the exit status goes through a file)
+statusfile=$(mktemp)
+{ $lua /usr/bin/busted "$@" 2>&1; echo "$?" > "$statusfile"; } | tee "$log"
+status=$(cat "$statusfile")
+rm -f "$statusfile"
 
 ipc_ids > "$after"
 leaked=$(comm -13 "$before" "$after")
