@@ -152,3 +152,22 @@ int bk_state(int semid, int *count, int *owned) {
   *owned = v[BK_OWNED];
   return 0;
 }
+
+/* The lock segment's id, -1 when there is none (or on error). */
+int bk_get_aux(int semid) {
+  unsigned short v[BK_NSEMS];
+  union bk_semun arg;
+  long id;
+  arg.array = v;
+  if (semctl(semid, 0, GETALL, arg) != 0) return -1;
+  id = (long)v[BK_AUX0] | ((long)v[BK_AUX1] << 15) | ((long)v[BK_AUX2] << 30);
+  return (int)(id - 1);
+}
+
+int bk_set_aux(int semid, int shmid) {
+  long v = (long)shmid + 1;
+  int err;
+  if ((err = bk_set(semid, BK_AUX0, (int)(v & 0x7fff))) != 0) return err;
+  if ((err = bk_set(semid, BK_AUX1, (int)((v >> 15) & 0x7fff))) != 0) return err;
+  return bk_set(semid, BK_AUX2, (int)((v >> 30) & 0x7fff));
+}

@@ -11,7 +11,8 @@
  *             together with the unusual size BK_NSEMS.
  *   BK_OWNED  1 when smobject created the segment and must remove it when the
  *             count drops to zero; 0 for persistent or foreign segments.
- *   BK_AUX0.. reserved for the synchronisation area's private segment id.
+ *   BK_AUX0..2 the id + 1 of the lock's private segment (sync.c), 15 bits
+ *             in each; 0 = none yet.  Set under the gate, without SEM_UNDO.
  */
 #ifndef SMOBJECT_BOOKKEEPING_H
 #define SMOBJECT_BOOKKEEPING_H
@@ -35,5 +36,7 @@ int bk_get(int semid, int which);
 int bk_set(int semid, int which, int value);
 void bk_remove(int semid);
 int bk_is_ours(int semid);
+int bk_get_aux(int semid);
+int bk_set_aux(int semid, int shmid);
 
 #endif

@@ -54,6 +54,7 @@ int luaopen_smobject_core(lua_State *L) {
   push_ctype_index(L);                       /* SMO_CTYPES */
   segment_open(L);
   access_open(L);
+  sync_open(L);
   lua_getiuservalue(L, SMO_CTYPES, 1);
   lua_setfield(L, SMO_MODULE, "ctypes");
   lua_pushvalue(L, SMO_METHODS);

@@ -310,6 +310,7 @@ static void seg_release(smo_seg *h) {
   struct shmid_ds ds;
   int semid = h->semid, count, owned;
   if (h->addr == NULL) return;
+  sync_release(h);
   if (semid < 0 || getpid() != h->pid) {
     shmdt(h->addr);
     h->addr = NULL;
@@ -548,7 +549,10 @@ static int smo_remove(lua_State *L) {
   if (shmid < 0) err = errno;
   else if (shmctl(shmid, IPC_RMID, NULL) != 0) err = errno;
   if (rc == 0) {
-    if (err == 0 || err == ENOENT) bk_remove(semid);   /* an orphan set goes too */
+    if (err == 0 || err == ENOENT) {   /* an orphan set goes too */
+      sync_mark_removed(semid, NULL);
+      bk_remove(semid);
+    }
     else bk_leave(semid, 0);
   }
   if (err) return push_oserror(L, shmid < 0 ? "shmget" : "shmctl", err);
@@ -736,7 +740,10 @@ static int seg_remove(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int err = 0;
   if (shmctl(h->shmid, IPC_RMID, NULL) != 0) err = errno;
-  if (h->semid >= 0 && bk_is_ours(h->semid)) bk_remove(h->semid);
+  if (h->semid >= 0 && bk_is_ours(h->semid)) {
+    sync_mark_removed(h->semid, h);
+    bk_remove(h->semid);
+  }
   if (err) return push_oserror(L, "shmctl", err);
   lua_pushboolean(L, 1);
   return 1;

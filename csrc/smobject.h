@@ -32,6 +32,8 @@ typedef struct smo_seg {
   pid_t pid;             /* process that attached; a forked child only detaches */
   unsigned char readonly;
   unsigned char counted; /* holds one unit of the memory counter */
+  unsigned char locked;  /* this handle holds the segment's lock */
+  struct smo_aux *aux;   /* the lock's private segment, attached on first use (sync.c) */
   /* SMObject form: configuration kept until create()/access() */
   int cfg_proj;          /* 0 when not made by smo.new */
   size_t cfg_size;
@@ -66,5 +68,10 @@ int check_key(lua_State *L, int idx);
 void register_funcs(lua_State *L, int target, const luaL_Reg *funcs);
 void segment_open(lua_State *L);
 void access_open(lua_State *L);
+void sync_open(lua_State *L);
+
+/* sync.c: what closing and removing a handle must do about the lock. */
+void sync_release(smo_seg *h);
+void sync_mark_removed(int semid, smo_seg *h);
 
 #endif

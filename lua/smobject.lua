@@ -69,6 +69,35 @@ function methods.unpack(self, offset, fmt)
   return unpacked(offset, pcall(sunpack, fmt, bytes))
 end
 
+local function unlocked(self, ok, ...)
+  if self:holds_lock() then self:unlock() end
+  if not ok then error((...), 0) end
+  return ...
+end
+
+--- Runs `fn(...)` holding the segment's lock; releases it also when `fn`
+-- raises (and re-raises the error). Returns `fn`'s results, or
+-- `nil, msg, errno` when the lock cannot be had.
+function methods.with_lock(self, fn, ...)
+  local ok, msg, err = self:lock()
+  if not ok then return nil, msg, err end
+  return unlocked(self, pcall(fn, ...))
+end
+
+local function published(self, seq_off, ok, ...)
+  self:publish_end(seq_off)
+  if not ok then error((...), 0) end
+  return ...
+end
+
+--- The writer's side of a sequence counter (the uint32_t at `seq_off`):
+-- runs `fn(...)` with the counter odd, so that `seg:snapshot` never returns
+-- bytes written half-way. One writer at a time.
+function methods.publish(self, seq_off, fn, ...)
+  self:publish_begin(seq_off)
+  return published(self, seq_off, pcall(fn, ...))
+end
+
 --- Information only smobject has about a key: `{ semid, count, owned }`, or
 -- `nil, msg, errno` when the key has no smobject bookkeeping.
 smo.bookkeeping = core.bookkeeping

@@ -26,6 +26,7 @@ build = {
     ["smobject.core"] = {
       sources = {
         "csrc/core.c", "csrc/segment.c", "csrc/bookkeeping.c", "csrc/access.c",
+        "csrc/sync.c",
       },
       incdirs = { "csrc" },
     },

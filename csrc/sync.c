@@ -1,0 +1,507 @@
+/*
+ * Synchronisation: the crash-safe lock, atomics, wait/wake on a uint32 field,
+ * and the sequence-counter snapshots of the one-writer pattern.
+ *
+ * The lock is a robust, process-shared pthread mutex (a dead holder is
+ * reported as EOWNERDEAD, never silently released) kept in a small private
+ * segment, the "aux" segment, found through the bookkeeping set: no byte of
+ * the user's data is taken.  The aux segment is marked for removal as soon as
+ * it is made, so the kernel frees it when its last user detaches, whatever
+ * way that user ends; Linux lets processes that know its id attach it until
+ * then.  It also counts sleepers in wait(), so that wake() skips the system
+ * call when nobody sleeps.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smobject.h"
+#include "access.h"
+#include "bookkeeping.h"
+
+#define AUX_MAGIC 0x31305855414f4d53ULL   /* "SMOAUX01" */
+#define AUX_SLOTS 64                      /* sleeper counters, by offset hash */
+#define SPIN_CHECKS 2000                  /* value checks before wait() sleeps */
+
+typedef struct smo_aux {
+  uint64_t magic;
+  int32_t semid;                /* the bookkeeping set it belongs to */
+  uint32_t removed;             /* set by remove(): lock then fails with EIDRM */
+  uint32_t sleepers[AUX_SLOTS];
+  pthread_mutex_t lock;
+} smo_aux;
+
+/* ------------------------------------------------------------ aux segment */
+
+static int aux_valid(const smo_aux *a, int semid) {
+  return a->magic == AUX_MAGIC && a->semid == semid;
+}
+
+/* Attaches the aux segment of h's bookkeeping, making it if there is none;
+ * under the gate.  0 or an errno (EIDRM when the bookkeeping is gone). */
+static int aux_attach(smo_seg *h) {
+  int id, err;
+  void *p;
+  if ((err = bk_enter(h->semid, 0, 1)) != 0) return err == EINVAL ? EIDRM : err;
+  id = bk_get_aux(h->semid);
+  if (id >= 0) {
+    struct shmid_ds ds;
+    p = shmat(id, NULL, 0);
+    /* an id from the set may be stale (freed, even reused): check it is ours */
+    if (p != (void *)-1 && (shmctl(id, IPC_STAT, &ds) != 0 || ds.shm_segsz != sizeof(smo_aux) ||
+                            !aux_valid((smo_aux *)p, h->semid))) {
+      shmdt(p);
+      p = (void *)-1;
+    }
+    if (p != (void *)-1) {
+      h->aux = (smo_aux *)p;
+      bk_leave(h->semid, 0);
+      return 0;
+    }
+  }
+  {
+    pthread_mutexattr_t ma;
+    smo_aux *a;
+    id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | 0600);
+    if (id < 0) goto fail;
+    p = shmat(id, NULL, 0);
+    if (p == (void *)-1) {
+      shmctl(id, IPC_RMID, NULL);
+      goto fail;
+    }
+    shmctl(id, IPC_RMID, NULL);
+    a = (smo_aux *)p;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&a->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
+    a->semid = h->semid;
+    __atomic_store_n(&a->magic, AUX_MAGIC, __ATOMIC_RELEASE);
+    if ((err = bk_set_aux(h->semid, id)) != 0) {
+      shmdt(p);
+      bk_leave(h->semid, 0);
+      return err;
+    }
+    h->aux = a;
+    bk_leave(h->semid, 0);
+    return 0;
+  }
+fail:
+  err = errno;
+  bk_leave(h->semid, 0);
+  return err;
+}
+
+/* Closing a handle releases its lock and its aux attachment.  A forked
+ * child holds neither the lock (its thread is not the owner) nor anything
+ * else but the mapping. */
+void sync_release(smo_seg *h) {
+  if (h->aux == NULL) return;
+  if (h->locked && getpid() == h->pid) pthread_mutex_unlock(&h->aux->lock);
+  h->locked = 0;
+  shmdt(h->aux);
+  h->aux = NULL;
+}
+
+/* remove(): makes later lock() calls fail with EIDRM, in every process. */
+void sync_mark_removed(int semid, smo_seg *h) {
+  int id;
+  void *p;
+  if (h != NULL && h->aux != NULL) {
+    __atomic_store_n(&h->aux->removed, 1, __ATOMIC_SEQ_CST);
+    return;
+  }
+  id = bk_get_aux(semid);
+  if (id < 0) return;
+  p = shmat(id, NULL, 0);
+  if (p == (void *)-1) return;
+  if (aux_valid((smo_aux *)p, semid)) __atomic_store_n(&((smo_aux *)p)->removed, 1, __ATOMIC_SEQ_CST);
+  shmdt(p);
+}
+
+/* ---------------------------------------------------------------- lock */
+
+/* Timeout argument: nil (for ever) or seconds >= 0; returns -1 for ever. */
+static double check_timeout(lua_State *L, int idx) {
+  double t;
+  if (lua_isnoneornil(L, idx)) return -1;
+  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, "number of seconds");
+  t = (double)lua_tonumber(L, idx);
+  luaL_argcheck(L, t >= 0 && !isnan(t), idx, "timeout must not be negative");
+  return t;
+}
+
+static struct timespec deadline_after(double seconds) {
+  struct timespec ts;
+  double whole;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  if (seconds > 1e9) seconds = 1e9;
+  whole = floor(seconds);
+  ts.tv_sec += (time_t)whole;
+  ts.tv_nsec += (long)((seconds - whole) * 1e9);
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
+static smo_seg *check_lockable(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  if (h->semid < 0) luaL_error(L, "this smobject has no bookkeeping for a lock (PRIVATE or foreign key)");
+  if (getpid() != h->pid) luaL_error(L, "a forked child cannot use its parent's handle for the lock: open its own");
+  return h;
+}
+
+/* seg:lock([timeout]) -> true | true, "recovered" | nil, "timeout", ETIMEDOUT */
+static int seg_lock(lua_State *L) {
+  smo_seg *h = check_lockable(L);
+  double timeout = check_timeout(L, 2);
+  int rc;
+  if (h->locked) luaL_error(L, "this handle already holds the lock (it is not reentrant)");
+  if (h->aux == NULL && (rc = aux_attach(h)) != 0) return push_oserror(L, "lock", rc);
+  if (__atomic_load_n(&h->aux->removed, __ATOMIC_RELAXED)) return push_oserror(L, "lock", EIDRM);
+  rc = pthread_mutex_trylock(&h->aux->lock);
+  if (rc == EBUSY && timeout != 0) {
+    if (timeout < 0) {
+      rc = pthread_mutex_lock(&h->aux->lock);
+    } else {
+      struct timespec dl = deadline_after(timeout);
+      rc = pthread_mutex_clocklock(&h->aux->lock, CLOCK_MONOTONIC, &dl);
+    }
+  }
+  if (rc == EDEADLK && timeout >= 0) {
+    /* Another handle of this thread holds it: nothing can release it while
+     * we wait, so the wait can only time out.  (Without a timeout this
+     * would hang for ever: EDEADLK is returned instead.) */
+    struct timespec dl = deadline_after(timeout);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &dl, NULL) == EINTR) {}
+    rc = ETIMEDOUT;
+  }
+  if (rc == EBUSY || rc == ETIMEDOUT) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "timeout");
+    lua_pushinteger(L, ETIMEDOUT);
+    return 3;
+  }
+  if (rc == EOWNERDEAD) {
+    /* The holder died holding it: the data it guards may be half-written. */
+    pthread_mutex_consistent(&h->aux->lock);
+    h->locked = 1;
+    lua_pushboolean(L, 1);
+    lua_pushliteral(L, "recovered");
+    return 2;
+  }
+  if (rc != 0) return push_oserror(L, "lock", rc);   /* EDEADLK: another handle of this thread holds it */
+  h->locked = 1;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* seg:unlock(): raises unless this handle holds the lock. */
+static int seg_unlock(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  if (!h->locked) luaL_error(L, "unlock: this handle does not hold the lock");
+  h->locked = 0;
+  pthread_mutex_unlock(&h->aux->lock);
+  return 0;
+}
+
+/* seg:holds_lock() -> whether this handle holds the lock (false once closed) */
+static int seg_holds_lock(lua_State *L) {
+  smo_seg *h = check_seg_any(L, 1);
+  lua_pushboolean(L, h->addr != NULL && h->locked);
+  return 1;
+}
+
+/* ------------------------------------------------------------- atomics */
+
+/* An integer C type and an aligned offset for an atomic access. */
+static size_t check_atomic(lua_State *L, smo_seg *h, int *code) {
+  size_t off, w;
+  *code = check_ctype(L, h, 2);
+  if (*code > CT_U64) {
+    lua_pushfstring(L, "atomic operations need an integer type, not '%s'", lua_tostring(L, 2));
+    luaL_argerror(L, 2, lua_tostring(L, -1));
+  }
+  w = ctype_width[*code];
+  off = check_span(L, h, 3, w);
+  if (((uintptr_t)(h->addr + off)) % w != 0) {
+    lua_pushfstring(L, "offset %I is misaligned for a %d-byte atomic", (lua_Integer)off, (int)w);
+    luaL_argerror(L, 3, lua_tostring(L, -1));
+  }
+  return off;
+}
+
+static void push_atomic(lua_State *L, int code, uint64_t bits) {
+  unsigned char buf[8];
+  store_bits(buf, code, bits);
+  push_scalar(L, code, buf);
+}
+
+#define ATOMIC_BY_WIDTH(w, p, OP)                                   \
+  switch (w) {                                                      \
+    case 1: { uint8_t *q = (uint8_t *)(void *)(p); OP; break; }     \
+    case 2: { uint16_t *q = (uint16_t *)(void *)(p); OP; break; }   \
+    case 4: { uint32_t *q = (uint32_t *)(void *)(p); OP; break; }   \
+    default: { uint64_t *q = (uint64_t *)(void *)(p); OP; break; }  \
+  }
+
+/* seg:atomic_load(ctype, off) */
+static int seg_atomic_load(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  int code;
+  size_t off = check_atomic(L, h, &code);
+  uint64_t v = 0;
+  ATOMIC_BY_WIDTH(ctype_width[code], h->addr + off, v = __atomic_load_n(q, __ATOMIC_SEQ_CST))
+  push_atomic(L, code, v);
+  return 1;
+}
+
+/* seg:atomic_store(ctype, off, v) */
+static int seg_atomic_store(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  int code;
+  size_t off = check_atomic(L, h, &code);
+  uint64_t v = scalar_bits(L, 4, code);
+  if (h->readonly) raise_readonly(L);
+  ATOMIC_BY_WIDTH(ctype_width[code], h->addr + off, __atomic_store_n(q, (__typeof__(*q))v, __ATOMIC_SEQ_CST))
+  return 0;
+}
+
+/* seg:atomic_add(ctype, off, delta) -> previous value.  A delta may be
+ * negative for unsigned types too (it wraps, as in C). */
+static int seg_atomic_add(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  int code;
+  size_t off = check_atomic(L, h, &code);
+  size_t w = ctype_width[code];
+  lua_Integer d;
+  uint64_t prev = 0;
+  if (!lua_isinteger(L, 4)) luaL_typeerror(L, 4, "integer delta");
+  d = lua_tointeger(L, 4);
+  if (w < 8) {
+    lua_Integer lim = (lua_Integer)1 << (8 * w);
+    if (d <= -lim || d >= lim) {
+      lua_pushfstring(L, "delta %I out of range for a %d-byte integer", d, (int)w);
+      luaL_argerror(L, 4, lua_tostring(L, -1));
+    }
+  }
+  if (h->readonly) raise_readonly(L);
+  ATOMIC_BY_WIDTH(w, h->addr + off, prev = __atomic_fetch_add(q, (__typeof__(*q))(uint64_t)d, __ATOMIC_SEQ_CST))
+  push_atomic(L, code, prev);
+  return 1;
+}
+
+/* seg:atomic_cas(ctype, off, expected, desired) -> true | false, current */
+static int seg_atomic_cas(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  int code, ok = 0;
+  size_t off = check_atomic(L, h, &code);
+  uint64_t expected = scalar_bits(L, 4, code), desired = scalar_bits(L, 5, code), cur = 0;
+  if (h->readonly) raise_readonly(L);
+  ATOMIC_BY_WIDTH(ctype_width[code], h->addr + off, {
+    __typeof__(*q) e = (__typeof__(*q))expected;
+    ok = __atomic_compare_exchange_n(q, &e, (__typeof__(*q))desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    cur = e;
+  })
+  lua_pushboolean(L, ok);
+  if (ok) return 1;
+  push_atomic(L, code, cur);
+  return 2;
+}
+
+/* ----------------------------------------------------------- wait/wake */
+
+static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
+  return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+static uint32_t *check_futex_word(lua_State *L, smo_seg *h) {
+  size_t off = check_span(L, h, 2, 4);
+  if (((uintptr_t)(h->addr + off)) % 4 != 0) {
+    lua_pushfstring(L, "offset %I is misaligned for a uint32_t", (lua_Integer)off);
+    luaL_argerror(L, 2, lua_tostring(L, -1));
+  }
+  return (uint32_t *)(void *)(h->addr + off);
+}
+
+static uint32_t *sleepers_of(smo_seg *h, const uint32_t *word) {
+  size_t off = (size_t)((const unsigned char *)word - h->addr);
+  if (h->aux == NULL) return NULL;
+  return &h->aux->sleepers[(off >> 2) % AUX_SLOTS];
+}
+
+/* seg:wait(off, expected [, timeout]) -> true (woken or changed) | false (timeout) */
+static int seg_wait(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  uint32_t *word = check_futex_word(L, h), *sleepers;
+  lua_Integer e;
+  uint32_t expected;
+  double timeout;
+  struct timespec rel, *relp = NULL;
+  int i;
+  long rc;
+  if (!lua_isinteger(L, 3)) luaL_typeerror(L, 3, "integer");
+  e = lua_tointeger(L, 3);
+  luaL_argcheck(L, e >= 0 && e <= (lua_Integer)UINT32_MAX, 3, "expected value out of range for uint32_t");
+  expected = (uint32_t)e;
+  timeout = check_timeout(L, 4);
+  /* A fast partner is caught here without a system call. */
+  for (i = 0; i < SPIN_CHECKS; i++) {
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    __builtin_ia32_pause();
+  }
+  if (timeout == 0) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (timeout > 0) {
+    double whole = floor(timeout > 1e9 ? 1e9 : timeout);
+    rel.tv_sec = (time_t)whole;
+    rel.tv_nsec = (long)((timeout - whole) * 1e9);
+    relp = &rel;
+  }
+  if (h->aux == NULL && h->semid >= 0 && getpid() == h->pid) aux_attach(h);
+  sleepers = sleepers_of(h, word);
+  if (sleepers) __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
+  /* The kernel compares *word with expected atomically with going to sleep. */
+  rc = futex(word, FUTEX_WAIT, expected, relp);
+  if (sleepers) __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
+  lua_pushboolean(L, !(rc != 0 && errno == ETIMEDOUT));
+  return 1;
+}
+
+/* seg:wake(off [, n]) -> how many were woken */
+static int seg_wake(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  uint32_t *word = check_futex_word(L, h), *sleepers;
+  lua_Integer n = luaL_optinteger(L, 3, INT_MAX);
+  long rc;
+  luaL_argcheck(L, n >= 0, 3, "count must not be negative");
+  if (n > INT_MAX) n = INT_MAX;
+  if (h->aux == NULL && h->semid >= 0 && getpid() == h->pid) aux_attach(h);
+  sleepers = sleepers_of(h, word);
+  /* Pairs with the waiter's increment: the caller's store of the new value
+   * comes before this load, so a sleeper we miss sees the new value. */
+  if (sleepers && __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) == 0) {
+    lua_pushinteger(L, 0);
+    return 1;
+  }
+  rc = futex(word, FUTEX_WAKE, (uint32_t)n, NULL);
+  if (rc < 0) return push_oserror(L, "futex", errno);
+  lua_pushinteger(L, rc);
+  return 1;
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+static uint32_t *check_seq(lua_State *L, smo_seg *h, int idx) {
+  size_t off = check_span(L, h, idx, 4);
+  if (((uintptr_t)(h->addr + off)) % 4 != 0) {
+    lua_pushfstring(L, "sequence counter offset %I is misaligned for a uint32_t", (lua_Integer)off);
+    luaL_argerror(L, idx, lua_tostring(L, -1));
+  }
+  return (uint32_t *)(void *)(h->addr + off);
+}
+
+/* seg:publish_begin(seq_off) / seg:publish_end(seq_off): the writer's side
+ * of a sequence counter: odd while a write is under way.  One writer at a
+ * time (take the lock around them when there are several). */
+static int seg_publish_begin(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  uint32_t *seq = check_seq(L, h, 2);
+  if (h->readonly) raise_readonly(L);
+  if (__atomic_load_n(seq, __ATOMIC_RELAXED) & 1u)
+    luaL_error(L, "publish: the sequence counter is odd (a write is under way or its writer died)");
+  __atomic_fetch_add(seq, 1, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  return 0;
+}
+
+static int seg_publish_end(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  uint32_t *seq = check_seq(L, h, 2);
+  if (h->readonly) raise_readonly(L);
+  __atomic_fetch_add(seq, 1, __ATOMIC_RELEASE);
+  return 0;
+}
+
+/* seg:snapshot(seq_off, off, len [, timeout]) -> string copied while no write
+ * was under way | nil, "timeout", ETIMEDOUT (a writer stuck mid-write). */
+static int seg_snapshot(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  uint32_t *seq = check_seq(L, h, 2);
+  size_t off = check_span(L, h, 3, 0), len;
+  double timeout;
+  struct timespec now, dl;
+  luaL_Buffer b;
+  char *dst;
+  unsigned spins = 0;
+  if (!lua_isinteger(L, 4)) luaL_typeerror(L, 4, "integer length");
+  luaL_argcheck(L, lua_tointeger(L, 4) >= 0 && (size_t)lua_tointeger(L, 4) <= h->size - off, 4,
+                "length runs past the end of the segment");
+  len = (size_t)lua_tointeger(L, 4);
+  timeout = check_timeout(L, 5);
+  if (timeout < 0) timeout = 1.0;   /* a writer that never finishes has died */
+  dl = deadline_after(timeout);
+  dst = luaL_buffinitsize(L, &b, len);
+  for (;;) {
+    uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE), s2;
+    if (!(s1 & 1u)) {
+      memcpy(dst, h->addr + off, len);
+      __atomic_thread_fence(__ATOMIC_ACQUIRE);
+      s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
+      if (s1 == s2) break;
+    }
+    if (++spins % 1024 == 0) {
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec > dl.tv_sec || (now.tv_sec == dl.tv_sec && now.tv_nsec >= dl.tv_nsec)) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "timeout");
+        lua_pushinteger(L, ETIMEDOUT);
+        return 3;
+      }
+      sched_yield();
+    } else {
+      __builtin_ia32_pause();
+    }
+  }
+  luaL_pushresultsize(&b, len);
+  return 1;
+}
+
+static const luaL_Reg sync_methods[] = {
+  { "lock", seg_lock },
+  { "unlock", seg_unlock },
+  { "holds_lock", seg_holds_lock },
+  { "atomic_load", seg_atomic_load },
+  { "atomic_store", seg_atomic_store },
+  { "atomic_add", seg_atomic_add },
+  { "atomic_cas", seg_atomic_cas },
+  { "wait", seg_wait },
+  { "wake", seg_wake },
+  { "publish_begin", seg_publish_begin },
+  { "publish_end", seg_publish_end },
+  { "snapshot", seg_snapshot },
+  { NULL, NULL }
+};
+
+void sync_open(lua_State *L) {
+  register_funcs(L, SMO_METHODS, sync_methods);
+}
