@@ -93,6 +93,48 @@ end, 3)
 row("open-create/close-remove", cycle, "C shmget/shmat/shmdt/RMID", c.cycle, 2.0)
 row("open-create/close-remove", cycle, "sysv_ipc create/detach/remove", py.cycle, 1.0)
 
+-- 4. synchronisation
+local sseg = assert(smo.open{ key = 0x5bec0004, size = 4096, create = "exclusive" })
+local lock = measure(N // 5, function(n) local s = sseg for _ = 1, n do s:lock() s:unlock() end end)
+row("lock+unlock, uncontended", lock, "goal: 200 ns", 200, 1.0)
+local aadd = measure(N, function(n) local s = sseg for _ = 1, n do s:atomic_add("int64_t", 8, 1) end end)
+local sset = measure(N, function(n) local s = sseg for i = 1, n do s:set("int64_t", 8, i) end end)
+row('atomic_add("int64_t", 8, 1)', aadd, 'seg:set("int64_t", 8, i)', sset, 1.5)
+
+local ROUNDS = 20000
+local LUA = os.getenv("SMO_LUA") or "lua5.4"
+local function pingpong_futex(n)
+  sseg:atomic_store("uint32_t", 0, 0)
+  os.execute(("%s %s/bench/pingpong.lua futex %d %d &"):format(LUA, ROOT, 0x5bec0004, n))
+  for r = 1, n do
+    sseg:atomic_store("uint32_t", 0, 2 * r - 1)
+    sseg:wake(0)
+    while sseg:atomic_load("uint32_t", 0) ~= 2 * r do sseg:wait(0, 2 * r - 1) end
+  end
+end
+local function pingpong_pipe(n)
+  local a, b = build .. "/ping", build .. "/pong"
+  os.execute(("rm -f %s %s && mkfifo %s %s"):format(a, b, a, b))
+  os.execute(("%s %s/bench/pingpong.lua pipe %s %s %d &"):format(LUA, ROOT, a, b, n))
+  local out, inp = assert(io.open(a, "wb")), assert(io.open(b, "rb"))
+  out:setvbuf("no")
+  for _ = 1, n do
+    out:write("p")
+    inp:read(1)
+  end
+  out:close()
+  inp:close()
+end
+-- (each run includes starting the partner: a few ms, under 1% of the run)
+local ppf = measure(ROUNDS, pingpong_futex, 3)
+local ppp = measure(ROUNDS, pingpong_pipe, 3)
+row("wait/wake ping-pong round trip", ppf, "pipe ping-pong round trip", ppp, 0.1)
+
+local snap = measure(N // 5, function(n) local s = sseg for _ = 1, n do sink = s:snapshot(64, 0, 64) end end)
+local plain = measure(N // 5, function(n) local s = sseg for _ = 1, n do sink = s:read(0, 64) end end)
+row("snapshot of 64 bytes", snap, "seg:read of 64 bytes (unprotected)", plain, 2.0)
+sseg:close()
+
 -- Report: ratio = ours / reference (time per operation; lower is faster).
 print(("%-28s %12s   %-32s %12s %8s  %s"):format("operation", "ours (ns)", "reference", "ref (ns)", "ratio", "goal"))
 for _, r in ipairs(rows) do
