@@ -7,6 +7,7 @@
  * (interned) name string in a table built at load time.
  */
 #include <float.h>
+#include <stddef.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -20,29 +21,33 @@
 typedef struct ctype_name {
   const char *name;
   int code;
+  size_t align;   /* _Alignof inside a struct, as gcc lays it out */
 } ctype_name;
+
+/* Alignment of T as a struct member on this machine. */
+#define ALIGN_OF(T) offsetof(struct { char c; T t; }, t)
 
 #define INT_CODE(T) ((T)-1 < (T)1 ? (sizeof(T) == 1 ? CT_I8 : sizeof(T) == 2 ? CT_I16 : sizeof(T) == 4 ? CT_I32 : CT_I64) \
                                : (sizeof(T) == 1 ? CT_U8 : sizeof(T) == 2 ? CT_U16 : sizeof(T) == 4 ? CT_U32 : CT_U64))
 
 static const ctype_name ctype_names[] = {
-  { "int8_t", CT_I8 }, { "uint8_t", CT_U8 }, { "int16_t", CT_I16 }, { "uint16_t", CT_U16 },
-  { "int32_t", CT_I32 }, { "uint32_t", CT_U32 }, { "int64_t", CT_I64 }, { "uint64_t", CT_U64 },
-  { "char", INT_CODE(char) }, { "signed char", CT_I8 }, { "unsigned char", CT_U8 },
-  { "short", INT_CODE(short) }, { "short int", INT_CODE(short) }, { "signed short", INT_CODE(short) },
-  { "unsigned short", INT_CODE(unsigned short) }, { "unsigned short int", INT_CODE(unsigned short) },
-  { "int", INT_CODE(int) }, { "signed", INT_CODE(int) }, { "signed int", INT_CODE(int) },
-  { "unsigned int", INT_CODE(unsigned) }, { "unsigned", INT_CODE(unsigned) },
-  { "long", INT_CODE(long) }, { "long int", INT_CODE(long) }, { "signed long", INT_CODE(long) },
-  { "unsigned long", INT_CODE(unsigned long) }, { "unsigned long int", INT_CODE(unsigned long) },
-  { "long long", INT_CODE(long long) }, { "long long int", INT_CODE(long long) },
-  { "signed long long", INT_CODE(long long) },
-  { "unsigned long long", INT_CODE(unsigned long long) },
-  { "unsigned long long int", INT_CODE(unsigned long long) },
-  { "size_t", INT_CODE(size_t) }, { "ssize_t", INT_CODE(ssize_t) },
-  { "intptr_t", INT_CODE(intptr_t) }, { "uintptr_t", INT_CODE(uintptr_t) },
-  { "float", CT_F32 }, { "double", CT_F64 }, { "bool", CT_BOOL }, { "_Bool", CT_BOOL },
-  { NULL, 0 }
+#define E(name, T) { name, INT_CODE(T), ALIGN_OF(T) }
+  E("int8_t", int8_t), E("uint8_t", uint8_t), E("int16_t", int16_t), E("uint16_t", uint16_t),
+  E("int32_t", int32_t), E("uint32_t", uint32_t), E("int64_t", int64_t), E("uint64_t", uint64_t),
+  E("char", char), E("signed char", signed char), E("unsigned char", unsigned char),
+  E("short", short), E("short int", short), E("signed short", short),
+  E("unsigned short", unsigned short), E("unsigned short int", unsigned short),
+  E("int", int), E("signed", int), E("signed int", int),
+  E("unsigned int", unsigned), E("unsigned", unsigned),
+  E("long", long), E("long int", long), E("signed long", long),
+  E("unsigned long", unsigned long), E("unsigned long int", unsigned long),
+  E("long long", long long), E("long long int", long long), E("signed long long", long long),
+  E("unsigned long long", unsigned long long), E("unsigned long long int", unsigned long long),
+  E("size_t", size_t), E("ssize_t", ssize_t), E("intptr_t", intptr_t), E("uintptr_t", uintptr_t),
+#undef E
+  { "float", CT_F32, ALIGN_OF(float) }, { "double", CT_F64, ALIGN_OF(double) },
+  { "bool", CT_BOOL, ALIGN_OF(_Bool) }, { "_Bool", CT_BOOL, ALIGN_OF(_Bool) },
+  { NULL, 0, 0 }
 };
 
 const unsigned char ctype_width[CT_COUNT] = { 1, 1, 2, 2, 4, 4, 8, 8, 4, 8, 1 };
@@ -223,6 +228,16 @@ void push_ctype_index(lua_State *L) {
     lua_rawset(L, -3);
   }
   lua_setiuservalue(L, -2, 1);
+}
+
+/* Pushes a table name -> alignment of each C type name. */
+void push_ctype_align(lua_State *L) {
+  const ctype_name *c;
+  lua_newtable(L);
+  for (c = ctype_names; c->name; c++) {
+    lua_pushinteger(L, (lua_Integer)c->align);
+    lua_setfield(L, -2, c->name);
+  }
 }
 
 void access_open(lua_State *L) {

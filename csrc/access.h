@@ -86,5 +86,6 @@ static inline void store_bits(unsigned char *p, int code, uint64_t bits) {
 
 void push_scalar(lua_State *L, int code, const unsigned char *p);
 void push_ctype_index(lua_State *L);
+void push_ctype_align(lua_State *L);
 
 #endif

@@ -55,10 +55,15 @@ int luaopen_smobject_core(lua_State *L) {
   segment_open(L);
   access_open(L);
   sync_open(L);
+  view_open(L);
   lua_getiuservalue(L, SMO_CTYPES, 1);
   lua_setfield(L, SMO_MODULE, "ctypes");
   lua_pushvalue(L, SMO_METHODS);
   lua_setfield(L, SMO_MODULE, "methods");
+  push_ctype_align(L);
+  lua_setfield(L, SMO_MODULE, "ctype_align");
+  lua_pushinteger(L, __BIGGEST_ALIGNMENT__);
+  lua_setfield(L, SMO_MODULE, "max_align");
   push_errno_table(L);
   lua_setfield(L, SMO_MODULE, "errno");
   lua_pushinteger(L, IPC_PRIVATE);

@@ -69,6 +69,7 @@ void register_funcs(lua_State *L, int target, const luaL_Reg *funcs);
 void segment_open(lua_State *L);
 void access_open(lua_State *L);
 void sync_open(lua_State *L);
+void view_open(lua_State *L);
 
 /* sync.c: what closing and removing a handle must do about the lock. */
 void sync_release(smo_seg *h);

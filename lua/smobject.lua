@@ -6,9 +6,23 @@
 local core = require("smobject.core")
 
 local smo = {}
+local INTERNAL = { methods = true, ctypes = true, ctype_align = true, max_align = true, bookkeeping = true,
+                   compile_layout = true, new_view = true, view_info = true, view_decode = true,
+                   view_meta = true, view_methods = true }
 for k, v in pairs(core) do
-  if k ~= "methods" and k ~= "ctypes" and k ~= "bookkeeping" then smo[k] = v end
+  if not INTERNAL[k] then smo[k] = v end
 end
+
+local struct = require("smobject.struct")
+local view = require("smobject.view")
+
+--- Layouts from C declarations (see smobject.struct).
+smo.struct = struct.struct
+smo.cdef = struct.cdef
+smo.array = struct.array
+
+--- seg:view(T [, offset]): a struct view (see smobject.view).
+core.methods.view = view.view
 
 local methods = core.methods
 local type, pcall, error, select = type, pcall, error, select

@@ -26,10 +26,12 @@ build = {
     ["smobject.core"] = {
       sources = {
         "csrc/core.c", "csrc/segment.c", "csrc/bookkeeping.c", "csrc/access.c",
-        "csrc/sync.c",
+        "csrc/sync.c", "csrc/view.c",
       },
       incdirs = { "csrc" },
     },
     smobject = "lua/smobject.lua",
+    ["smobject.struct"] = "lua/smobject/struct.lua",
+    ["smobject.view"] = "lua/smobject/view.lua",
   },
 }

@@ -1,0 +1,549 @@
+/*
+ * Struct views: the hot path of field access.  The layout logic lives in Lua
+ * (lua/smobject/struct.lua); it compiles each layout once into a vtype, a
+ * userdata with a field table, and a view is a userdata of (segment, vtype,
+ * base offset) whose __index/__newindex read that table.  Field names are
+ * found by the address of their interned text, as C type names are
+ * (access.h); sub-views of nested structs and arrays are made once and cached.
+ *
+ * A view is checked against its segment's size when made; the size never
+ * changes, so an access only needs the segment to be still attached.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "smobject.h"
+#include "access.h"
+
+#define VIEW_MAGIC 0x5745495645534d53ULL   /* "SMSEVIEW" */
+#define SHORT_NAME 40                       /* LUAI_MAXSHORTLEN: longer names are not interned */
+
+enum { VK_SCALAR, VK_STRING, VK_STRUCT, VK_ARRAY };
+
+typedef struct vtype vtype;
+
+typedef struct vfield {
+  const char *name;       /* interned text, anchored by the vtype's user value */
+  size_t namelen;
+  int kind;
+  int code;               /* C type code of a scalar */
+  size_t offset, size;
+  const vtype *type;      /* struct or array */
+} vfield;
+
+struct vtype {
+  int kind;               /* VK_STRUCT or VK_ARRAY */
+  int layout_ref;         /* the Lua layout, in the anchors table */
+  size_t size;
+  size_t count;           /* arrays: elements, each elem.size bytes */
+  vfield elem;
+  int nfields, slots;     /* structs: fields and name probe table */
+  vfield *fields;
+  const char **ptext;
+  int *pidx;
+};
+
+typedef struct view {
+  unsigned long long magic;
+  smo_seg *seg;
+  const vtype *type;
+  size_t base;
+} view;
+
+/* Upvalues of view functions: see set_view_funcs. */
+#define VIEW_META lua_upvalueindex(1)
+#define VIEW_METHODS lua_upvalueindex(2)
+
+static unsigned name_slot(const char *p, int slots) {
+  uintptr_t v = (uintptr_t)p;
+  return (unsigned)((v >> 4) ^ (v >> 11)) & (unsigned)(slots - 1);
+}
+
+/* ---------------------------------------------------------- compiling */
+
+static const vtype *compile_type(lua_State *L, int desc, int anchors);
+
+/* Reads one field description (at stack index d) into f; anchors holds
+ * what f points to. */
+static void compile_field(lua_State *L, int d, vfield *f, int anchors) {
+  const char *kind;
+  lua_getfield(L, d, "kind");
+  kind = luaL_checkstring(L, -1);
+  lua_getfield(L, d, "offset");
+  f->offset = (size_t)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, d, "size");
+  f->size = (size_t)luaL_checkinteger(L, -1);
+  lua_pop(L, 2);
+  f->type = NULL;
+  if (strcmp(kind, "scalar") == 0) {
+    f->kind = VK_SCALAR;
+    lua_getfield(L, d, "ctype");
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, lua_upvalueindex(4)) != LUA_TNUMBER) luaL_error(L, "layout: unknown C type");
+    f->code = (int)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+  } else if (strcmp(kind, "string") == 0) {
+    f->kind = VK_STRING;
+  } else {
+    f->kind = VK_ARRAY;
+    if (strcmp(kind, "array") != 0) f->kind = VK_STRUCT;
+    lua_getfield(L, d, "type");
+    f->type = compile_type(L, lua_gettop(L), anchors);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);   /* kind */
+}
+
+/*
+ * desc (a Lua table made by struct.lua) -> vtype, a userdata kept alive by
+ * the anchors table (so the top type's holder keeps everything alive).
+ */
+static const vtype *compile_type(lua_State *L, int desc, int anchors) {
+  int nfields = 0, slots = 1, i;
+  size_t bytes;
+  vtype *t;
+  const char *kind;
+  luaL_checkstack(L, 12, "layout too deep");
+  lua_getfield(L, desc, "kind");
+  kind = luaL_checkstring(L, -1);
+  lua_pop(L, 1);
+  if (strcmp(kind, "array") != 0) {
+    lua_getfield(L, desc, "fields");
+    nfields = (int)lua_rawlen(L, -1);
+    lua_pop(L, 1);
+    while (slots < 2 * nfields + 2) slots *= 2;
+  }
+  bytes = sizeof(vtype) + (size_t)nfields * sizeof(vfield) + (size_t)slots * (sizeof(char *) + sizeof(int));
+  t = (vtype *)lua_newuserdatauv(L, bytes, 0);
+  memset(t, 0, bytes);
+  luaL_ref(L, anchors);                   /* anchored, off the stack */
+  lua_getfield(L, desc, "layout");
+  t->layout_ref = luaL_ref(L, anchors);
+  lua_getfield(L, desc, "size");
+  t->size = (size_t)luaL_checkinteger(L, -1);
+  lua_pop(L, 1);
+  if (strcmp(kind, "array") == 0) {
+    t->kind = VK_ARRAY;
+    lua_getfield(L, desc, "count");
+    t->count = (size_t)luaL_checkinteger(L, -1);
+    lua_getfield(L, desc, "elem");
+    compile_field(L, lua_gettop(L), &t->elem, anchors);
+    lua_pop(L, 2);
+    return t;
+  }
+  t->kind = VK_STRUCT;
+  t->nfields = nfields;
+  t->slots = slots;
+  t->fields = (vfield *)(void *)(t + 1);
+  t->ptext = (const char **)(void *)(t->fields + nfields);
+  t->pidx = (int *)(void *)(t->ptext + slots);
+  lua_getfield(L, desc, "fields");
+  for (i = 0; i < nfields; i++) {
+    vfield *f = &t->fields[i];
+    unsigned s;
+    lua_rawgeti(L, -1, i + 1);
+    lua_getfield(L, -1, "name");
+    f->name = lua_tolstring(L, -1, &f->namelen);
+    if (f->name == NULL) luaL_error(L, "layout: field without a name");
+    lua_pushvalue(L, -1);
+    luaL_ref(L, anchors);                 /* keeps the interned name alive */
+    lua_pop(L, 1);
+    compile_field(L, lua_gettop(L), f, anchors);
+    for (s = name_slot(f->name, slots); t->ptext[s] != NULL; s = (s + 1) & (unsigned)(slots - 1)) {}
+    t->ptext[s] = f->name;
+    t->pidx[s] = i;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return t;
+}
+
+/* core.compile_layout(desc) -> vtype userdata (its user value anchors
+ * names and sub-types) */
+static int smo_compile_layout(lua_State *L) {
+  int anchors;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_newtable(L);
+  anchors = 2;
+  {
+    const vtype *top = compile_type(L, 1, anchors);
+    const vtype **holder = (const vtype **)lua_newuserdatauv(L, sizeof(vtype *), 1);
+    *holder = top;
+    lua_pushvalue(L, anchors);
+    lua_setiuservalue(L, -2, 1);
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------- views */
+
+static view *check_view(lua_State *L, int idx) {
+  view *v = (view *)lua_touserdata(L, idx);
+  if (v == NULL || lua_rawlen(L, idx) != sizeof(view) || v->magic != VIEW_MAGIC)
+    luaL_typeerror(L, idx, "smobject view");
+  if (v->seg->addr == NULL) raise_closed(L, v->seg);
+  return v;
+}
+
+/* Pushes a new view of type t at base, sharing the segment (user value 1)
+ * and the layout holder (user value 2) of the view or segment at owner. */
+static view *push_view(lua_State *L, smo_seg *seg, const vtype *t, size_t base, int seg_idx, int holder_idx) {
+  view *v = (view *)lua_newuserdatauv(L, sizeof(view), 3);
+  v->magic = VIEW_MAGIC;
+  v->seg = seg;
+  v->type = t;
+  v->base = base;
+  lua_pushvalue(L, seg_idx);
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, holder_idx);
+  lua_setiuservalue(L, -2, 2);
+  lua_pushvalue(L, VIEW_META);
+  lua_setmetatable(L, -2);
+  return v;
+}
+
+/* core.new_view(seg, holder, offset): the caller (Lua) has checked fit. */
+static int smo_new_view(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  const vtype **holder = (const vtype **)lua_touserdata(L, 2);
+  lua_Integer off = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, holder != NULL, 2, "layout expected");
+  luaL_argcheck(L, off >= 0 && (size_t)off <= h->size && (*holder)->size <= h->size - (size_t)off, 3,
+                "view does not fit in the segment");
+  push_view(L, h, *holder, (size_t)off, 1, 2);
+  return 1;
+}
+
+/* The field of struct view type t named by the string at idx, or NULL. */
+static const vfield *find_field(lua_State *L, const vtype *t, int idx) {
+  size_t len;
+  const char *p;
+  unsigned s;
+  int i;
+  if (lua_type(L, idx) != LUA_TSTRING) return NULL;
+  p = lua_tolstring(L, idx, &len);
+  for (s = name_slot(p, t->slots); t->ptext[s] != NULL; s = (s + 1) & (unsigned)(t->slots - 1))
+    if (t->ptext[s] == p) return &t->fields[t->pidx[s]];
+  if (len > SHORT_NAME)   /* long names are not interned: compare the text */
+    for (i = 0; i < t->nfields; i++)
+      if (t->fields[i].namelen == len && memcmp(t->fields[i].name, p, len) == 0) return &t->fields[i];
+  return NULL;
+}
+
+/* The sub-view of the struct/array field f of the view at 1, cached under key. */
+static void push_subview(lua_State *L, view *v, const vfield *f, lua_Integer key) {
+  if (lua_getiuservalue(L, 1, 3) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 3);
+  }
+  if (lua_rawgeti(L, -1, key) == LUA_TUSERDATA) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  lua_getiuservalue(L, 1, 1);
+  lua_getiuservalue(L, 1, 2);
+  push_view(L, v->seg, f->type, v->base + f->offset, lua_gettop(L) - 1, lua_gettop(L));
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, key);
+  lua_remove(L, -2);
+}
+
+/* Pushes the value of field f at p (scalars, strings) or its sub-view. */
+static void push_field(lua_State *L, view *v, const vfield *f, const unsigned char *p, lua_Integer key) {
+  switch (f->kind) {
+    case VK_SCALAR: push_scalar(L, f->code, p); break;
+    case VK_STRING: {
+      const void *nul = memchr(p, 0, f->size);
+      lua_pushlstring(L, (const char *)p, nul ? (size_t)((const unsigned char *)nul - p) : f->size);
+      break;
+    }
+    default: push_subview(L, v, f, key); break;
+  }
+}
+
+static int raise_unknown(lua_State *L, const view *v, int idx) {
+  if (v->type->kind == VK_ARRAY) {
+    if (lua_isinteger(L, idx))
+      return luaL_error(L, "index %I out of range (array of %I elements, indices 0..%I)", lua_tointeger(L, idx),
+                        (lua_Integer)v->type->count, (lua_Integer)v->type->count - 1);
+    return luaL_error(L, "array views are indexed by integers 0..%I, not by %s", (lua_Integer)v->type->count - 1,
+                      lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : luaL_typename(L, idx));
+  }
+  if (lua_type(L, idx) == LUA_TSTRING) return luaL_error(L, "unknown field '%s'", lua_tostring(L, idx));
+  return luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, idx));
+}
+
+/* v[key]: a field or element; else a view method; else an error. */
+static int view_index(lua_State *L) {
+  view *v = check_view(L, 1);
+  const vtype *t = v->type;
+  if (t->kind == VK_STRUCT) {
+    const vfield *f = find_field(L, t, 2);
+    if (f != NULL) {
+      push_field(L, v, f, v->seg->addr + v->base + f->offset, (lua_Integer)(f - t->fields) + 1);
+      return 1;
+    }
+  } else if (lua_isinteger(L, 2)) {
+    lua_Integer i = lua_tointeger(L, 2);
+    if (i >= 0 && (size_t)i < t->count) {
+      vfield f = t->elem;
+      f.offset = (size_t)i * t->elem.size;
+      push_field(L, v, &f, v->seg->addr + v->base + f.offset, i + 1);
+      return 1;
+    }
+    return raise_unknown(L, v, 2);
+  }
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, VIEW_METHODS) != LUA_TNIL) return 1;
+  return raise_unknown(L, v, 2);
+}
+
+/* ------------------------------------------------------------- writes */
+
+static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int write);
+
+/* Checks (write = 0) or writes (write = 1) the table at val into struct or
+ * array type t at p: a partial write; unknown keys raise. */
+static void store_table(lua_State *L, view *v, const vtype *t, unsigned char *p, int val, int write) {
+  luaL_checkstack(L, 6, "value too deep");
+  if (lua_type(L, val) != LUA_TTABLE) {
+    luaL_error(L, "a table is needed to set a %s, got %s", t->kind == VK_ARRAY ? "array" : "struct",
+               luaL_typename(L, val));
+  }
+  lua_pushnil(L);
+  while (lua_next(L, val) != 0) {
+    int vi = lua_gettop(L);
+    if (t->kind == VK_STRUCT) {
+      const vfield *f = find_field(L, t, vi - 1);
+      if (f == NULL) {
+        if (lua_type(L, vi - 1) == LUA_TSTRING) luaL_error(L, "unknown field '%s'", lua_tostring(L, vi - 1));
+        luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, vi - 1));
+      }
+      store_value(L, v, f, p + f->offset, vi, write);
+    } else {
+      lua_Integer i;
+      vfield f = t->elem;
+      if (!lua_isinteger(L, vi - 1)) luaL_error(L, "arrays are set from sequences (keys 1..%I)", (lua_Integer)t->count);
+      i = lua_tointeger(L, vi - 1);
+      if (i < 1 || (size_t)i > t->count)
+        luaL_error(L, "key %I out of range for an array of %I elements (a sequence, keys 1..%I)", i,
+                   (lua_Integer)t->count, (lua_Integer)t->count);
+      store_value(L, v, &f, p + (size_t)(i - 1) * t->elem.size, vi, write);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int write) {
+  switch (f->kind) {
+    case VK_SCALAR: {
+      uint64_t bits = scalar_bits(L, val, f->code);
+      if (write) store_bits(p, f->code, bits);
+      break;
+    }
+    case VK_STRING: {
+      size_t len;
+      const char *s;
+      if (lua_type(L, val) != LUA_TSTRING)
+        luaL_error(L, "a string is needed for char[%I], got %s", (lua_Integer)f->size, luaL_typename(L, val));
+      s = lua_tolstring(L, val, &len);
+      if (len > f->size)
+        luaL_error(L, "string of %I bytes is too long for char[%I]", (lua_Integer)len, (lua_Integer)f->size);
+      if (write) {
+        memcpy(p, s, len);
+        memset(p + len, 0, f->size - len);
+      }
+      break;
+    }
+    default:
+      store_table(L, v, f->type, p, val, write);
+      break;
+  }
+}
+
+/* Validates everything first, then writes: a bad value leaves memory alone. */
+static void store_checked(lua_State *L, view *v, const vfield *f, unsigned char *p, int val) {
+  if (v->seg->readonly) raise_readonly(L);
+  store_value(L, v, f, p, val, 0);
+  store_value(L, v, f, p, val, 1);
+}
+
+/* v[key] = value */
+static int view_newindex(lua_State *L) {
+  view *v = check_view(L, 1);
+  const vtype *t = v->type;
+  if (t->kind == VK_STRUCT) {
+    const vfield *f = find_field(L, t, 2);
+    if (f == NULL) {
+      if (lua_type(L, 2) == LUA_TSTRING) return luaL_error(L, "unknown field '%s'", lua_tostring(L, 2));
+      return raise_unknown(L, v, 2);
+    }
+    if (f->kind == VK_SCALAR) {   /* the hot path */
+      uint64_t bits;
+      if (v->seg->readonly) raise_readonly(L);
+      bits = scalar_bits(L, 3, f->code);
+      store_bits(v->seg->addr + v->base + f->offset, f->code, bits);
+      return 0;
+    }
+    store_checked(L, v, f, v->seg->addr + v->base + f->offset, 3);
+    return 0;
+  }
+  if (lua_isinteger(L, 2)) {
+    lua_Integer i = lua_tointeger(L, 2);
+    if (i >= 0 && (size_t)i < t->count) {
+      store_checked(L, v, &t->elem, v->seg->addr + v->base + (size_t)i * t->elem.size, 3);
+      return 0;
+    }
+  }
+  return raise_unknown(L, v, 2);
+}
+
+/* v:set(tbl): partial write from a plain table; unknown keys raise. */
+static int view_set(lua_State *L) {
+  view *v = check_view(L, 1);
+  vfield whole;
+  memset(&whole, 0, sizeof whole);
+  whole.kind = v->type->kind == VK_ARRAY ? VK_ARRAY : VK_STRUCT;
+  whole.type = v->type;
+  whole.size = v->type->size;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  store_checked(L, v, &whole, v->seg->addr + v->base, 2);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ------------------------------------------------------------- reads */
+
+/* Pushes a plain table copy of type t found at p (arrays as sequences). */
+static void push_copy(lua_State *L, const vtype *t, const unsigned char *p) {
+  size_t i;
+  luaL_checkstack(L, 4, "layout too deep");
+  if (t->kind == VK_ARRAY) {
+    lua_createtable(L, t->count > INT32_MAX ? 0 : (int)t->count, 0);
+    for (i = 0; i < t->count; i++) {
+      const vfield *f = &t->elem;
+      const unsigned char *q = p + i * f->size;
+      if (f->kind == VK_SCALAR) push_scalar(L, f->code, q);
+      else if (f->kind == VK_STRING) {
+        const void *nul = memchr(q, 0, f->size);
+        lua_pushlstring(L, (const char *)q, nul ? (size_t)((const unsigned char *)nul - q) : f->size);
+      } else push_copy(L, f->type, q);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return;
+  }
+  lua_createtable(L, 0, t->nfields);
+  for (i = 0; i < (size_t)t->nfields; i++) {
+    const vfield *f = &t->fields[i];
+    const unsigned char *q = p + f->offset;
+    lua_pushlstring(L, f->name, f->namelen);
+    if (f->kind == VK_SCALAR) push_scalar(L, f->code, q);
+    else if (f->kind == VK_STRING) {
+      const void *nul = memchr(q, 0, f->size);
+      lua_pushlstring(L, (const char *)q, nul ? (size_t)((const unsigned char *)nul - q) : f->size);
+    } else push_copy(L, f->type, q);
+    lua_rawset(L, -3);
+  }
+}
+
+/* v:get() -> deep copy to a plain table */
+static int view_get(lua_State *L) {
+  view *v = check_view(L, 1);
+  push_copy(L, v->type, v->seg->addr + v->base);
+  return 1;
+}
+
+/* core.decode(v, bytes) -> the table v:get() would give for these bytes
+ * (a snapshot taken with seg:snapshot). */
+static int smo_view_decode(lua_State *L) {
+  view *v = check_view(L, 1);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  luaL_argcheck(L, len == v->type->size, 2, "bytes do not match the view's size");
+  push_copy(L, v->type, (const unsigned char *)s);
+  return 1;
+}
+
+/* #v: elements of an array view; bytes of a struct view */
+static int view_len(lua_State *L) {
+  view *v = check_view(L, 1);
+  lua_pushinteger(L, (lua_Integer)(v->type->kind == VK_ARRAY ? v->type->count : v->type->size));
+  return 1;
+}
+
+/* core.view_info(v) -> seg, base offset, Lua layout of the view's type */
+static int smo_view_info(lua_State *L) {
+  view *v = (view *)lua_touserdata(L, 1);
+  if (v == NULL || lua_rawlen(L, 1) != sizeof(view) || v->magic != VIEW_MAGIC)
+    return luaL_typeerror(L, 1, "smobject view");
+  lua_getiuservalue(L, 1, 1);
+  lua_pushinteger(L, (lua_Integer)v->base);
+  lua_getiuservalue(L, 1, 2);          /* holder */
+  lua_getiuservalue(L, -1, 1);         /* anchors */
+  lua_rawgeti(L, -1, v->type->layout_ref);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  return 3;
+}
+
+static const luaL_Reg view_functions[] = {
+  { "compile_layout", smo_compile_layout },
+  { "new_view", smo_new_view },
+  { "view_info", smo_view_info },
+  { "view_decode", smo_view_decode },
+  { NULL, NULL }
+};
+
+static const luaL_Reg view_metamethods[] = {
+  { "__index", view_index },
+  { "__newindex", view_newindex },
+  { "__len", view_len },
+  { NULL, NULL }
+};
+
+static const luaL_Reg view_methods[] = {
+  { "get", view_get },
+  { "set", view_set },
+  { NULL, NULL }
+};
+
+/* Adds regs to the table at target with the view upvalues: 1 view
+ * metatable, 2 view methods, 3 the C type index, 4 C type name -> code. */
+static void set_view_funcs(lua_State *L, int target, const luaL_Reg *regs, int meta, int methods, int ctypes) {
+  lua_pushvalue(L, target);
+  lua_pushvalue(L, meta);
+  lua_pushvalue(L, methods);
+  lua_pushvalue(L, SMO_CTYPES);
+  lua_pushvalue(L, ctypes);
+  luaL_setfuncs(L, regs, 4);
+  lua_pop(L, 1);
+}
+
+void view_open(lua_State *L) {
+  int top = lua_gettop(L), meta = top + 1, methods = top + 2, ctypes = top + 3, i;
+  const ctype_index *ix = (const ctype_index *)lua_touserdata(L, SMO_CTYPES);
+  lua_newtable(L);
+  lua_pushliteral(L, "smobject view");
+  lua_setfield(L, meta, "__name");
+  lua_newtable(L);
+  lua_newtable(L);
+  for (i = 0; i < CT_SLOTS; i++) {
+    if (ix->text[i] == NULL) continue;
+    lua_pushinteger(L, ix->code[i]);
+    lua_setfield(L, ctypes, ix->text[i]);
+  }
+  set_view_funcs(L, meta, view_metamethods, meta, methods, ctypes);
+  set_view_funcs(L, methods, view_methods, meta, methods, ctypes);
+  set_view_funcs(L, SMO_MODULE, view_functions, meta, methods, ctypes);
+  lua_pushvalue(L, meta);
+  lua_setfield(L, SMO_MODULE, "view_meta");
+  lua_pushvalue(L, methods);
+  lua_setfield(L, SMO_MODULE, "view_methods");
+  lua_settop(L, top);
+}
