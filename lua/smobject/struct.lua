@@ -424,6 +424,10 @@ function M.layout(kind, members, attrs, tok, parser)
   end
   for _, m in ipairs(members) do
     local T = m.type
+    if m.attrs.alignas and m.attrs.alignas < T.align then
+      fail(m.tok, ("_Alignas(%d) cannot reduce the alignment of '%s' (%d)"):format(m.attrs.alignas,
+        m.name or "anonymous member", T.align))
+    end
     local a = (attrs.packed or m.attrs.packed) and 1 or T.align
     local explicit = math.max(m.attrs.aligned or 1, m.attrs.alignas or 1)
     a = math.max(a, explicit)
