@@ -98,36 +98,45 @@ void raise_range(lua_State *L, int idx, int code, lua_Integer v) {
   luaL_argerror(L, idx, lua_tostring(L, -1));
 }
 
-/* scalar_bits for what its fast path leaves: floats, booleans, integral
- * floats for integer types, and every wrong value. */
-uint64_t scalar_bits_slow(lua_State *L, int idx, int code) {
+/* Converts the Lua value at idx to the bits of C type code.  NULL when it
+ * fits; else a message saying why not (pushed on the stack). */
+const char *scalar_convert(lua_State *L, int idx, int code, uint64_t *out) {
   if (code == CT_BOOL) {
-    if (lua_type(L, idx) != LUA_TBOOLEAN) luaL_typeerror(L, idx, "boolean");
-    return (uint64_t)lua_toboolean(L, idx);
+    if (lua_type(L, idx) != LUA_TBOOLEAN)
+      return lua_pushfstring(L, "boolean expected, got %s", luaL_typename(L, idx));
+    *out = (uint64_t)lua_toboolean(L, idx);
+    return NULL;
   }
-  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, "number");
+  if (lua_type(L, idx) != LUA_TNUMBER) return lua_pushfstring(L, "number expected, got %s", luaL_typename(L, idx));
   if (code == CT_F64) {
     double v = (double)lua_tonumber(L, idx);
-    uint64_t b;
-    memcpy(&b, &v, 8);
-    return b;
-  }
-  if (code == CT_F32) {
+    memcpy(out, &v, 8);
+  } else if (code == CT_F32) {
     double d = (double)lua_tonumber(L, idx);
     float v;
     uint32_t b;
-    if (isfinite(d) && (d > FLT_MAX || d < -FLT_MAX)) luaL_argerror(L, idx, "value out of range for float");
+    if (isfinite(d) && (d > FLT_MAX || d < -FLT_MAX)) return lua_pushstring(L, "value out of range for float");
     v = (float)d;
     memcpy(&b, &v, 4);
-    return b;
-  }
-  {
+    *out = b;
+  } else {
     int isint;
     lua_Integer v = lua_tointegerx(L, idx, &isint);
-    if (!isint) luaL_argerror(L, idx, "number has no integer representation");
-    if (code < CT_I64 && (v < int_min[code] || v > int_max[code])) raise_range(L, idx, code, v);
-    return (uint64_t)v;
+    if (!isint) return lua_pushstring(L, "number has no integer representation");
+    if (code < CT_I64 && (v < int_min[code] || v > int_max[code]))
+      return lua_pushfstring(L, "value %I out of range for %s", v, code_names[code]);
+    *out = (uint64_t)v;
   }
+  return NULL;
+}
+
+/* scalar_bits for what its fast path leaves: floats, booleans, integral
+ * floats for integer types, and every wrong value. */
+uint64_t scalar_bits_slow(lua_State *L, int idx, int code) {
+  uint64_t bits = 0;
+  const char *why = scalar_convert(L, idx, code, &bits);
+  if (why != NULL) luaL_argerror(L, idx, why);
+  return bits;
 }
 
 /* seg:get(ctype, offset) -> number | boolean */

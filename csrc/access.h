@@ -61,6 +61,7 @@ static inline size_t check_span(lua_State *L, const smo_seg *h, int idx, size_t 
 void raise_readonly(lua_State *L);
 void raise_range(lua_State *L, int idx, int code, lua_Integer v);
 uint64_t scalar_bits_slow(lua_State *L, int idx, int code);
+const char *scalar_convert(lua_State *L, int idx, int code, uint64_t *out);
 extern const lua_Integer int_min[], int_max[];
 
 /* The representation of the Lua value at idx as C type code, in the low

@@ -308,6 +308,22 @@ static int view_index(lua_State *L) {
 
 static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int write);
 
+/* The bits of the value at val for scalar field f; raises naming the field. */
+static uint64_t field_bits(lua_State *L, const vfield *f, int val) {
+  uint64_t bits = 0;
+  const char *why;
+  if (f->code <= CT_U64 && lua_isinteger(L, val)) {
+    lua_Integer x = lua_tointeger(L, val);
+    if (f->code >= CT_I64 || (x >= int_min[f->code] && x <= int_max[f->code])) return (uint64_t)x;
+  }
+  why = scalar_convert(L, val, f->code, &bits);
+  if (why != NULL) {
+    if (f->name) luaL_error(L, "field '%s': %s", f->name, why);
+    luaL_error(L, "array element: %s", why);
+  }
+  return bits;
+}
+
 /* Checks (write = 0) or writes (write = 1) the table at val into struct or
  * array type t at p: a partial write; unknown keys raise. */
 static void store_table(lua_State *L, view *v, const vtype *t, unsigned char *p, int val, int write) {
@@ -343,7 +359,7 @@ static void store_table(lua_State *L, view *v, const vtype *t, unsigned char *p,
 static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int write) {
   switch (f->kind) {
     case VK_SCALAR: {
-      uint64_t bits = scalar_bits(L, val, f->code);
+      uint64_t bits = field_bits(L, f, val);
       if (write) store_bits(p, f->code, bits);
       break;
     }
@@ -387,7 +403,7 @@ static int view_newindex(lua_State *L) {
     if (f->kind == VK_SCALAR) {   /* the hot path */
       uint64_t bits;
       if (v->seg->readonly) raise_readonly(L);
-      bits = scalar_bits(L, 3, f->code);
+      bits = field_bits(L, f, 3);
       store_bits(v->seg->addr + v->base + f->offset, f->code, bits);
       return 0;
     }

@@ -315,6 +315,9 @@ function Parser:type_spec(attrs)
     self:fail(t, ("expected a type, got '%s'"):format(tostring(t.v)))
   end
   local name, why = canonical(words)
+  if why == "void" and self:peek().v == "*" then
+    self:fail(self:peek(), "pointer '*' is not supported (an address means nothing in another process)")
+  end
   if not name then
     self:fail(first, ("'%s' is not supported"):format(why or table.concat(words, " ")))
   end
@@ -573,6 +576,7 @@ function M.struct(decl)
     local defs = M.declarations(p)
     if #defs ~= 1 then p:fail(t, "smo.struct takes one struct; use smo.cdef for several") end
     T = defs[1]
+    if T.tag then registry[T.tag] = T end   -- usable by name in later declarations
   else
     local members = p:member_list("eof")
     T = M.layout("struct", members, {}, t, p)
