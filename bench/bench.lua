@@ -93,6 +93,36 @@ end, 3)
 row("open-create/close-remove", cycle, "C shmget/shmat/shmdt/RMID", c.cycle, 2.0)
 row("open-create/close-remove", cycle, "sysv_ipc create/detach/remove", py.cycle, 1.0)
 
+-- 3b. struct views: each step of an access against the floor
+local VT = smo.struct[[ struct pose { double x, y; int32_t seq; struct { double lat, lon; } gps; double samples[8]; } ]]
+local vseg = assert(smo.open{ key = smo.PRIVATE, size = 4096, create = true })
+local v = vseg:view(VT)
+local bytes = vseg:read(0, VT.size)
+local gps_off, s3_off = VT:offsetof("gps.lat") + 1, VT:offsetof("samples[3]") + 1
+local vx = measure(N, function(n) local vv = v for _ = 1, n do sink = vv.x end end)
+local vxw = measure(N, function(n) local vv = v for i = 1, n do vv.x = i end end)
+local vg = measure(N, function(n) local vv = v for _ = 1, n do sink = vv.gps end end)
+local samples = v.samples
+local va = measure(N, function(n) local a = samples for _ = 1, n do sink = a[3] end end)
+local vgl = measure(N, function(n) local vv = v for _ = 1, n do sink = vv.gps.lat end end)
+local tab = { x = 1.5, gps = { lat = 1 } }
+local tx = measure(N, function(n) local tt = tab for _ = 1, n do sink = tt.x end end)
+local up = measure(N, function(n) local b = bytes for _ = 1, n do sink = string.unpack("<d", b, 1) end end)
+local upg = measure(N, function(n) local b, o = bytes, gps_off for _ = 1, n do sink = string.unpack("<d", b, o) end end)
+local pk = measure(N, function(n) for i = 1, n do sink = string.pack("<d", i) end end)
+local sa3 = measure(N, function(n) local b, o = bytes, s3_off for _ = 1, n do sink = string.unpack("<d", b, o) end end)
+row("view read v.x", vx, "floor method call", floor_get, 1.5)
+row("view read v.x", vx, "Lua table field read", tx, nil)
+row("view read v.x", vx, 'string.unpack("<d", s, 1)', up, 1.0)
+row("view write v.x = i", vxw, "floor method call", floor_set, 1.5)
+row("view write v.x = i", vxw, 'string.pack("<d", i)', pk, 1.0)
+row("view step v.gps (sub-view)", vg, "floor method call", floor_get, 1.5)
+row("view step a[3] (element)", va, "floor method call", floor_get, 1.5)
+row("view read a[3]", va, 'string.unpack("<d", s, off)', sa3, 1.0)
+row("view read v.gps.lat (2 steps)", vgl, "2 floor method calls", 2 * floor_get, 1.5)
+row("view read v.gps.lat (2 steps)", vgl, 'string.unpack("<d", s, off)', upg, 1.0)
+vseg:close()
+
 -- 4. synchronisation
 local sseg = assert(smo.open{ key = 0x5bec0004, size = 4096, create = "exclusive" })
 local lock = measure(N // 5, function(n) local s = sseg for _ = 1, n do s:lock() s:unlock() end end)
@@ -130,9 +160,11 @@ local ppf = measure(ROUNDS, pingpong_futex, 3)
 local ppp = measure(ROUNDS, pingpong_pipe, 3)
 row("wait/wake ping-pong round trip", ppf, "pipe ping-pong round trip", ppp, 0.1)
 
-local snap = measure(N // 5, function(n) local s = sseg for _ = 1, n do sink = s:snapshot(64, 0, 64) end end)
-local plain = measure(N // 5, function(n) local s = sseg for _ = 1, n do sink = s:read(0, 64) end end)
-row("snapshot of 64 bytes", snap, "seg:read of 64 bytes (unprotected)", plain, 2.0)
+local ST = smo.struct[[ struct snap { uint32_t seq; uint32_t pad; double v[7]; } ]]
+local sv = sseg:view(ST, 64)
+local snap = measure(N // 5, function(n) local vv = sv for _ = 1, n do sink = vv:snapshot("seq") end end)
+local plain = measure(N // 5, function(n) local vv = sv for _ = 1, n do sink = vv:get() end end)
+row("v:snapshot() of a 64-byte struct", snap, "v:get() (unprotected)", plain, 2.0)
 sseg:close()
 
 -- Report: ratio = ours / reference (time per operation; lower is faster).

@@ -29,6 +29,7 @@ typedef struct vfield {
   int code;               /* C type code of a scalar */
   size_t offset, size;
   const vtype *type;      /* struct or array */
+  int slot;               /* user value caching its sub-view (struct members), 0: none */
 } vfield;
 
 struct vtype {
@@ -38,6 +39,7 @@ struct vtype {
   size_t count;           /* arrays: elements, each elem.size bytes */
   vfield elem;
   int nfields, slots;     /* structs: fields and name probe table */
+  int nsub;               /* struct members that are sub-views (one user value each) */
   vfield *fields;
   const char **ptext;
   int *pidx;
@@ -51,6 +53,7 @@ typedef struct view {
 } view;
 
 /* Upvalues of view functions: see set_view_funcs. */
+#define VIEW_FIRST_SLOT 4   /* user values: 1 segment, 2 layout, 3 element cache, 4.. sub-views */
 #define VIEW_META lua_upvalueindex(1)
 #define VIEW_METHODS lua_upvalueindex(2)
 
@@ -149,6 +152,7 @@ static const vtype *compile_type(lua_State *L, int desc, int anchors) {
     luaL_ref(L, anchors);                 /* keeps the interned name alive */
     lua_pop(L, 1);
     compile_field(L, lua_gettop(L), f, anchors);
+    if (f->kind == VK_STRUCT || f->kind == VK_ARRAY) f->slot = VIEW_FIRST_SLOT + t->nsub++;
     for (s = name_slot(f->name, slots); t->ptext[s] != NULL; s = (s + 1) & (unsigned)(slots - 1)) {}
     t->ptext[s] = f->name;
     t->pidx[s] = i;
@@ -189,7 +193,7 @@ static view *check_view(lua_State *L, int idx) {
 /* Pushes a new view of type t at base, sharing the segment (user value 1)
  * and the layout holder (user value 2) of the view or segment at owner. */
 static view *push_view(lua_State *L, smo_seg *seg, const vtype *t, size_t base, int seg_idx, int holder_idx) {
-  view *v = (view *)lua_newuserdatauv(L, sizeof(view), 3);
+  view *v = (view *)lua_newuserdatauv(L, sizeof(view), VIEW_FIRST_SLOT - 1 + t->nsub);
   v->magic = VIEW_MAGIC;
   v->seg = seg;
   v->type = t;
@@ -231,8 +235,22 @@ static const vfield *find_field(lua_State *L, const vtype *t, int idx) {
   return NULL;
 }
 
-/* The sub-view of the struct/array field f of the view at 1, cached under key. */
+/* The sub-view of the struct/array field f of the view at 1: a struct
+ * member's is cached in its own user value, an array element's in a table
+ * under key. */
 static void push_subview(lua_State *L, view *v, const vfield *f, lua_Integer key) {
+  if (f->slot) {
+    if (lua_getiuservalue(L, 1, f->slot) == LUA_TUSERDATA) return;
+    lua_pop(L, 1);
+    lua_getiuservalue(L, 1, 1);
+    lua_getiuservalue(L, 1, 2);
+    push_view(L, v->seg, f->type, v->base + f->offset, lua_gettop(L) - 1, lua_gettop(L));
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, f->slot);
+    return;
+  }
   if (lua_getiuservalue(L, 1, 3) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);

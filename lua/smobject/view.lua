@@ -67,15 +67,28 @@ function M.view(seg, T, offset)
   return new_view(seg, holder_of(T), offset)
 end
 
+-- Member paths already resolved, per layout: path -> { offset, type }.
+local resolved = setmetatable({}, { __mode = "k" })
+
 -- The segment, absolute offset and layout of a field of view v.
 local function field(v, name, fname)
   local seg, base, T = view_info(v)
-  if type(name) ~= "string" then
-    error(("bad argument #1 to '%s' (field path expected, got %s)"):format(fname, type(name)), 3)
+  local paths = resolved[T]
+  if not paths then
+    paths = {}
+    resolved[T] = paths
   end
-  local ok, off, FT = pcall(T.offsetof, T, name)
-  if not ok then error(("%s: %s"):format(fname, tostring(off):gsub("^offsetof: ", "")), 3) end
-  return seg, base + off, FT
+  local r = paths[name]
+  if not r then
+    if type(name) ~= "string" then
+      error(("bad argument #1 to '%s' (field path expected, got %s)"):format(fname, type(name)), 3)
+    end
+    local ok, off, FT = pcall(T.offsetof, T, name)
+    if not ok then error(("%s: %s"):format(fname, (tostring(off):gsub("^offsetof: ", ""))), 3) end
+    r = { off, FT }
+    paths[name] = r
+  end
+  return seg, base + r[1], r[2], base, T
 end
 
 local function integer_field(v, name, fname)
@@ -137,8 +150,10 @@ end
 --- v:snapshot(seq [, timeout]): a consistent copy of the whole struct as a
 -- plain table (like v:get()), taken while no write was under way.
 function methods.snapshot(v, seq, timeout)
-  local seg, off = uint32_field(v, seq, "snapshot")
-  local _, base, T = view_info(v)
+  local seg, off, FT, base, T = field(v, seq, "snapshot")
+  if FT.ctype ~= "uint32_t" and FT.ctype ~= "unsigned int" and FT.ctype ~= "unsigned" then
+    uint32_field(v, seq, "snapshot")   -- raises with the reason
+  end
   local bytes, msg, err = seg:snapshot(off, base, T.size, timeout)
   if not bytes then return nil, msg, err end
   return decode(v, bytes)
