@@ -1,0 +1,40 @@
+-- A struct shared with a C program: the declaration is read from pose.h,
+-- which the C side includes, so both agree on every offset.
+--   lua5.4 examples/struct_views.lua      (run from the repository root)
+local smo = require("smobject")
+
+local dir = arg[0]:match("^(.*)/[^/]*$") or "."
+local header = dir .. "/pose.h"
+local f = assert(io.open(header))
+local types = smo.cdef(f:read("a"))
+f:close()
+local Pose = types.pose
+print(("struct pose: %d bytes, align %d, fix.lon at %d, covariance[1][1] at %d"):format(
+  Pose.size, Pose.align, Pose:offsetof("fix.lon"), Pose:offsetof("covariance[1][1]")))
+
+-- The key: ftok on the header itself, proj 'P', as pose_reader.c does.
+local seg = assert(smo.open{ path = header, proj = "P", size = Pose.size, create = true })
+local pose = seg:view(Pose)
+
+-- The writer publishes under the sequence counter, so that readers using
+-- pose:snapshot("seq") never see a half-written pose.
+pose:publish("seq", function(p)
+  p.x, p.y, p.heading = 12.5, -3.25, 90
+  p.fix = { lat = 51.5074, lon = -0.1278 }
+  p.covariance[1][1] = 0.25
+  p.frame = "map"
+end)
+print("Lua wrote:", pose)
+print("snapshot:", pose:snapshot("seq").frame, pose:snapshot("seq").fix.lat)
+
+-- The C side, if a compiler is at hand.
+local exe = os.tmpname()
+if os.execute(("cc -o %s %s/pose_reader.c 2>/dev/null"):format(exe, dir)) then
+  local p = io.popen(("%s %s"):format(exe, header))
+  io.write(p:read("a"))
+  p:close()
+else
+  print("(no C compiler: skipped the C reader)")
+end
+os.remove(exe)
+seg:close()
