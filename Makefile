@@ -66,9 +66,12 @@ install: all
 	luarocks --lua-version=5.4 make rockspec/smobject-scm-1.rockspec
 
 lint: all
-	luacheck --std lua54 lua spec bench examples
-	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
-	  --inline-suppr -I$(LUA_INC) --suppress=missingIncludeSystem csrc
+	@command -v luacheck >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y lua-check)
+	@command -v cppcheck >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y cppcheck)
+	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRCS)
+	luacheck --no-color lua spec bench examples
+	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability --force \
+	  --inline-suppr --library=tools/cppcheck-lua.cfg -I$(LUA_INC) --suppress=missingIncludeSystem csrc
 
 clean:
 	rm -rf build smobject luarocks-tree

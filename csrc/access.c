@@ -56,6 +56,7 @@ void raise_ctype(lua_State *L, int idx) {
   if (lua_type(L, idx) != LUA_TSTRING) luaL_typeerror(L, idx, "C type name");
   lua_pushfstring(L, "unknown C type '%s'", lua_tostring(L, idx));
   luaL_argerror(L, idx, lua_tostring(L, -1));
+  __builtin_unreachable();   /* luaL_ errors longjmp */
 }
 
 void raise_span(lua_State *L, const smo_seg *h, int idx, size_t width) {
@@ -63,10 +64,12 @@ void raise_span(lua_State *L, const smo_seg *h, int idx, size_t width) {
   lua_pushfstring(L, "offset %I out of range (%I-byte access in a %I-byte segment)",
                   lua_tointeger(L, idx), (lua_Integer)width, (lua_Integer)h->size);
   luaL_argerror(L, idx, lua_tostring(L, -1));
+  __builtin_unreachable();   /* luaL_ errors longjmp */
 }
 
 void raise_readonly(lua_State *L) {
   luaL_error(L, "attempt to write to a read-only smobject");
+  __builtin_unreachable();   /* luaL_ errors longjmp */
 }
 
 /* Pushes the value of type code found at p. */
@@ -96,6 +99,7 @@ static const char *const code_names[CT_COUNT] = {
 void raise_range(lua_State *L, int idx, int code, lua_Integer v) {
   lua_pushfstring(L, "value %I out of range for %s", v, code_names[code]);
   luaL_argerror(L, idx, lua_tostring(L, -1));
+  __builtin_unreachable();   /* luaL_ errors longjmp */
 }
 
 /* Converts the Lua value at idx to the bits of C type code.  NULL when it

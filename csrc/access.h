@@ -33,16 +33,15 @@ static inline unsigned ct_slot(const char *p) {
 }
 
 /* Cold paths of the checks below: they only raise. */
-void raise_ctype(lua_State *L, int idx);
-void raise_span(lua_State *L, const smo_seg *h, int idx, size_t width);
+SMO_NORETURN void raise_ctype(lua_State *L, int idx);
+SMO_NORETURN void raise_span(lua_State *L, const smo_seg *h, int idx, size_t width);
 
 /* The code of the C type named at idx.  A number there becomes its string
  * (lua_tolstring) and then fails as an unknown name. */
 static inline int check_ctype(lua_State *L, const smo_seg *h, int idx) {
   const char *p = lua_tolstring(L, idx, NULL);
-  unsigned i;
   if (p != NULL)
-    for (i = ct_slot(p); h->ctypes->text[i] != NULL; i = (i + 1) & (CT_SLOTS - 1))
+    for (unsigned i = ct_slot(p); h->ctypes->text[i] != NULL; i = (i + 1) & (CT_SLOTS - 1))
       if (h->ctypes->text[i] == p) return h->ctypes->code[i];
   raise_ctype(L, idx);
   return 0;
@@ -58,8 +57,8 @@ static inline size_t check_span(lua_State *L, const smo_seg *h, int idx, size_t 
   return (size_t)off;
 }
 
-void raise_readonly(lua_State *L);
-void raise_range(lua_State *L, int idx, int code, lua_Integer v);
+SMO_NORETURN void raise_readonly(lua_State *L);
+SMO_NORETURN void raise_range(lua_State *L, int idx, int code, lua_Integer v);
 uint64_t scalar_bits_slow(lua_State *L, int idx, int code);
 const char *scalar_convert(lua_State *L, int idx, int code, uint64_t *out);
 extern const lua_Integer int_min[], int_max[];

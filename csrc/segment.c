@@ -74,6 +74,7 @@ void raise_closed(lua_State *L, const smo_seg *h) {
   if (h->cfg_proj != 0 && h->shmid < 0)
     luaL_error(L, "attempt to use a closed smobject (not attached yet: call create() or access())");
   luaL_error(L, "attempt to use a closed smobject");
+  __builtin_unreachable();   /* luaL_error longjmps */
 }
 
 /* Integer key: accepts key_t's signed range and the unsigned spelling ipcs prints. */
@@ -368,11 +369,11 @@ static const char *const attach_options[] = { "readonly", "any_owner", NULL };
 static void check_option_names(lua_State *L, int idx, const char *const names[]) {
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
-    int i, known = 0;
+    int known = 0;
     lua_pop(L, 1);
     if (lua_type(L, -1) == LUA_TSTRING) {
       const char *k = lua_tostring(L, -1);
-      for (i = 0; names[i]; i++)
+      for (int i = 0; names[i]; i++)
         if (strcmp(k, names[i]) == 0) known = 1;
     }
     if (!known) {
@@ -633,11 +634,11 @@ static int seg_access(lua_State *L) { return configured_open(L, 0); }
 /* obj:decrement() -> new count: gives this handle's share up now. */
 static int seg_decrement(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  int rc, count;
+  int count;
   if (h->semid < 0) luaL_error(L, "this smobject has no memory counter (PRIVATE or foreign key)");
   if (getpid() != h->pid) luaL_error(L, "a forked child holds no share of its parent's counter");
   if (h->counted) {
-    rc = bk_enter(h->semid, -1, 0);
+    int rc = bk_enter(h->semid, -1, 0);
     if (rc == EIDRM || rc == EINVAL) return push_oserror(L, "semop", EIDRM);
     if (rc) return push_oserror(L, "semop", rc);
     h->counted = 0;

@@ -15,6 +15,7 @@
 #include "lauxlib.h"
 
 #define SMO_TYPENAME "smobject"
+#define SMO_NORETURN __attribute__((noreturn))
 
 /* Marks our userdata: checked with the userdata's exact size, it tells a
  * handle from any other value without a metatable lookup (the hot path). */
@@ -41,7 +42,7 @@ typedef struct smo_seg {
 
 /* Handle checks.  check_seg raises on a closed handle as well. */
 smo_seg *check_seg_any(lua_State *L, int idx);
-void raise_closed(lua_State *L, const smo_seg *h);
+SMO_NORETURN void raise_closed(lua_State *L, const smo_seg *h);
 
 static inline smo_seg *check_seg(lua_State *L, int idx) {
   smo_seg *h = (smo_seg *)lua_touserdata(L, idx);

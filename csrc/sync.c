@@ -462,8 +462,9 @@ static int seg_snapshot(lua_State *L) {
   dl = deadline_after(timeout);
   dst = luaL_buffinitsize(L, &b, len);
   for (;;) {
-    uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE), s2;
+    uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
     if (!(s1 & 1u)) {
+      uint32_t s2;
       memcpy(dst, h->addr + off, len);
       __atomic_thread_fence(__ATOMIC_ACQUIRE);
       s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);

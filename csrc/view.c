@@ -182,10 +182,20 @@ static int smo_compile_layout(lua_State *L) {
 
 /* ------------------------------------------------------------- views */
 
+static SMO_NORETURN void raise_not_view(lua_State *L, int idx) {
+  luaL_typeerror(L, idx, "smobject view");
+  __builtin_unreachable();
+}
+
+static SMO_NORETURN void raise_bad_key(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) luaL_error(L, "unknown field '%s'", lua_tostring(L, idx));
+  luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, idx));
+  __builtin_unreachable();
+}
+
 static view *check_view(lua_State *L, int idx) {
   view *v = (view *)lua_touserdata(L, idx);
-  if (v == NULL || lua_rawlen(L, idx) != sizeof(view) || v->magic != VIEW_MAGIC)
-    luaL_typeerror(L, idx, "smobject view");
+  if (v == NULL || lua_rawlen(L, idx) != sizeof(view) || v->magic != VIEW_MAGIC) raise_not_view(L, idx);
   if (v->seg->addr == NULL) raise_closed(L, v->seg);
   return v;
 }
@@ -224,13 +234,12 @@ static const vfield *find_field(lua_State *L, const vtype *t, int idx) {
   size_t len;
   const char *p;
   unsigned s;
-  int i;
   if (lua_type(L, idx) != LUA_TSTRING) return NULL;
   p = lua_tolstring(L, idx, &len);
   for (s = name_slot(p, t->slots); t->ptext[s] != NULL; s = (s + 1) & (unsigned)(t->slots - 1))
     if (t->ptext[s] == p) return &t->fields[t->pidx[s]];
   if (len > SHORT_NAME)   /* long names are not interned: compare the text */
-    for (i = 0; i < t->nfields; i++)
+    for (int i = 0; i < t->nfields; i++)
       if (t->fields[i].namelen == len && memcmp(t->fields[i].name, p, len) == 0) return &t->fields[i];
   return NULL;
 }
@@ -355,10 +364,7 @@ static void store_table(lua_State *L, view *v, const vtype *t, unsigned char *p,
     int vi = lua_gettop(L);
     if (t->kind == VK_STRUCT) {
       const vfield *f = find_field(L, t, vi - 1);
-      if (f == NULL) {
-        if (lua_type(L, vi - 1) == LUA_TSTRING) luaL_error(L, "unknown field '%s'", lua_tostring(L, vi - 1));
-        luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, vi - 1));
-      }
+      if (f == NULL) raise_bad_key(L, vi - 1);
       store_value(L, v, f, p + f->offset, vi, write);
     } else {
       lua_Integer i;
@@ -414,10 +420,7 @@ static int view_newindex(lua_State *L) {
   const vtype *t = v->type;
   if (t->kind == VK_STRUCT) {
     const vfield *f = find_field(L, t, 2);
-    if (f == NULL) {
-      if (lua_type(L, 2) == LUA_TSTRING) return luaL_error(L, "unknown field '%s'", lua_tostring(L, 2));
-      return raise_unknown(L, v, 2);
-    }
+    if (f == NULL) raise_bad_key(L, 2);
     if (f->kind == VK_SCALAR) {   /* the hot path */
       uint64_t bits;
       if (v->seg->readonly) raise_readonly(L);
@@ -514,8 +517,7 @@ static int view_len(lua_State *L) {
 /* core.view_info(v) -> seg, base offset, Lua layout of the view's type */
 static int smo_view_info(lua_State *L) {
   view *v = (view *)lua_touserdata(L, 1);
-  if (v == NULL || lua_rawlen(L, 1) != sizeof(view) || v->magic != VIEW_MAGIC)
-    return luaL_typeerror(L, 1, "smobject view");
+  if (v == NULL || lua_rawlen(L, 1) != sizeof(view) || v->magic != VIEW_MAGIC) raise_not_view(L, 1);
   lua_getiuservalue(L, 1, 1);
   lua_pushinteger(L, (lua_Integer)v->base);
   lua_getiuservalue(L, 1, 2);          /* holder */

@@ -624,8 +624,8 @@ function M.declarations(p)
   local defs = {}
   while p:peek().t ~= "eof" do
     local t = p:peek()
-    if p:accept(";") then
-      -- stray semicolon
+    if t.v == ";" then
+      p:next()   -- a stray semicolon
     elseif t.v == "typedef" then
       p:next()
       local attrs = {}
