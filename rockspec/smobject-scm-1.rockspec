@@ -22,6 +22,9 @@ dependencies = {
 
 build = {
   type = "builtin",
+  install = {
+    bin = { smo = "bin/smo" },
+  },
   modules = {
     ["smobject.core"] = {
       sources = {
