@@ -51,7 +51,7 @@ test-valgrind: all
 	SMO_LUA="$(VALGRIND) $(LUA)" sh tools/run-tests.sh "$(VALGRIND) $(LUA)" $(BUSTED_ARGS)
 
 demo: all
-	$(LUA) examples/demo.lua
+	$(LUA) examples/manager.lua
 
 # Debian's Python, where python3-sysv-ipc installs (not a pyenv one on PATH).
 PYTHON ?= /usr/bin/python3
@@ -69,7 +69,7 @@ lint: all
 	@command -v luacheck >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y lua-check)
 	@command -v cppcheck >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y cppcheck)
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRCS)
-	luacheck --no-color lua spec bench examples
+	luacheck --no-color lua spec bench examples bin/smo
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability --force \
 	  --inline-suppr --library=tools/cppcheck-lua.cfg -I$(LUA_INC) --suppress=missingIncludeSystem csrc
 

@@ -1,0 +1,23 @@
+-- One command for the writer/reader examples: a C writer and a Lua reader,
+-- then a Lua writer and a C reader, sharing a string through ftok keys.
+--   lua5.4 examples/writer_reader.lua
+local smo = require("smobject")
+local dir = arg[0]:match("^(.*)/[^/]*$") or "."
+local lua = os.getenv("SMO_LUA") or "lua5.4"
+local keyfile = dir .. "/f1.txt"
+local tmp = os.tmpname()
+os.remove(tmp)
+assert(os.execute(("mkdir -p %s && cc -o %s/writer %s/writer.c && cc -o %s/reader %s/reader.c")
+  :format(tmp, tmp, dir, tmp, dir)), "a C compiler is needed (cc)")
+local function run(cmd)
+  io.stdout:flush()
+  assert(os.execute(cmd), "failed: " .. cmd)
+end
+print(("key: ftok(%q, 65) = 0x%08x"):format(keyfile, smo.key(keyfile, 65) & 0xffffffff))
+run(("%s/writer %s 'hello from C'"):format(tmp, keyfile))
+run(("%s %s/reader.lua %s"):format(lua, dir, keyfile))
+run(("%s %s/writer.lua %s 'hello from Lua'"):format(lua, dir, keyfile))
+run(("%s/reader %s"):format(tmp, keyfile))
+os.execute("rm -rf " .. tmp)
+local left = smo.open{ key = smo.key(keyfile, 65) }
+print(left and "the segment is still there" or "both readers removed the segment: nothing left")
