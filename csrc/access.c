@@ -1,3 +1,7 @@
+/***
+@submodule smobject
+*/
+
 /*
  * Data access: bytes (read, write, fill) and C scalars (get, set), every
  * access bounds-checked against the kernel's size of the segment.
@@ -143,7 +147,21 @@ uint64_t scalar_bits_slow(lua_State *L, int idx, int code) {
   return bits;
 }
 
-/* seg:get(ctype, offset) -> number | boolean */
+/***
+Bytes and C scalars.
+@section bytes_and_c_scalars
+*/
+
+/***
+Reads a C scalar. 64-bit unsigned values above `math.maxinteger` read as the
+same bits, as `string.unpack` does.
+@function Segment:get
+@tparam string ctype a C type name (`"double"`, `"int32_t"`, `"unsigned long"`, `"bool"`...)
+@tparam integer offset 0-based byte offset
+@treturn number|boolean the value
+@raise on an unknown type, an offset out of range, a closed handle
+@usage local x = seg:get("double", 0)
+*/
 static int seg_get(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int code = check_ctype(L, h, 2);
@@ -152,7 +170,15 @@ static int seg_get(lua_State *L) {
   return 1;
 }
 
-/* seg:set(ctype, offset, value) */
+/***
+Writes a C scalar; a value that does not fit the type raises.
+@function Segment:set
+@tparam string ctype a C type name
+@tparam integer offset 0-based byte offset
+@tparam number|boolean value the value (`uint64_t` takes any integer)
+@raise on a value out of range, an offset out of range, a read-only or closed handle
+@usage seg:set("int32_t", 8, -5)
+*/
 static int seg_set(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int code = check_ctype(L, h, 2);
@@ -171,7 +197,15 @@ static size_t check_length(lua_State *L, int idx) {
   return (size_t)n;
 }
 
-/* seg:read(offset [, len]) -> string (default: to the end) */
+/***
+Reads bytes.
+@function Segment:read
+@tparam integer offset 0-based byte offset
+@tparam[opt] integer len bytes (default: to the end)
+@treturn string the bytes
+@raise on a range outside the segment or a closed handle
+@usage local header = seg:read(0, 16)
+*/
 static int seg_read(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   size_t off = check_span(L, h, 2, 0), len;
@@ -184,7 +218,14 @@ static int seg_read(lua_State *L) {
   return 1;
 }
 
-/* seg:write(offset, s): strings only (a number is almost always meant for set). */
+/***
+Copies a string in. Numbers are refused (a number here is almost always meant for `set`).
+@function Segment:write
+@tparam integer offset 0-based byte offset
+@tparam string s the bytes
+@raise on a range outside the segment, a number, a read-only or closed handle
+@usage seg:write(0, "hello\0")
+*/
 static int seg_write(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   size_t off = check_span(L, h, 2, 0), len;
@@ -197,7 +238,15 @@ static int seg_write(lua_State *L) {
   return 0;
 }
 
-/* seg:fill(offset, len [, byte]) */
+/***
+Sets bytes to one value.
+@function Segment:fill
+@tparam integer offset 0-based byte offset
+@tparam integer len bytes
+@tparam[opt=0] integer byte 0..255
+@raise on a range outside the segment, a read-only or closed handle
+@usage seg:fill(0, #seg)
+*/
 static int seg_fill(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   size_t off = check_span(L, h, 2, 0), len = check_length(L, 3);

@@ -1,3 +1,11 @@
+/***
+@submodule smobject
+*/
+
+/***
+Opening and finding segments.
+@section opening
+*/
 /*
  * Segment lifecycle: keys, open/attach, the SMObject form, the memory counter
  * protocol, close/remove, stat and the module-wide queries.
@@ -416,7 +424,24 @@ static int key_from_path(lua_State *L, const char *path, int proj, open_err *e) 
   return (int)k;
 }
 
-/* smo.open(opts) -> seg, created | nil, msg, errno */
+/***
+Opens a segment: attaches it, creating it when asked, and counts this handle
+in the memory counter.
+@function open
+@tparam table opts `key` (integer or `PRIVATE`) or `path` and `proj` (`ftok`;
+`proj` 1..255 or one character, default 1); `size` (bytes, required to create;
+an existing segment smaller than it is `EINVAL`); `create` (`false`: attach
+only; `true`: attach or create; `"exclusive"`: create only); `mode`
+(permission bits of a new segment, default `0600`); `readonly`; `persist`
+(the segment outlives its last user); `any_owner` (accept a segment owned by
+another uid, refused with `EPERM` by default)
+@treturn Segment the handle
+@treturn boolean `true` when this call created the segment
+@return[2] nil, message (`"shmget: No such file or directory"`), errno
+@raise on an unknown option, a wrong type or value (`"unknown option 'sise'"`)
+@usage local seg, created = assert(smo.open{ path = "/tmp/x", proj = "A", size = 4096, create = true })
+if created then seg:fill(0, 4096) end
+*/
 static int smo_open(lua_State *L) {
   open_req rq;
   open_err e;
@@ -494,8 +519,17 @@ static int smo_open(lua_State *L) {
   return 2;
 }
 
-/* smo.attach(shmid [, opts]): by id, for PRIVATE segments and ids from ipcs.
- * A keyed segment joins its key's counter (when the id is still the key's). */
+/***
+Attaches a segment by id (a `PRIVATE` segment, or an id shown by `ipcs`). A
+keyed segment joins its key's memory counter.
+@function attach
+@tparam integer shmid the segment id
+@tparam[opt] table opts `readonly`, `any_owner`
+@treturn Segment the handle
+@return[2] nil, message, errno (`EINVAL` for a missing id)
+@raise on a negative id or an unknown option
+@usage local again = assert(smo.attach(seg:shmid()))
+*/
 static int smo_attach(lua_State *L) {
   open_req rq;
   open_err e;
@@ -526,7 +560,16 @@ static int smo_attach(lua_State *L) {
   return 1;
 }
 
-/* smo.key(path, proj) -> integer key | nil, msg, errno */
+/***
+The key of `ftok(path, proj)`, signed as `key_t` and `/proc/sysvipc` show it.
+@function key
+@tparam string path an existing file
+@tparam integer|string proj 1..255, or a one-character string
+@treturn integer the key
+@return[2] nil, `"ftok: No such file or directory"`, `ENOENT`
+@raise on a bad `proj`
+@usage local k = smo.key("/etc/hostname", "A")
+*/
 static int smo_key(lua_State *L) {
   const char *path;
   int proj;
@@ -540,7 +583,16 @@ static int smo_key(lua_State *L) {
   return 1;
 }
 
-/* smo.remove(key) -> true | nil, msg, errno: the segment and its bookkeeping. */
+/***
+Removes the segment of a key and its bookkeeping at once; handles still open
+keep their memory.
+@function remove
+@tparam integer key the key
+@treturn boolean `true`
+@return[2] nil, message, errno (`ENOENT` when no segment has the key)
+@raise for `PRIVATE` (remove those by handle)
+@usage smo.remove(smo.key("/tmp/x", "A"))
+*/
 static int smo_remove(lua_State *L) {
   int key = check_key(L, 1), semid = -1, shmid, rc, err = 0, fresh;
   unsigned uid;
@@ -563,7 +615,18 @@ static int smo_remove(lua_State *L) {
 
 /* ------------------------------------------------------ SMObject form */
 
-/* smo.new(path, proj, size): configured, not attached, no system call. */
+/***
+The SMObject form: a handle configured with a key and a size but not
+attached; no system call is made until `create` or `access`.
+@function new
+@tparam string path an existing file (for `ftok`)
+@tparam integer|string proj 1..255 or one character
+@tparam integer size bytes
+@treturn Segment an unattached handle
+@raise on a missing or bad argument
+@usage local obj = smo.new("/tmp/x", "M", 1024)
+assert(obj:create())
+*/
 static int smo_new(lua_State *L) {
   smo_seg *h;
   int proj;
@@ -586,7 +649,43 @@ static smo_seg *check_configured(lua_State *L) {
   return h;
 }
 
-/* obj:set_key(path, proj) */
+/***
+The segments this user can see.
+@function list
+@treturn {table,...} stat tables, as `Segment:stat` returns
+@return[2] nil, message, errno
+@usage for _, st in ipairs(smo.list()) do print(st.key, st.size) end
+*/
+/***
+The kernel's shared memory limits (values above `math.maxinteger` read as it).
+@function limits
+@treturn table `shmmax`, `shmmin`, `shmmni`, `shmseg`, `shmall`
+@return[2] nil, message, errno
+@usage print(smo.limits().shmmni)
+*/
+/***
+What only smobject knows of a key: its bookkeeping set. Never creates or
+adjusts anything.
+@function bookkeeping
+@tparam integer key the key
+@treturn table `semid`, `count` (the memory counter), `owned` (removed by its last user)
+@return[2] nil, message, errno (`ENOENT`: no set; `EEXIST`: a set that is not ours)
+@usage local bk = smo.bookkeeping(seg:key())
+*/
+/***
+Segment handles: an attachment plus its share of the memory counter.
+@section handles
+*/
+
+/***
+Changes the key of an unattached SMObject handle.
+@function Segment:set_key
+@tparam string path an existing file
+@tparam integer|string proj 1..255 or one character
+@treturn Segment the handle
+@raise when attached, or on a bad argument
+@usage obj:set_key("/tmp/y", "B")
+*/
 static int seg_set_key(lua_State *L) {
   smo_seg *h = check_configured(L);
   luaL_checktype(L, 2, LUA_TSTRING);
@@ -597,7 +696,14 @@ static int seg_set_key(lua_State *L) {
   return 1;
 }
 
-/* obj:set_size(n) */
+/***
+Changes the size of an unattached SMObject handle.
+@function Segment:set_size
+@tparam integer size bytes
+@treturn Segment the handle
+@raise when attached, or on a size that is not positive
+@usage obj:set_size(4096)
+*/
 static int seg_set_size(lua_State *L) {
   smo_seg *h = check_configured(L);
   h->cfg_size = check_size(L, 2, "size");
@@ -625,13 +731,37 @@ static int configured_open(lua_State *L, int create) {
   return 2;
 }
 
-/* obj:create() -> true, created | nil, msg, errno */
+/***
+Creates the segment of an SMObject handle (or joins it if it exists),
+attaches and counts.
+@function Segment:create
+@treturn boolean `true`
+@treturn boolean `true` when this call created the segment
+@return[2] nil, message, errno
+@raise when already attached
+@usage assert(smo.new("/tmp/x", "M", 1024):create())
+*/
 static int seg_create(lua_State *L) { return configured_open(L, 1); }
 
-/* obj:access() -> true | nil, msg, errno */
+/***
+Attaches an SMObject handle to an existing segment and counts.
+@function Segment:access
+@treturn boolean `true`
+@return[2] nil, message, errno (`ENOENT` when missing, `EINVAL` when smaller than the size)
+@raise when already attached
+@usage assert(smo.new("/tmp/x", "M", 1024):access())
+*/
 static int seg_access(lua_State *L) { return configured_open(L, 0); }
 
-/* obj:decrement() -> new count: gives this handle's share up now. */
+/***
+Gives this handle's share of the memory counter up now, staying attached; the
+later `close` only detaches (and removes the segment if it is the last).
+@function Segment:decrement
+@treturn integer the new count
+@return[2] nil, message, `EIDRM` once the segment was removed
+@raise on a handle without a counter (PRIVATE or foreign key)
+@usage print(obj:decrement())
+*/
 static int seg_decrement(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int count;
@@ -654,11 +784,24 @@ static int seg_decrement(lua_State *L) {
 
 /* -------------------------------------------------------------- methods */
 
+/***
+Detaches and gives the share back; removes the segment when this was its last
+user (unless persistent or foreign). Idempotent; also the `__close` and `__gc`
+metamethods. A forked child's close only detaches.
+@function Segment:close
+@usage seg:close()
+*/
 static int seg_close(lua_State *L) {
   seg_release(check_seg_any(L, 1));
   return 0;
 }
 
+/***
+`tostring(seg)`: key, id and size, or that it is closed.
+@function Segment:__tostring
+@treturn string `"smobject (key 0x0000002a, shmid 5, 4096 bytes)"`
+@usage print(seg)
+*/
 static int seg_tostring(lua_State *L) {
   smo_seg *h = check_seg_any(L, 1);
   if (h->addr == NULL) lua_pushliteral(L, "smobject (closed)");
@@ -673,23 +816,51 @@ static int seg_tostring(lua_State *L) {
   return 1;
 }
 
+/***
+The size in bytes, from the kernel (also `#seg`).
+@function Segment:size
+@treturn integer bytes
+@raise on a closed handle
+@usage assert(seg:size() == #seg)
+*/
 static int seg_size(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)check_seg(L, 1)->size);
   return 1;
 }
 
+/***
+The key (or `PRIVATE`).
+@function Segment:key
+@treturn integer key
+@raise on a closed handle
+@usage print(("0x%08x"):format(seg:key()))
+*/
 static int seg_key(lua_State *L) {
   lua_pushinteger(L, check_seg(L, 1)->key);
   return 1;
 }
 
+/***
+The segment id.
+@function Segment:shmid
+@treturn integer id
+@raise on a closed handle
+@usage print(seg:shmid())
+*/
 static int seg_shmid(lua_State *L) {
   lua_pushinteger(L, check_seg(L, 1)->shmid);
   return 1;
 }
 
-/* seg:users(): the memory counter (the kernel's attach count for segments
- * without bookkeeping). */
+/***
+The memory counter: how many handles, in every process, use the segment (the
+kernel's attach count for segments without bookkeeping).
+@function Segment:users
+@treturn integer count
+@return[2] nil, message, `EIDRM` once removed
+@raise on a closed handle
+@usage print(seg:users())
+*/
 static int seg_users(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   if (h->semid < 0) {
@@ -726,7 +897,14 @@ static void push_stat(lua_State *L, int shmid, const struct shmid_ds *ds) {
   lua_setfield(L, -2, "removed");
 }
 
-/* seg:stat() -> table of shmid_ds fields | nil, msg, errno */
+/***
+The kernel's `shmid_ds` of the segment.
+@function Segment:stat
+@treturn table `key, shmid, size, mode, uid, gid, cuid, cgid, cpid, lpid, nattch, atime, dtime, ctime, removed`
+@return[2] nil, message, errno
+@raise on a closed handle
+@usage print(seg:stat().nattch)
+*/
 static int seg_stat(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   struct shmid_ds ds;
@@ -735,8 +913,15 @@ static int seg_stat(lua_State *L) {
   return 1;
 }
 
-/* seg:remove(): removes the segment and its bookkeeping now; this handle
- * (and every other attached one) keeps its memory until closed. */
+/***
+Marks the segment for removal now and removes its bookkeeping; attached
+handles keep working, `users` and `lock` then return `EIDRM`.
+@function Segment:remove
+@treturn boolean `true`
+@return[2] nil, message, errno
+@raise on a closed handle
+@usage seg:remove()
+*/
 static int seg_remove(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int err = 0;
@@ -750,7 +935,7 @@ static int seg_remove(lua_State *L) {
   return 1;
 }
 
-/* smo.list() -> stat tables of the segments this user can see */
+/* smo.list() (documented with the module functions above) */
 static int smo_list(lua_State *L) {
   struct shm_info info;
   int maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info), i, n = 0;
@@ -772,7 +957,7 @@ static void push_limit(lua_State *L, const char *name, unsigned long v) {
   lua_setfield(L, -2, name);
 }
 
-/* smo.limits() -> { shmmax, shmmin, shmmni, shmseg, shmall } */
+/* smo.limits() (documented above) */
 static int smo_limits(lua_State *L) {
   struct shminfo si;
   if (shmctl(0, IPC_INFO, (struct shmid_ds *)(void *)&si) < 0) return push_oserror(L, "shmctl", errno);
@@ -785,8 +970,7 @@ static int smo_limits(lua_State *L) {
   return 1;
 }
 
-/* smo.bookkeeping(key) -> { count, owned } | nil, msg, errno: what only we
- * know about a key (for tools and tests); never creates or adjusts. */
+/* smo.bookkeeping(key) (documented above) */
 static int smo_bookkeeping(lua_State *L) {
   int key = check_key(L, 1), semid = semget((key_t)key, 0, 0);
   if (semid < 0) return push_oserror(L, "semget", errno);

@@ -1,3 +1,7 @@
+/***
+@submodule smobject
+*/
+
 /*
  * Synchronisation: the crash-safe lock, atomics, wait/wake on a uint32 field,
  * and the sequence-counter snapshots of the one-writer pattern.
@@ -165,7 +169,22 @@ static smo_seg *check_lockable(lua_State *L) {
   return h;
 }
 
-/* seg:lock([timeout]) -> true | true, "recovered" | nil, "timeout", ETIMEDOUT */
+/***
+Synchronisation: the lock, atomics, wait/wake, snapshots.
+@section synchronisation
+*/
+
+/***
+Takes the segment's crash-safe lock (a robust process-shared mutex).
+@function Segment:lock
+@tparam[opt] number timeout seconds, fractions allowed; none waits for ever
+@treturn boolean `true`
+@treturn[opt] string `"recovered"` when the previous holder died holding it
+@return[2] nil, `"timeout"`, `ETIMEDOUT`
+@return[3] nil, message, errno (`EIDRM` after remove, `EDEADLK` when another handle of this thread holds it and no timeout was given)
+@raise when this handle already holds it, or on a PRIVATE segment
+@usage local ok, state = seg:lock(1.5)
+*/
 static int seg_lock(lua_State *L) {
   smo_seg *h = check_lockable(L);
   double timeout = check_timeout(L, 2);
@@ -210,7 +229,12 @@ static int seg_lock(lua_State *L) {
   return 1;
 }
 
-/* seg:unlock(): raises unless this handle holds the lock. */
+/***
+Releases the lock.
+@function Segment:unlock
+@raise when this handle does not hold it
+@usage seg:unlock()
+*/
 static int seg_unlock(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   if (!h->locked) luaL_error(L, "unlock: this handle does not hold the lock");
@@ -219,7 +243,12 @@ static int seg_unlock(lua_State *L) {
   return 0;
 }
 
-/* seg:holds_lock() -> whether this handle holds the lock (false once closed) */
+/***
+Whether this handle holds the lock.
+@function Segment:holds_lock
+@treturn boolean
+@usage if seg:holds_lock() then seg:unlock() end
+*/
 static int seg_holds_lock(lua_State *L) {
   smo_seg *h = check_seg_any(L, 1);
   lua_pushboolean(L, h->addr != NULL && h->locked);
@@ -259,7 +288,15 @@ static void push_atomic(lua_State *L, int code, uint64_t bits) {
     default: { uint64_t *q = (uint64_t *)(void *)(p); OP; break; }  \
   }
 
-/* seg:atomic_load(ctype, off) */
+/***
+Atomic load (sequentially consistent) of an 8, 16, 32 or 64-bit integer.
+@function Segment:atomic_load
+@tparam string ctype an integer C type
+@tparam integer offset aligned to the type's size
+@treturn integer the value
+@raise on a misaligned offset or a non-integer type
+@usage local n = seg:atomic_load("uint32_t", 0)
+*/
 static int seg_atomic_load(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int code;
@@ -270,7 +307,15 @@ static int seg_atomic_load(lua_State *L) {
   return 1;
 }
 
-/* seg:atomic_store(ctype, off, v) */
+/***
+Atomic store.
+@function Segment:atomic_store
+@tparam string ctype an integer C type
+@tparam integer offset aligned to the type's size
+@tparam integer value fits the type
+@raise on a misaligned offset, a value out of range, a read-only handle
+@usage seg:atomic_store("uint32_t", 0, 1)
+*/
 static int seg_atomic_store(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int code;
@@ -281,8 +326,16 @@ static int seg_atomic_store(lua_State *L) {
   return 0;
 }
 
-/* seg:atomic_add(ctype, off, delta) -> previous value.  A delta may be
- * negative for unsigned types too (it wraps, as in C). */
+/***
+Atomic fetch-and-add; a negative delta works on unsigned types too (wrapping, as in C).
+@function Segment:atomic_add
+@tparam string ctype an integer C type
+@tparam integer offset aligned to the type's size
+@tparam integer delta the amount
+@treturn integer the previous value
+@raise on a misaligned offset, a delta too wide for the type, a read-only handle
+@usage local before = seg:atomic_add("int64_t", 8, 1)
+*/
 static int seg_atomic_add(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int code;
@@ -305,7 +358,18 @@ static int seg_atomic_add(lua_State *L) {
   return 1;
 }
 
-/* seg:atomic_cas(ctype, off, expected, desired) -> true | false, current */
+/***
+Atomic compare-and-swap.
+@function Segment:atomic_cas
+@tparam string ctype an integer C type
+@tparam integer offset aligned to the type's size
+@tparam integer expected the value to replace
+@tparam integer desired the new value
+@treturn boolean `true` when swapped
+@treturn[opt] integer the current value, when not swapped
+@raise on a misaligned offset, a value out of range, a read-only handle
+@usage local ok, cur = seg:atomic_cas("int32_t", 0, 0, 1)
+*/
 static int seg_atomic_cas(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int code, ok = 0;
@@ -344,7 +408,17 @@ static uint32_t *sleepers_of(smo_seg *h, const uint32_t *word) {
   return &h->aux->sleepers[(off >> 2) % AUX_SLOTS];
 }
 
-/* seg:wait(off, expected [, timeout]) -> true (woken or changed) | false (timeout) */
+/***
+Sleeps while the `uint32_t` at `offset` equals `expected` (futex on the
+shared mapping, after a brief spin).
+@function Segment:wait
+@tparam integer offset aligned to 4
+@tparam integer expected 0..2^32-1
+@tparam[opt] number timeout seconds; none waits for ever
+@treturn boolean `true` when woken or the value differs (check it again), `false` on timeout
+@raise on a misaligned offset or a bad value
+@usage while seg:atomic_load("uint32_t", 0) == 0 do seg:wait(0, 0) end
+*/
 static int seg_wait(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   uint32_t *word = check_futex_word(L, h), *sleepers;
@@ -387,7 +461,14 @@ static int seg_wait(lua_State *L) {
   return 1;
 }
 
-/* seg:wake(off [, n]) -> how many were woken */
+/***
+Wakes processes sleeping in `wait` on the `uint32_t` at `offset`.
+@function Segment:wake
+@tparam integer offset aligned to 4
+@tparam[opt] integer n how many at most (default all)
+@treturn integer how many were woken
+@usage seg:atomic_store("uint32_t", 0, 1); seg:wake(0)
+*/
 static int seg_wake(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   uint32_t *word = check_futex_word(L, h), *sleepers;
@@ -420,9 +501,14 @@ static uint32_t *check_seq(lua_State *L, smo_seg *h, int idx) {
   return (uint32_t *)(void *)(h->addr + off);
 }
 
-/* seg:publish_begin(seq_off) / seg:publish_end(seq_off): the writer's side
- * of a sequence counter: odd while a write is under way.  One writer at a
- * time (take the lock around them when there are several). */
+/***
+The writer's side of a sequence counter, step 1: makes the `uint32_t` at
+`seq_offset` odd. Prefer `publish`.
+@function Segment:publish_begin
+@tparam integer seq_offset the counter, aligned to 4
+@raise when the counter is already odd, or on a read-only handle
+@usage seg:publish_begin(0); seg:write(8, data); seg:publish_end(0)
+*/
 static int seg_publish_begin(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   uint32_t *seq = check_seq(L, h, 2);
@@ -434,6 +520,12 @@ static int seg_publish_begin(lua_State *L) {
   return 0;
 }
 
+/***
+The writer's side of a sequence counter, step 2: makes the counter even again.
+@function Segment:publish_end
+@tparam integer seq_offset the counter
+@usage seg:publish_end(0)
+*/
 static int seg_publish_end(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   uint32_t *seq = check_seq(L, h, 2);
@@ -442,8 +534,17 @@ static int seg_publish_end(lua_State *L) {
   return 0;
 }
 
-/* seg:snapshot(seq_off, off, len [, timeout]) -> string copied while no write
- * was under way | nil, "timeout", ETIMEDOUT (a writer stuck mid-write). */
+/***
+Copies bytes while no write is under way (the reader's side of a sequence counter).
+@function Segment:snapshot
+@tparam integer seq_offset the `uint32_t` counter
+@tparam integer offset first byte to copy
+@tparam integer len bytes
+@tparam[opt=1] number timeout seconds to wait for a writer that is mid-write
+@treturn string the bytes, never torn
+@return[2] nil, `"timeout"`, `ETIMEDOUT` (the writer died mid-write)
+@usage local bytes = assert(seg:snapshot(0, 8, 56))
+*/
 static int seg_snapshot(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   uint32_t *seq = check_seq(L, h, 2);

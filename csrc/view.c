@@ -1,3 +1,7 @@
+/***
+@submodule smobject
+*/
+
 /*
  * Struct views: the hot path of field access.  The layout logic lives in Lua
  * (lua/smobject/struct.lua); it compiles each layout once into a vtype, a
@@ -306,7 +310,19 @@ static int raise_unknown(lua_State *L, const view *v, int idx) {
   return luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, idx));
 }
 
-/* v[key]: a field or element; else a view method; else an error. */
+/***
+Struct views: the fields of a layout in shared memory (`seg:view(T, offset)`).
+@section views
+*/
+
+/***
+`v.field` / `a[i]`: a scalar reads as a number or boolean, `char[N]` as a
+string (up to its first NUL), a nested struct or array as a sub-view (made
+once, then cached). Fields come before view methods.
+@function View:__index
+@raise on an unknown field (`"unknown field 'x'"`), an index out of range, a closed segment
+@usage local lat = v.gps.lat
+*/
 static int view_index(lua_State *L) {
   view *v = check_view(L, 1);
   const vtype *t = v->type;
@@ -414,7 +430,14 @@ static void store_checked(lua_State *L, view *v, const vfield *f, unsigned char 
   store_value(L, v, f, p, val, 1);
 }
 
-/* v[key] = value */
+/***
+`v.field = value`: writes a scalar (it must fit), a string into `char[N]`
+(longer raises, shorter is NUL-padded), or a table into a nested struct or
+array (checked whole before anything is written).
+@function View:__newindex
+@raise on an unknown field, a value that does not fit, a read-only or closed segment
+@usage v.name = "rover"; v.gps = { lat = 1 }
+*/
 static int view_newindex(lua_State *L) {
   view *v = check_view(L, 1);
   const vtype *t = v->type;
@@ -441,7 +464,14 @@ static int view_newindex(lua_State *L) {
   return raise_unknown(L, v, 2);
 }
 
-/* v:set(tbl): partial write from a plain table; unknown keys raise. */
+/***
+Partial write from a plain table; every value is checked before any is written.
+@function View:set
+@tparam table values fields by name (arrays as sequences)
+@treturn View the view
+@raise on an unknown key or a value that does not fit
+@usage v:set{ x = 1, gps = { lon = 2 } }
+*/
 static int view_set(lua_State *L) {
   view *v = check_view(L, 1);
   vfield whole;
@@ -489,7 +519,12 @@ static void push_copy(lua_State *L, const vtype *t, const unsigned char *p) {
   }
 }
 
-/* v:get() -> deep copy to a plain table */
+/***
+Deep copy to a plain table (arrays as sequences, 1-based).
+@function View:get
+@treturn table the values
+@usage local copy = v:get()
+*/
 static int view_get(lua_State *L) {
   view *v = check_view(L, 1);
   push_copy(L, v->type, v->seg->addr + v->base);
@@ -507,7 +542,12 @@ static int smo_view_decode(lua_State *L) {
   return 1;
 }
 
-/* #v: elements of an array view; bytes of a struct view */
+/***
+`#v`: the number of elements of an array view, the size in bytes of a struct view.
+@function View:__len
+@treturn integer
+@usage for i = 0, #v.samples - 1 do print(v.samples[i]) end
+*/
 static int view_len(lua_State *L) {
   view *v = check_view(L, 1);
   lua_pushinteger(L, (lua_Integer)(v->type->kind == VK_ARRAY ? v->type->count : v->type->size));

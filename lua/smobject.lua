@@ -16,13 +16,25 @@ end
 local struct = require("smobject.struct")
 local view = require("smobject.view")
 
---- Layouts from C declarations (see smobject.struct).
 smo.struct = struct.struct
 smo.cdef = struct.cdef
 smo.array = struct.array
-
---- seg:view(T [, offset]): a struct view (see smobject.view).
+smo.bookkeeping = core.bookkeeping
 core.methods.view = view.view
+
+--- Error numbers by name (`ENOENT`, `EEXIST`, `EACCES`, `EPERM`, `EINVAL`,
+-- `ENOMEM`, `ENOSPC`, `EIDRM`, `ETIMEDOUT`, `EINTR`, `EDEADLK`...), and names
+-- by number.
+-- @table errno
+-- @usage local seg, msg, err = smo.open{ key = 42 }
+-- if err == smo.errno.ENOENT then print("no such segment") end
+
+--- The `IPC_PRIVATE` key (0): a segment only its id can name.
+-- @field PRIVATE
+-- @usage local seg = smo.open{ key = smo.PRIVATE, size = 64, create = true }
+
+--- Segment methods written in Lua.
+-- @section lua_methods
 
 local methods = core.methods
 local type, pcall, error, select = type, pcall, error, select
@@ -48,9 +60,13 @@ end
 --- Packs values with a `string.pack` format straight into the segment.
 -- Alignment (`!`) is relative to `offset`, as `string.pack`'s is to the start
 -- of its string.
--- @param offset 0-based byte offset
--- @param fmt a `string.pack` format
--- @return the offset just past what was written
+-- @function Segment:pack
+-- @tparam integer offset 0-based byte offset
+-- @tparam string fmt a `string.pack` format
+-- @param ... the values
+-- @treturn integer the offset just past what was written
+-- @raise when the bytes do not fit, on a bad format or value
+-- @usage local nxt = seg:pack(0, "<i4d", 1, 2.5)
 function methods.pack(self, offset, fmt, ...)
   check_format("pack", fmt)
   local ok, s = pcall(spack, fmt, ...)
@@ -68,7 +84,12 @@ local function unpacked(offset, ok, ...)
 end
 
 --- Unpacks values with a `string.unpack` format straight from the segment.
+-- @function Segment:unpack
+-- @tparam integer offset 0-based byte offset
+-- @tparam string fmt a `string.unpack` format
 -- @return the values, then the offset just past them
+-- @raise when the format reads past the end, on a bad format
+-- @usage local n, x, nxt = seg:unpack(0, "<i4d")
 function methods.unpack(self, offset, fmt)
   check_format("unpack", fmt)
   -- A fixed-size format reads only its bytes; 's' and 'z' need the rest.
@@ -90,8 +111,14 @@ local function unlocked(self, ok, ...)
 end
 
 --- Runs `fn(...)` holding the segment's lock; releases it also when `fn`
--- raises (and re-raises the error). Returns `fn`'s results, or
--- `nil, msg, errno` when the lock cannot be had.
+-- raises, and re-raises the error.
+-- @function Segment:with_lock
+-- @tparam function fn what to run
+-- @param ... its arguments
+-- @return `fn`'s results
+-- @return[2] nil, message, errno when the lock cannot be had (`EIDRM`, `EDEADLK`)
+-- @raise what `fn` raises
+-- @usage local n = seg:with_lock(function() local v = seg:get("int64_t", 0) + 1; seg:set("int64_t", 0, v); return v end)
 function methods.with_lock(self, fn, ...)
   local ok, msg, err = self:lock()
   if not ok then return nil, msg, err end
@@ -104,16 +131,19 @@ local function published(self, seq_off, ok, ...)
   return ...
 end
 
---- The writer's side of a sequence counter (the uint32_t at `seq_off`):
--- runs `fn(...)` with the counter odd, so that `seg:snapshot` never returns
+--- The writer's side of a sequence counter (the `uint32_t` at `seq_off`):
+-- runs `fn(...)` with the counter odd, so that `snapshot` never returns
 -- bytes written half-way. One writer at a time.
+-- @function Segment:publish
+-- @tparam integer seq_off the counter, aligned to 4
+-- @tparam function fn the writes
+-- @param ... its arguments
+-- @return `fn`'s results
+-- @raise what `fn` raises (the counter is made even again first)
+-- @usage seg:publish(0, function() seg:set("double", 8, x) end)
 function methods.publish(self, seq_off, fn, ...)
   self:publish_begin(seq_off)
   return published(self, seq_off, pcall(fn, ...))
 end
-
---- Information only smobject has about a key: `{ semid, count, owned }`, or
--- `nil, msg, errno` when the key has no smobject bookkeeping.
-smo.bookkeeping = core.bookkeeping
 
 return smo

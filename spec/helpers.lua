@@ -6,6 +6,7 @@ local system = require("system")
 local H = {}
 
 H.LUA = os.getenv("SMO_LUA") or "lua5.4"
+H.BUILD = os.getenv("SMO_BUILD") or "build"     -- build-asan under make test-asan
 H.ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/spec/helpers%.lua$")) or "."
 H.sleep = system.sleep
 H.now = system.gettime
@@ -14,7 +15,7 @@ H.now = system.gettime
 local function child_env()
   return string.format("LUA_PATH=%q LUA_CPATH=%q ",
     H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;" .. H.ROOT .. "/spec/?.lua;;",
-    H.ROOT .. "/build/?.so;;")
+    H.ROOT .. "/" .. H.BUILD .. "/?.so;;")
 end
 H.child_env = child_env
 

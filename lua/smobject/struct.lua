@@ -6,7 +6,10 @@
 -- anonymous members, fixed arrays.  What has no meaning across processes
 -- (pointers) or is not supported (bitfields, flexible arrays, long double)
 -- raises an error naming the token and its position.
--- @module smobject.struct
+-- @submodule smobject
+
+--- Struct layouts: C declarations laid out as gcc does.
+-- @section layouts
 
 local core = require("smobject.core")
 
@@ -405,7 +408,7 @@ end
 
 -- ------------------------------------------------------------- layout
 
---- Lays members out as gcc does.  kind: "struct" or "union"; attrs: the
+-- Lays members out as gcc does.  kind: "struct" or "union"; attrs: the
 -- type's own attributes; tok/parser for errors.
 function M.layout(kind, members, attrs, tok, parser)
   local fail = function(t, msg)
@@ -454,8 +457,11 @@ end
 
 -- ------------------------------------------------------------- queries
 
--- Named fields of a struct/union with anonymous members flattened, in
--- declaration order, with offsets relative to the struct.
+--- The named members of a struct or union layout, anonymous members
+-- flattened, in declaration order.
+-- @function Layout:members
+-- @treturn {table,...} `{ name = ..., type = Layout, offset = n }` each
+-- @usage for _, m in ipairs(Pose:members()) do print(m.name, m.offset) end
 function Layout:members()
   if self._members then return self._members end
   local list = {}
@@ -481,7 +487,15 @@ function Layout:member(name)
   return self._byname[name]
 end
 
---- Byte offset and type of a member path: "gps.lat", "samples[3]", "m[1][2]".
+--- A layout's byte offset of a member path, as C's `offsetof`.
+-- A layout also has the fields `size` and `align` (C's `sizeof` and
+-- `_Alignof`), `name`, and `kind` (`"struct"`, `"union"`, `"array"`...).
+-- @function Layout:offsetof
+-- @tparam string path `"x"`, `"gps.lat"`, `"samples[3]"`, `"m[1][2]"`
+-- @treturn integer the offset in bytes
+-- @treturn Layout the member's type
+-- @raise on an unknown member or an index out of range
+-- @usage local off = Pose:offsetof("gps.lat")
 function Layout:offsetof(path)
   if type(path) ~= "string" then error("offsetof: member path expected, got " .. type(path), 2) end
   local T, off, pos = self, 0, 1
@@ -513,6 +527,10 @@ function Layout:offsetof(path)
 end
 
 --- The type of a member path.
+-- @function Layout:typeof
+-- @tparam string path a member path
+-- @treturn Layout its type (`.name` reads like C: `"float[3][4]"`)
+-- @usage print(Pose:typeof("name").name)   --> char[16]
 function Layout:typeof(path)
   local _, T = self:offsetof(path)
   return T
@@ -564,7 +582,16 @@ local function from_list(list)
   return T
 end
 
---- smo.struct(decl): one struct (named or not), or a member list, or a Lua list.
+--- A layout from a C declaration: one struct or union (named or not), or
+-- just a member list, or a Lua list of `{name, type}` pairs. Named structs
+-- can be used by name in later declarations. Layouts equal gcc's.
+-- @function struct
+-- @tparam string|table decl `"struct pose { double x, y; char name[16]; }"`,
+-- `"double x, y;"`, or `{ {"x", "double"}, {"name", "char[16]"} }`
+-- @treturn Layout the layout
+-- @raise on anything unsupported or malformed, naming the token and its
+-- position: `"smo.struct: bitfield 'x' is not supported at line 1, column 7"`
+-- @usage local Pose = smo.struct[[ struct pose { double x, y; int32_t seq; char name[16]; } ]]
 function M.struct(decl)
   if type(decl) == "table" then return from_list(decl) end
   if type(decl) ~= "string" then error("smo.struct: declaration string or list expected, got " .. type(decl), 2) end
@@ -665,9 +692,13 @@ function M.declarations(p)
   return defs
 end
 
---- smo.cdef(decls): several declarations at once; returns the types by name
--- ("pose" for `struct pose` and for `typedef ... pose`) and remembers them for
+--- Several declarations at once (structs, unions, typedefs), remembered for
 -- later declarations.
+-- @function cdef
+-- @tparam string decls C declarations, for example a header's text
+-- @treturn table the layouts by name (`"pose"` for `struct pose` and for a typedef `pose`)
+-- @raise as `struct` does
+-- @usage local t = smo.cdef("struct gps { double lat, lon; }; typedef struct { struct gps fix; } reading;")
 function M.cdef(decls)
   if type(decls) ~= "string" then error("smo.cdef: declaration string expected, got " .. type(decls), 2) end
   local p = new_parser(decls, "smo.cdef")
@@ -683,7 +714,13 @@ function M.cdef(decls)
   return out
 end
 
---- smo.array(T, n): an array type of n elements of T (a layout or a type string).
+--- An array layout: `n` elements of `T`; a view of it indexes 0..n-1.
+-- @function array
+-- @tparam Layout|string T a layout or a type string (`"double"`, `"struct pose"`)
+-- @tparam integer n how many
+-- @treturn Layout the array layout
+-- @raise on a bad type or count
+-- @usage local Poses = smo.array(Pose, 10)
 function M.array(T, n)
   if type(T) == "string" then T = parse_type_string(T, "smo.array") end
   if not is_layout(T) then error("smo.array: layout or type string expected, got " .. type(T), 2) end

@@ -3,7 +3,7 @@
 -- (csrc/view.c); this file compiles layouts for it and adds what is not hot:
 -- atomics and wait/wake on fields, sequence-counter snapshots, `pairs`,
 -- `tostring`.
--- @module smobject.view
+-- @submodule smobject
 
 local core = require("smobject.core")
 local struct = require("smobject.struct")
@@ -48,8 +48,13 @@ local function holder_of(T)
   return h
 end
 
---- seg:view(T [, offset]): a view of layout T (a struct, union or array
--- layout) at a 0-based offset; it must fit inside the segment.
+--- A struct view of the segment (a method of Segment).
+-- @function Segment:view
+-- @tparam Layout T a struct, union or array layout
+-- @tparam[opt=0] integer offset 0-based; the view must fit inside the segment
+-- @treturn View the view
+-- @raise when it does not fit, or T is not a struct or array layout
+-- @usage local v = seg:view(Pose); v.x = 1
 function M.view(seg, T, offset)
   offset = offset or 0
   if not struct.is_layout(T) or T.kind == "scalar" or T.kind == "string" then
@@ -99,7 +104,15 @@ local function integer_field(v, name, fname)
   return seg, off, FT.ctype
 end
 
---- v:atomic_load(field) and friends: the segment's atomics on a field.
+--- The segment's atomics on an integer field: `atomic_load(field)`,
+-- `atomic_store(field, value)`, `atomic_add(field, delta)` (returns the
+-- previous value), `atomic_cas(field, expected, desired)`.
+-- @function View:atomic_add
+-- @tparam string field a member path of an integer field
+-- @tparam integer delta the amount
+-- @treturn integer the previous value
+-- @raise on a field that is not an integer, or misaligned
+-- @usage v:atomic_add("seq", 1)
 function methods.atomic_load(v, name)
   local seg, off, ctype = integer_field(v, name, "atomic_load")
   return seg:atomic_load(ctype, off)
@@ -128,7 +141,14 @@ local function uint32_field(v, name, fname)
   return seg, off
 end
 
---- v:wait(field, expected [, timeout]) / v:wake(field [, n]) on a uint32_t field.
+--- `Segment:wait` and `Segment:wake` on a `uint32_t` field:
+-- `wait(field, expected [, timeout])`, `wake(field [, n])`.
+-- @function View:wait
+-- @tparam string field a `uint32_t` member path
+-- @tparam integer expected sleep while the field equals this
+-- @tparam[opt] number timeout seconds
+-- @treturn boolean `true` when woken or changed, `false` on timeout
+-- @usage while v.count == seen do v:wait("count", seen) end
 function methods.wait(v, name, expected, timeout)
   local seg, off = uint32_field(v, name, "wait")
   return seg:wait(off, expected, timeout)
@@ -139,16 +159,28 @@ function methods.wake(v, name, n)
   return seg:wake(off, n)
 end
 
---- v:publish(seq, fn, ...): the writer's side of the one-writer pattern:
--- runs fn(v, ...) with the uint32_t sequence field `seq` odd.
+--- The writer's side of the one-writer pattern: runs `fn(v, ...)` with the
+-- `uint32_t` sequence field `seq` odd. One writer at a time.
+-- @function View:publish
+-- @tparam string seq the sequence counter field
+-- @tparam function fn the writes; gets the view and the extra arguments
+-- @param ... extra arguments
+-- @return `fn`'s results
+-- @usage v:publish("seq", function(p) p.x, p.y = 1, 2 end)
 function methods.publish(v, seq, fn, ...)
   local seg, off = uint32_field(v, seq, "publish")
   if type(fn) ~= "function" then error("bad argument #2 to 'publish' (function expected, got " .. type(fn) .. ")", 2) end
   return seg:publish(off, fn, v, ...)
 end
 
---- v:snapshot(seq [, timeout]): a consistent copy of the whole struct as a
--- plain table (like v:get()), taken while no write was under way.
+--- A consistent copy of the whole struct as a plain table (like `get`),
+-- taken while no write was under way: never a torn write.
+-- @function View:snapshot
+-- @tparam string seq the `uint32_t` sequence counter field
+-- @tparam[opt=1] number timeout seconds to wait for a writer mid-write
+-- @treturn table the copy
+-- @return[2] nil, `"timeout"`, `ETIMEDOUT` when the writer died mid-write
+-- @usage local pose = assert(v:snapshot("seq"))
 function methods.snapshot(v, seq, timeout)
   local seg, off, FT, base, T = field(v, seq, "snapshot")
   if FT.ctype ~= "uint32_t" and FT.ctype ~= "unsigned int" and FT.ctype ~= "unsigned" then
@@ -159,13 +191,20 @@ function methods.snapshot(v, seq, timeout)
   return decode(v, bytes)
 end
 
---- v:offsetof(path): the absolute segment offset of a member path.
+--- The segment offset of a member path of this view.
+-- @function View:offsetof
+-- @tparam string path a member path
+-- @treturn integer the offset in the segment
+-- @usage seg:atomic_add("int32_t", v:offsetof("seq"), 1)
 function methods.offsetof(v, path)
   local _, off = field(v, path, "offsetof")
   return off
 end
 
---- v:layout(): the layout this view shows.
+--- The layout this view shows.
+-- @function View:layout
+-- @treturn Layout
+-- @usage print(v:layout().size)
 function methods.layout(v)
   local _, _, T = view_info(v)
   return T
