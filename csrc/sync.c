@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -76,7 +77,13 @@ static int aux_attach(smo_seg *h) {
   {
     pthread_mutexattr_t ma;
     smo_aux *a;
-    id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | 0600);
+    /* the lock serves every process that may use the bookkeeping set */
+    struct semid_ds sds;
+    union { int val; struct semid_ds *buf; } arg;
+    int mode = 0600;
+    arg.buf = &sds;
+    if (semctl(h->semid, 0, IPC_STAT, arg) == 0) mode = (int)(sds.sem_perm.mode & 0777);
+    id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | mode);
     if (id < 0) goto fail;
     p = shmat(id, NULL, 0);
     if (p == (void *)-1) {

@@ -108,6 +108,31 @@ describe("synchronisation", function()
       other:close()
     end)
 
+    it("keeps its state in a self-removing segment whose mode follows the segment's", function()
+      local k2 = H.key()
+      local g = assert(smo.open{ key = k2, size = 64, create = true, mode = tonumber("640", 8) })
+      local f = io.open("/proc/self/stat")
+      local mypid = tonumber(f:read("l"):match("^(%d+)"))
+      f:close()
+      local function lock_segments()
+        local found = {}
+        for _, st in ipairs(smo.list()) do
+          if st.key == smo.PRIVATE and st.cpid == mypid and st.removed then found[#found + 1] = st end
+        end
+        return found
+      end
+      local before = #lock_segments()
+      g:lock()
+      local after = lock_segments()
+      assert.are.equal(before + 1, #after)
+      local mine = after[#after]
+      for _, st in ipairs(after) do if st.mode == tonumber("660", 8) then mine = st end end
+      assert.are.equal(tonumber("660", 8), mine.mode)   -- read made read-write, as for the set
+      g:unlock()
+      g:close()
+      assert.are.equal(before, #lock_segments())
+    end)
+
     it("raises on PRIVATE segments", function()
       local p = assert(smo.open{ key = smo.PRIVATE, size = 64, create = true })
       assert.has_error(function() p:lock() end,
