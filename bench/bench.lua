@@ -59,6 +59,7 @@ end)
 local wr = measure(REPS, function(n) for i = 1, n do seg:write((i % 16) * MiB, block) end end)
 row("seg:read 1 MiB", rd, "C memcpy", c.memcpy_read, 1 / 0.9)
 row("seg:read 1 MiB", rd, "sysv_ipc read", py.read, 1.0)
+row("seg:read 1 MiB", rd, "C malloc+memcpy, freed 8 later", c.fresh_read, nil)
 row("seg:write 1 MiB", wr, "C memcpy", c.memcpy_write, 1 / 0.9)
 row("seg:write 1 MiB", wr, "sysv_ipc write", py.write, 1.0)
 
