@@ -77,6 +77,15 @@ void bk_remove(int semid) {
   semctl(semid, 0, IPC_RMID);
 }
 
+/* The set's permission bits, or -1. */
+int bk_mode(int semid) {
+  struct semid_ds ds;
+  union bk_semun arg;
+  arg.buf = &ds;
+  if (semctl(semid, 0, IPC_STAT, arg) != 0) return -1;
+  return (int)(ds.sem_perm.mode & 0777);
+}
+
 /* A set is ours when it has our size and carries the marker. */
 int bk_is_ours(int semid) {
   struct semid_ds ds;

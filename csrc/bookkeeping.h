@@ -36,6 +36,7 @@ int bk_get(int semid, int which);
 int bk_set(int semid, int which, int value);
 void bk_remove(int semid);
 int bk_is_ours(int semid);
+int bk_mode(int semid);
 int bk_get_aux(int semid);
 int bk_set_aux(int semid, int shmid);
 

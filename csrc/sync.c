@@ -24,7 +24,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ipc.h>
-#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -78,12 +77,8 @@ static int aux_attach(smo_seg *h) {
     pthread_mutexattr_t ma;
     smo_aux *a;
     /* the lock serves every process that may use the bookkeeping set */
-    struct semid_ds sds;
-    union { int val; struct semid_ds *buf; } arg;
-    int mode = 0600;
-    arg.buf = &sds;
-    if (semctl(h->semid, 0, IPC_STAT, arg) == 0) mode = (int)(sds.sem_perm.mode & 0777);
-    id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | mode);
+    int mode = bk_mode(h->semid);
+    id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | (mode < 0 ? 0600 : mode));
     if (id < 0) goto fail;
     p = shmat(id, NULL, 0);
     if (p == (void *)-1) {
