@@ -248,18 +248,24 @@ static const vfield *find_field(lua_State *L, const vtype *t, int idx) {
   return NULL;
 }
 
-/* The sub-view of the struct/array field f of the view at 1: a struct
- * member's is cached in its own user value, an array element's in a table
- * under key. */
+/* Pushes a new view of the struct/array field f of the view at 1, sharing
+ * its segment and layout. */
+static void push_new_subview(lua_State *L, const view *v, const vfield *f) {
+  lua_getiuservalue(L, 1, 1);
+  lua_getiuservalue(L, 1, 2);
+  push_view(L, v->seg, f->type, v->base + f->offset, lua_gettop(L) - 1, lua_gettop(L));
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+/* The sub-view of the struct/array field f of the view at 1, made once: a
+ * struct member's is cached in its own user value, an array element's in a
+ * table under key. */
 static void push_subview(lua_State *L, view *v, const vfield *f, lua_Integer key) {
   if (f->slot) {
     if (lua_getiuservalue(L, 1, f->slot) == LUA_TUSERDATA) return;
     lua_pop(L, 1);
-    lua_getiuservalue(L, 1, 1);
-    lua_getiuservalue(L, 1, 2);
-    push_view(L, v->seg, f->type, v->base + f->offset, lua_gettop(L) - 1, lua_gettop(L));
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    push_new_subview(L, v, f);
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, 1, f->slot);
     return;
@@ -270,18 +276,12 @@ static void push_subview(lua_State *L, view *v, const vfield *f, lua_Integer key
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, 1, 3);
   }
-  if (lua_rawgeti(L, -1, key) == LUA_TUSERDATA) {
-    lua_remove(L, -2);
-    return;
+  if (lua_rawgeti(L, -1, key) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    push_new_subview(L, v, f);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, key);
   }
-  lua_pop(L, 1);
-  lua_getiuservalue(L, 1, 1);
-  lua_getiuservalue(L, 1, 2);
-  push_view(L, v->seg, f->type, v->base + f->offset, lua_gettop(L) - 1, lua_gettop(L));
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-  lua_pushvalue(L, -1);
-  lua_rawseti(L, -3, key);
   lua_remove(L, -2);
 }
 

@@ -4,12 +4,7 @@ local H = require("helpers")
 local smo = H.smo
 local E = smo.errno
 
--- The message of a raised error, without any "file:line: " prefix.
-local function raised(fn)
-  local ok, err = pcall(fn)
-  assert(not ok, "expected an error, got success")
-  return (tostring(err):gsub("^[^:]*:%d+: ", ""))
-end
+local raised = H.raised
 
 describe("bad input", function()
   local K, seg, closed, ro, dir, priv

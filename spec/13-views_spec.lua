@@ -1,12 +1,7 @@
 local H = require("helpers")
 local smo = H.smo
 
--- The message of a raised error, without any "file:line: " prefix.
-local function raised(fn)
-  local ok, err = pcall(fn)
-  assert(not ok, "expected an error, got success")
-  return (tostring(err):gsub("^[^:]*:%d+: ", ""))
-end
+local raised = H.raised
 
 describe("declarations", function()
   it("accept comments, several declarators, every spelling, arrays and nesting", function()

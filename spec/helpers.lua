@@ -191,6 +191,14 @@ function H.sh(cmd)
   return out, ok, rc
 end
 
+--- The message of the error fn raises, without any "file:line: " prefix;
+-- fails when fn does not raise.
+function H.raised(fn)
+  local ok, err = pcall(fn)
+  assert(not ok, "expected an error, got success")
+  return (tostring(err):gsub("^[^:]*:%d+: ", ""))
+end
+
 function H.cleanup_all()
   H.cleanup()
   if tmpdir then os.execute("rm -rf " .. H.shell_quote(tmpdir)) end
