@@ -78,8 +78,12 @@ bench: all
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lua-system)
 	PYTHON=$(PYTHON) $(LUA) bench/bench.lua
 
+# luarocks make builds in the tree and leaves ./smobject/core.so and csrc/*.o
+# behind; they go, so that Lua's ./?.so never loads a stale copy.
+# TREE=dir installs into that tree instead of the system's.
 install: all
-	luarocks --lua-version=5.4 make rockspec/smobject-scm-1.rockspec
+	luarocks --lua-version=5.4 make rockspec/smobject-scm-1.rockspec $(if $(TREE),--tree $(TREE))
+	rm -rf smobject csrc/*.o
 
 lint: all
 	@command -v luacheck >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y lua-check)
