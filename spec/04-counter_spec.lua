@@ -15,8 +15,7 @@ end
 describe("the memory counter", function()
   local pids = {}
   after_each(function()
-    for _, pid in ipairs(pids) do H.kill(pid) end
-    for _, pid in ipairs(pids) do H.wait_exit(pid) end
+    H.stop_all(pids)
     pids = {}
     H.cleanup()
   end)

@@ -4,7 +4,7 @@ local smo = H.smo
 describe("concurrent open and close", function()
   local pids = {}
   after_each(function()
-    for _, pid in ipairs(pids) do H.kill(pid) end
+    H.stop_all(pids)
     pids = {}
     H.cleanup()
   end)
@@ -23,8 +23,8 @@ describe("concurrent open and close", function()
     local k = H.key()
     for i = 1, 6 do pids[i] = H.spawn("cycler.lua", k, 100000) end
     H.sleep(0.5)
-    for _, pid in ipairs(pids) do H.kill(pid) end
-    for _, pid in ipairs(pids) do assert.is_true(H.wait_exit(pid)) end
+    H.stop_all(pids)
+    for _, pid in ipairs(pids) do assert.is_false(H.alive(pid)) end
     -- whatever instant they died in, the next user finds a sane count and cleans up
     local a = assert(smo.open{ key = k, size = 4096, create = true })
     assert.are.equal(1, a:users())

@@ -11,8 +11,7 @@ describe("synchronisation", function()
     seg = assert(smo.open{ key = k, size = 4096, create = true })
   end)
   after_each(function()
-    for _, pid in ipairs(pids) do H.kill(pid) end
-    for _, pid in ipairs(pids) do H.wait_exit(pid) end
+    H.stop_all(pids)
     pids = {}
     seg:close()
     H.cleanup()

@@ -152,6 +152,12 @@ function H.kill(pid, sig)
   os.execute("kill -" .. (sig or "KILL") .. " " .. pid .. " 2>/dev/null")
 end
 
+--- Kills every child in pids with SIGKILL and waits until they are gone.
+function H.stop_all(pids)
+  for _, pid in ipairs(pids) do H.kill(pid) end
+  for _, pid in ipairs(pids) do H.wait_exit(pid) end
+end
+
 --- Waits until fn() is true, polling; returns the last value of fn().
 function H.wait_for(fn, timeout)
   local deadline = H.now() + (timeout or 10)
