@@ -16,7 +16,6 @@ describe("the memory counter", function()
   local pids = {}
   after_each(function()
     H.stop_all(pids)
-    pids = {}
     H.cleanup()
   end)
   teardown(H.cleanup_all)

@@ -12,7 +12,6 @@ describe("synchronisation", function()
   end)
   after_each(function()
     H.stop_all(pids)
-    pids = {}
     seg:close()
     H.cleanup()
   end)

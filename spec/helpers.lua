@@ -152,10 +152,12 @@ function H.kill(pid, sig)
   os.execute("kill -" .. (sig or "KILL") .. " " .. pid .. " 2>/dev/null")
 end
 
---- Kills every child in pids with SIGKILL and waits until they are gone.
+--- Kills every child in pids with SIGKILL, waits until they are gone, and
+-- empties the list for the next test.
 function H.stop_all(pids)
   for _, pid in ipairs(pids) do H.kill(pid) end
   for _, pid in ipairs(pids) do H.wait_exit(pid) end
+  for i = #pids, 1, -1 do pids[i] = nil end
 end
 
 --- Waits until fn() is true, polling; returns the last value of fn().
