@@ -159,6 +159,7 @@ static int attach_checked(const open_req *rq, int shmid, int created, smo_seg *h
   p = shmat(shmid, NULL, rq->readonly ? SHM_RDONLY : 0);
   if (p == (void *)-1) return fail(e, "shmat", errno);
   h->addr = (unsigned char *)p;
+  h->attach_gen++;
   h->size = ds.shm_segsz;
   h->shmid = shmid;
   h->readonly = (unsigned char)(rq->readonly != 0);

@@ -26,6 +26,8 @@ typedef struct smo_seg {
   unsigned long long magic;
   const struct ctype_index *ctypes;  /* this Lua state's C type names (access.h) */
   unsigned char *addr;   /* NULL while not attached (closed or not yet opened) */
+  unsigned attach_gen;   /* +1 at every attach: a view made during one attachment
+                          * is dead once it ends, even if the handle attaches again */
   size_t size;           /* real size, from the kernel */
   int shmid;
   int semid;             /* bookkeeping set, -1 when the segment has none */
