@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/types.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "bookkeeping.h"
 
@@ -51,15 +54,38 @@ int bk_leave(int semid, int count_delta) {
 }
 
 /* Marks a fresh set (otime 0, magic 0) as ours and takes its gate, atomically,
- * so that two processes initialising it at once cannot both succeed. */
+ * so that two processes initialising it at once cannot both succeed.  Every
+ * operation is IPC_NOWAIT: a set whose gate is held is not fresh, and is never
+ * waited on here. */
 static int bk_init(int semid) {
   struct sembuf ops[4] = {
     { BK_MAGIC, 0, IPC_NOWAIT },
-    { BK_MAGIC, BK_MAGIC_VALUE, 0 },
-    { BK_GATE, 0, 0 },
-    { BK_GATE, 1, SEM_UNDO },
+    { BK_MAGIC, BK_MAGIC_VALUE, IPC_NOWAIT },
+    { BK_GATE, 0, IPC_NOWAIT },
+    { BK_GATE, 1, SEM_UNDO | IPC_NOWAIT },
   };
   return bk_semop(semid, ops, 4, 0);
+}
+
+/* Both the owner and the creator are this process's effective uid. */
+int bk_ours_uid(unsigned uid, unsigned cuid) {
+  unsigned me = (unsigned)geteuid();
+  return uid == me && cuid == me;
+}
+
+/* A set nobody has ever operated on or set: what our creator leaves when it
+ * dies between semget and marking.  SETVAL and SETALL record a pid, semop an
+ * otime, so a set a foreign program initialised never passes. */
+static int bk_untouched(int semid, const struct semid_ds *ds) {
+  unsigned short v[BK_NSEMS];
+  union bk_semun arg;
+  int i;
+  if (ds->sem_otime != 0) return 0;
+  arg.array = v;
+  if (semctl(semid, 0, GETALL, arg) != 0) return 0;
+  for (i = 0; i < BK_NSEMS; i++)
+    if (v[i] != 0 || semctl(semid, i, GETPID) != 0) return 0;
+  return 1;
 }
 
 int bk_get(int semid, int which) {
@@ -73,8 +99,21 @@ int bk_set(int semid, int which, int value) {
   return semctl(semid, which, SETVAL, arg) == 0 ? 0 : errno;
 }
 
+/* Removes the set; under the gate, so an orphan of a dead creator of the
+ * fast lock's segment goes with it (bk_reap_pending). */
 void bk_remove(int semid) {
+  bk_reap_pending(semid);
   semctl(semid, 0, IPC_RMID);
+}
+
+/* Gives the set the permission bits mode (the owner's right to). */
+int bk_set_mode(int semid, int mode) {
+  struct semid_ds ds;
+  union bk_semun arg;
+  arg.buf = &ds;
+  if (semctl(semid, 0, IPC_STAT, arg) != 0) return errno;
+  ds.sem_perm.mode = (unsigned short)((ds.sem_perm.mode & ~0777u) | ((unsigned)mode & 0777u));
+  return semctl(semid, 0, IPC_SET, arg) == 0 ? 0 : errno;
 }
 
 /* The set's permission bits, or -1. */
@@ -99,23 +138,29 @@ int bk_is_ours(int semid) {
  * Finds the bookkeeping set of key and takes its gate.  may_create: 0 only
  * finds; BK_CREATE also creates a missing set (with mode); BK_CREATE_FIRST
  * tries creating before looking (the caller saw it missing a moment ago).
+ *
+ * Nothing about a set is believed before its owner is checked: a set whose
+ * owner or creator is another uid is BK_NOT_OURS (unless any_owner), and is
+ * never waited on, written or removed.  Then a set of our size carrying the
+ * marker is ours; one that nobody ever touched is ours too (its creator died
+ * before marking it) and is marked now; anything else is BK_FOREIGN.
+ *
  * Returns 0 with the gate held, ENOENT when there is no set and creating was
- * not allowed, BK_FOREIGN when a set that is not ours holds the key, or
- * another errno.  *uid is the set's owner (0 when fresh); *fresh is 1 when this call made
- * the set (its count and flags are then known to be zero).
+ * not allowed, BK_FOREIGN, BK_NOT_OURS, BK_NO_ACCESS (ours, but this process
+ * may only read it), or another errno.  *info tells whose set it is.
  */
-int bk_enter_key(int key, int may_create, int mode, int *semid, unsigned *uid, int *fresh) {
+int bk_enter_key(int key, int may_create, int mode, int any_owner, int *semid, bk_info *info) {
   int try_create = may_create == BK_CREATE_FIRST;
-  *fresh = 0;
+  memset(info, 0, sizeof *info);
   for (;;) {
     struct semid_ds ds;
     union bk_semun arg;
-    int id = -1, err;
+    int id = -1, err, trusted;
     if (!try_create) id = semget((key_t)key, 0, 0);
     if (id < 0) {
       if (!try_create && (errno != ENOENT || !may_create)) return errno;
       try_create = 0;
-      id = semget((key_t)key, BK_NSEMS, IPC_CREAT | IPC_EXCL | (mode & 0777));
+      id = semget((key_t)key, BK_NSEMS, IPC_CREAT | IPC_EXCL | (mode & 0666));
       if (id < 0) {
         if (errno == EEXIST) continue;   /* another process was quicker */
         return errno;
@@ -124,8 +169,9 @@ int bk_enter_key(int key, int may_create, int mode, int *semid, unsigned *uid, i
        * process found it first (then it is an ordinary existing set). */
       if (bk_init(id) == 0) {
         *semid = id;
-        *uid = 0;          /* not asked: the caller made it */
-        *fresh = 1;
+        info->uid = info->cuid = (unsigned)geteuid();
+        info->mode = mode & 0666;
+        info->fresh = 1;
         return 0;
       }
     }
@@ -134,19 +180,28 @@ int bk_enter_key(int key, int may_create, int mode, int *semid, unsigned *uid, i
       if (errno == EIDRM || errno == EINVAL) continue;
       return errno;
     }
+    info->uid = (unsigned)ds.sem_perm.uid;
+    info->cuid = (unsigned)ds.sem_perm.cuid;
+    info->mode = (int)(ds.sem_perm.mode & 0777);
+    trusted = bk_ours_uid(info->uid, info->cuid);
+    if (!trusted && !any_owner) return BK_NOT_OURS;
     if (ds.sem_nsems != BK_NSEMS) return BK_FOREIGN;
     err = bk_enter(id, 0, 0);
     if (err == EAGAIN) {
-      /* No marker: a set nobody has operated on yet is a fresh one of ours
-       * (its creator may have died before marking it); anything else is foreign. */
-      if (ds.sem_otime != 0) return BK_FOREIGN;
+      /* No marker.  Only a set of ours that nobody ever touched is adopted. */
+      if (!trusted) return BK_FOREIGN;
+      if (!bk_untouched(id, &ds)) {
+        /* Its creator may have marked it since we looked: then it is ours. */
+        if (semctl(id, BK_MAGIC, GETVAL) == BK_MAGIC_VALUE) continue;
+        return BK_FOREIGN;
+      }
       err = bk_init(id);
-      if (err == EAGAIN) continue;     /* someone else initialised it */
+      if (err == EAGAIN) continue;     /* another process marked it first */
     }
     if (err == EIDRM || err == EINVAL) continue;  /* removed under us: start again */
+    if (err == EACCES) return BK_NO_ACCESS;
     if (err) return err;
     *semid = id;
-    *uid = ds.sem_perm.uid;
     return 0;
   }
 }
@@ -173,10 +228,53 @@ int bk_get_aux(int semid) {
   return (int)(id - 1);
 }
 
+/* Records the lock segment's id, which ends the pending window (its pid goes). */
 int bk_set_aux(int semid, int shmid) {
   long v = (long)shmid + 1;
   int err;
   if ((err = bk_set(semid, BK_AUX0, (int)(v & 0x7fff))) != 0) return err;
   if ((err = bk_set(semid, BK_AUX1, (int)((v >> 15) & 0x7fff))) != 0) return err;
-  return bk_set(semid, BK_AUX2, (int)((v >> 30) & 0x7fff));
+  if ((err = bk_set(semid, BK_AUX2, (int)((v >> 30) & 0x7fff))) != 0) return err;
+  if ((err = bk_set(semid, BK_PEND0, 0)) != 0) return err;
+  return bk_set(semid, BK_PEND1, 0);
+}
+
+/*
+ * The window System V cannot close: between the shmget of the fast lock's
+ * private segment and its IPC_RMID, a death leaves a segment that no key
+ * names.  Its creator records its pid here first (under the gate), and clears
+ * it once the segment is safe (removed-while-attached and its id recorded).
+ */
+int bk_pending_begin(int semid) {
+  long pid = (long)getpid();
+  int err = bk_set(semid, BK_PEND1, (int)((pid >> 15) & 0x7fff));
+  return err ? err : bk_set(semid, BK_PEND0, (int)(pid & 0x7fff));
+}
+
+/* Under the gate: a pid still recorded names a creator that died in the
+ * window; its orphan is the private segment of exactly BK_AUX_SIZE bytes that
+ * this uid owns and made, created by that pid, attached by nobody and not
+ * yet removed.  Removes it and clears the record. */
+void bk_reap_pending(int semid) {
+  unsigned short v[BK_NSEMS];
+  union bk_semun arg;
+  struct shm_info info;
+  long pid;
+  int maxidx, i;
+  arg.array = v;
+  if (semctl(semid, 0, GETALL, arg) != 0) return;
+  pid = (long)v[BK_PEND0] | ((long)v[BK_PEND1] << 15);
+  if (pid == 0) return;
+  maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info);
+  for (i = 0; i <= maxidx; i++) {
+    struct shmid_ds ds;
+    int id = shmctl(i, SHM_STAT, &ds);
+    if (id < 0) continue;
+    if (ds.shm_perm.__key == IPC_PRIVATE && ds.shm_segsz == BK_AUX_SIZE && (long)ds.shm_cpid == pid &&
+        bk_ours_uid((unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid) && ds.shm_nattch == 0 &&
+        !(ds.shm_perm.mode & SHM_DEST))
+      shmctl(id, IPC_RMID, NULL);
+  }
+  bk_set(semid, BK_PEND0, 0);
+  bk_set(semid, BK_PEND1, 0);
 }

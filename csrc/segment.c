@@ -41,7 +41,7 @@ typedef struct open_req {
 typedef struct open_err {
   const char *what;
   int err;
-  char detail[96];   /* replaces strerror when set */
+  char detail[224];  /* replaces strerror when set */
 } open_err;
 
 #define OPEN_CREATE_EXCL 2
@@ -86,10 +86,16 @@ void raise_closed(lua_State *L, const smo_seg *h) {
 }
 
 /* Integer key: accepts key_t's signed range and the unsigned spelling ipcs prints. */
+lua_Integer smo_checkinteger(lua_State *L, int idx, const char *expected) {
+  lua_Integer v = 0;
+  int rc = smo_tointeger(L, idx, &v);
+  if (rc < 0) luaL_typeerror(L, idx, expected);
+  if (rc == 0) luaL_argerror(L, idx, "number has no integer representation");
+  return v;
+}
+
 int check_key(lua_State *L, int idx) {
-  lua_Integer k;
-  if (!lua_isinteger(L, idx)) luaL_typeerror(L, idx, "integer key");
-  k = lua_tointeger(L, idx);
+  lua_Integer k = smo_checkinteger(L, idx, "integer key");
   luaL_argcheck(L, k >= -2147483648LL && k <= 4294967295LL, idx, "key out of range for key_t");
   return (int)(unsigned)(k & 0xffffffff);
 }
@@ -103,8 +109,8 @@ static int check_proj(lua_State *L, int idx) {
                   "proj must be one character or an integer 1..255");
     return (unsigned char)s[0];
   }
-  if (lua_isinteger(L, idx)) {
-    lua_Integer p = lua_tointeger(L, idx);
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Integer p = smo_checkinteger(L, idx, "integer 1..255 or one-character string");
     luaL_argcheck(L, p >= 1 && p <= 255, idx, "proj must be 1..255");
     return (int)p;
   }
@@ -112,12 +118,12 @@ static int check_proj(lua_State *L, int idx) {
 }
 
 static size_t check_size(lua_State *L, int idx, const char *what) {
-  lua_Integer n;
-  if (!lua_isinteger(L, idx)) {
-    lua_pushfstring(L, "%s must be an integer", what);
+  lua_Integer n = 0;
+  int rc = smo_tointeger(L, idx, &n);
+  if (rc <= 0) {
+    lua_pushfstring(L, rc < 0 ? "%s must be an integer" : "%s: number has no integer representation", what);
     luaL_argerror(L, idx, lua_tostring(L, -1));
   }
-  n = lua_tointeger(L, idx);
   if (n <= 0) {
     lua_pushfstring(L, "%s must be positive", what);
     luaL_argerror(L, idx, lua_tostring(L, -1));
@@ -125,31 +131,55 @@ static size_t check_size(lua_State *L, int idx, const char *what) {
   return (size_t)n;
 }
 
-/* ------------------------------------------------------- open protocol */
-
-/* Mode for a new bookkeeping set: the segment's, with read made read-write
- * so that read-only users can still count themselves. */
-static int set_mode_for(int seg_mode) {
-  int m = seg_mode & 0777;
-  return m | ((m & 0444) >> 1);
+/* A path for ftok: a string without NUL bytes (C would silently cut it). */
+static const char *check_path(lua_State *L, int idx) {
+  size_t n;
+  const char *p;
+  luaL_checktype(L, idx, LUA_TSTRING);
+  p = lua_tolstring(L, idx, &n);
+  luaL_argcheck(L, strlen(p) == n, idx, "path contains a NUL byte");
+  return p;
 }
 
-/* Attaches shmid after the owner and size checks; fills h. */
-static int attach_checked(const open_req *rq, int shmid, int created, smo_seg *h, open_err *e) {
+/* ------------------------------------------------------- open protocol */
+
+/* Mode for a bookkeeping set: exactly the segment's permission bits, so that
+ * no other uid may write the counter, the gate or the lock unless it may write
+ * the data; only the owner's read becomes read-write (the owner is us, and a
+ * read-only segment of ours must still count us).  Readers of other uids are
+ * not counted (they cannot be, without the right to write). */
+static int set_mode_for(int seg_mode) {
+  int m = seg_mode & 0666;
+  return m | ((m & 0400) >> 1);
+}
+
+/* EPERM naming the key, whose object it is (owner and creator) and the way out. */
+static int fail_owner(open_err *e, const char *what, int key, unsigned uid, unsigned cuid) {
+  fail(e, "open", EPERM);
+  snprintf(e->detail, sizeof e->detail,
+           "%s owned by uid %u (created by uid %u), not this process's uid %u: key 0x%08x "
+           "(use any_owner to trust it)", what, uid, cuid, (unsigned)geteuid(), (unsigned)key);
+  return -1;
+}
+
+/* Attaches shmid after the owner and size checks; fills h.  *seg_mode gets
+ * the segment's permission bits. */
+static int attach_checked(const open_req *rq, int shmid, int created, smo_seg *h, int *seg_mode,
+                          open_err *e) {
   struct shmid_ds ds;
   void *p;
   if (created) {
     /* made by this call: its size is the one asked, its owner us */
     ds.shm_segsz = rq->size;
+    ds.shm_perm.mode = (unsigned short)(rq->mode & 0666);
   } else if (shmctl(shmid, IPC_STAT, &ds) != 0) {
     return fail(e, "shmctl", errno);
   }
-  if (!created && !rq->any_owner && ds.shm_perm.uid != geteuid()) {
-    fail(e, "open", EPERM);
-    snprintf(e->detail, sizeof e->detail,
-             "segment owned by uid %u, not this process (use any_owner)", (unsigned)ds.shm_perm.uid);
-    return -1;
-  }
+  /* Linux lets a creator hand an object over (IPC_SET) and keep full control
+   * of it as its creator: both must be us. */
+  if (!created && !rq->any_owner && !bk_ours_uid((unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid))
+    return fail_owner(e, "segment", (int)ds.shm_perm.__key, (unsigned)ds.shm_perm.uid,
+                      (unsigned)ds.shm_perm.cuid);
   if (rq->size > ds.shm_segsz) {
     fail(e, "open", EINVAL);
     snprintf(e->detail, sizeof e->detail, "segment has %zu bytes, fewer than the %zu asked",
@@ -163,14 +193,16 @@ static int attach_checked(const open_req *rq, int shmid, int created, smo_seg *h
   h->size = ds.shm_segsz;
   h->shmid = shmid;
   h->readonly = (unsigned char)(rq->readonly != 0);
+  h->lock_kind = SMO_LOCK_UNKNOWN;
   h->pid = getpid();
+  if (seg_mode) *seg_mode = (int)(ds.shm_perm.mode & 0777);
   return 0;
 }
 
 static int open_private(const open_req *rq, smo_seg *h, open_err *e) {
   int shmid = shmget(IPC_PRIVATE, rq->size, IPC_CREAT | (rq->mode & 0777));
   if (shmid < 0) return fail(e, "shmget", errno);
-  if (attach_checked(rq, shmid, 1, h, e) != 0) {
+  if (attach_checked(rq, shmid, 1, h, NULL, e) != 0) {
     shmctl(shmid, IPC_RMID, NULL);
     return -1;
   }
@@ -183,15 +215,38 @@ static int open_private(const open_req *rq, smo_seg *h, open_err *e) {
   return 0;
 }
 
+/* Why an open goes on without a counter (semid < 0). */
+enum no_set {
+  NOSET_NONE,      /* (a PRIVATE segment, or the set is ours: semid >= 0) */
+  NOSET_FOREIGN,   /* a set that is not ours holds the key: never touched */
+  NOSET_READER,    /* our set, which this process may only read */
+  NOSET_UNOWNED    /* no set, and the segment is not ours to make one for */
+};
+
+/* The failure of an open that was refused by rule rather than by the kernel. */
+static int fail_detail(open_err *e, const char *what, int err, const char *fmt, unsigned a, unsigned b) {
+  fail(e, what, err);
+  snprintf(e->detail, sizeof e->detail, fmt, a, b);
+  return -1;
+}
+
+/* A set that grants more than the segment does is narrowed, if it is ours. */
+static void narrow_set_mode(int semid, const bk_info *bi, int seg_mode) {
+  int allowed = set_mode_for(seg_mode);
+  if ((bi->mode & ~allowed & 0666) != 0 && bk_ours_uid(bi->uid, bi->cuid))
+    bk_set_mode(semid, bi->mode & allowed);
+}
+
 /*
- * Under the gate (semid >= 0) or without bookkeeping (semid < 0, a foreign
- * set holds the key): find or create the segment, check, attach, count.
+ * Under the gate (semid >= 0) or without bookkeeping (semid < 0, for the
+ * reason no_set): find or create the segment, check, attach, count.
  * Returns 0, 1 to start again, or -1 with e filled; the gate is released or
- * the set removed in every case.
+ * the set removed in every case, the error paths included.
  */
-static int open_gated(const open_req *rq, int semid, int fresh, smo_seg *h, int *created,
-                      open_err *e) {
-  int count = fresh ? 0 : -1, shmid, seg_exists = 1, rc;
+static int open_gated(const open_req *rq, int semid, const bk_info *bi, enum no_set no_set, smo_seg *h,
+                      int *created, open_err *e) {
+  int fresh = semid >= 0 && bi->fresh;
+  int count = fresh ? 0 : -1, shmid, seg_exists = 1, rc, seg_mode = 0;
   /* A set this call just made guards no segment yet: go straight to creating. */
   shmid = fresh && rq->create ? -1 : shmget((key_t)rq->key, 0, 0);
   if (shmid < 0) {
@@ -211,17 +266,21 @@ static int open_gated(const open_req *rq, int semid, int fresh, smo_seg *h, int 
       return 1;
     }
     if (!rq->create) { fail(e, "shmget", ENOENT); goto abandon; }
-    if (semid < 0 && !rq->persist) {
-      fail(e, "open", EEXIST);
-      snprintf(e->detail, sizeof e->detail,
-               "a foreign semaphore set holds this key; no counter possible (use persist)");
-      return -1;
-    }
+    if (no_set == NOSET_UNOWNED) return 1;   /* the segment went meanwhile: make bookkeeping */
+    if (no_set == NOSET_READER)
+      return fail_detail(e, "open", EACCES,
+                         "key 0x%08x: this process may not write its bookkeeping set (mode 0%o), "
+                         "so it cannot create the segment", (unsigned)rq->key, (unsigned)bi->mode);
+    if (no_set == NOSET_FOREIGN && !rq->persist)
+      return fail_detail(e, "open", EEXIST,
+                         "key 0x%08x is held by a foreign semaphore set (not smobject's; mode 0%o): "
+                         "no memory counter possible (use persist, or another key)",
+                         (unsigned)rq->key, (unsigned)bi->mode);
     if (semid >= 0 && (!fresh || !rq->persist) && (rc = bk_set(semid, BK_OWNED, rq->persist ? 0 : 1)) != 0) {
       fail(e, "semctl", rc);
       goto abandon;
     }
-    shmid = shmget((key_t)rq->key, rq->size, IPC_CREAT | IPC_EXCL | (rq->mode & 0777));
+    shmid = shmget((key_t)rq->key, rq->size, IPC_CREAT | IPC_EXCL | (rq->mode & 0666));
     if (shmid < 0) {
       rc = errno;
       if (rc == EEXIST) {          /* a program that does not use the gate was quicker */
@@ -240,25 +299,32 @@ static int open_gated(const open_req *rq, int semid, int fresh, smo_seg *h, int 
     fail(e, "shmget", EEXIST);
     goto abandon;
   }
-  if (attach_checked(rq, shmid, *created, h, e) != 0) {
-    if (*created) {
-      shmctl(shmid, IPC_RMID, NULL);
-      seg_exists = 0;
-      *created = 0;
-    }
-    goto abandon;
-  }
+  if (attach_checked(rq, shmid, *created, h, &seg_mode, e) != 0) goto unmake;
+  if (semid >= 0 && !fresh) narrow_set_mode(semid, bi, seg_mode);
   h->key = rq->key;
   h->semid = semid;
   h->counted = semid >= 0;
   if (semid >= 0 && (rc = bk_leave(semid, 1)) != 0) {
+    /* Not counted (ERANGE: the counter is full): the gate must still go back. */
     shmdt(h->addr);
     h->addr = NULL;
+    h->counted = 0;
     if (rc == EIDRM || rc == EINVAL) return 1;
-    return fail(e, "semop", rc);
+    if (rc == ERANGE)
+      fail_detail(e, "semop", ERANGE, "the memory counter of key 0x%08x is full (%u handles)",
+                  (unsigned)rq->key, 32767u);
+    else
+      fail(e, "semop", rc);
+    goto unmake;
   }
   return 0;
 
+unmake:
+  if (*created) {
+    shmctl(shmid, IPC_RMID, NULL);
+    seg_exists = 0;
+    *created = 0;
+  }
 abandon:
   /* Drop the set when nobody uses it and it guards nothing: no segment, or a
    * segment it would not remove.  A segment with the OWNED mark and no users
@@ -276,29 +342,39 @@ abandon:
 
 static int open_keyed(const open_req *rq, smo_seg *h, int *created, open_err *e) {
   for (;;) {
-    int semid = -1, rc, fresh = 0;
-    unsigned set_uid = 0;
-    rc = bk_enter_key(rq->key, 0, 0, &semid, &set_uid, &fresh);
+    int semid = -1, rc;
+    enum no_set no_set = NOSET_NONE;
+    bk_info bi;
+    rc = bk_enter_key(rq->key, 0, 0, rq->any_owner, &semid, &bi);
     if (rc == ENOENT) {
       /* No bookkeeping yet: make it, with the mode of the segment if there
-       * is one (read made read-write), else the mode asked for. */
+       * is one, else the mode asked for; but never for a segment that is not
+       * ours (it is then attached, if allowed, without a counter). */
       struct shmid_ds ds;
       int setmode = set_mode_for(rq->mode), shmid = shmget((key_t)rq->key, 0, 0);
-      if (shmid >= 0 && shmctl(shmid, IPC_STAT, &ds) == 0) setmode = set_mode_for(ds.shm_perm.mode);
-      else if (shmid < 0 && errno == ENOENT && !rq->create) return fail(e, "shmget", ENOENT);
-      rc = bk_enter_key(rq->key, shmid < 0 ? BK_CREATE_FIRST : BK_CREATE, setmode, &semid, &set_uid, &fresh);
+      if (shmid >= 0 && (shmctl(shmid, IPC_STAT, &ds) != 0 ||
+                         !bk_ours_uid((unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid))) {
+        rc = BK_FOREIGN;
+        no_set = NOSET_UNOWNED;
+      } else {
+        if (shmid >= 0) setmode = set_mode_for(ds.shm_perm.mode);
+        else if (errno == ENOENT && !rq->create) return fail(e, "shmget", ENOENT);
+        rc = bk_enter_key(rq->key, shmid < 0 ? BK_CREATE_FIRST : BK_CREATE, setmode, rq->any_owner, &semid, &bi);
+      }
     }
-    if (rc == BK_FOREIGN) semid = -1;
-    else if (rc != 0) return fail(e, "semget", rc);
-    else if (!fresh && !rq->any_owner && set_uid != geteuid()) {
-      bk_leave(semid, 0);
-      fail(e, "open", EPERM);
-      snprintf(e->detail, sizeof e->detail,
-               "bookkeeping set owned by uid %u, not this process (use any_owner)", set_uid);
-      return -1;
+    if (rc == BK_FOREIGN) {
+      semid = -1;
+      if (no_set == NOSET_NONE) no_set = NOSET_FOREIGN;
+    } else if (rc == BK_NO_ACCESS) {
+      semid = -1;
+      no_set = NOSET_READER;
+    } else if (rc == BK_NOT_OURS) {
+      return fail_owner(e, "semaphore set", rq->key, bi.uid, bi.cuid);
+    } else if (rc != 0) {
+      return fail(e, "semget", rc);
     }
     *created = 0;
-    rc = open_gated(rq, semid, fresh, h, created, e);
+    rc = open_gated(rq, semid, &bi, no_set, h, created, e);
     if (rc <= 0) return rc;
   }
 }
@@ -408,10 +484,24 @@ static int opt_bool(lua_State *L, int idx, const char *name) {
 static int opt_mode(lua_State *L, int idx) {
   int t = opt_field(L, idx, "mode"), v = 0600;
   if (t != LUA_TNIL) {
-    lua_Integer m;
-    if (!lua_isinteger(L, -1)) luaL_error(L, "option 'mode' must be an integer (e.g. tonumber('640', 8))");
-    m = lua_tointeger(L, -1);
+    lua_Integer m = 0;
+    int rc = smo_tointeger(L, -1, &m);
+    if (rc < 0) luaL_error(L, "option 'mode' must be an integer (e.g. tonumber('640', 8))");
+    if (rc == 0) luaL_error(L, "option 'mode': number has no integer representation");
     if (m < 0 || m > 0777) luaL_error(L, "option 'mode' must be permission bits 0..0777 (0..511)");
+    if (m & 0111) {
+      /* 444 is decimal in Lua (octal 0674): the usual slip behind execute bits. */
+      char digits[24];
+      int looks_octal = 1;
+      snprintf(digits, sizeof digits, "%d", (int)m);
+      for (const char *c = digits; *c; c++)
+        if (*c > '7') looks_octal = 0;
+      if (looks_octal)
+        luaL_error(L, "option 'mode' %d is octal 0%o, which has execute bits; they mean nothing for shared "
+                   "memory. Lua has no octal literals: did you mean tonumber(\"%s\", 8)?", (int)m, (unsigned)m, digits);
+      luaL_error(L, "option 'mode' 0%o has execute bits, which mean nothing for shared memory "
+                 "(give read and write bits, e.g. tonumber(\"640\", 8))", (unsigned)m);
+    }
     v = (int)m;
   }
   lua_pop(L, 1);
@@ -461,9 +551,10 @@ static int smo_open(lua_State *L) {
 
   t = opt_field(L, 1, "size");
   if (t != LUA_TNIL) {
-    lua_Integer n;
-    if (!lua_isinteger(L, -1)) luaL_error(L, "option 'size' must be an integer");
-    n = lua_tointeger(L, -1);
+    lua_Integer n = 0;
+    int rc = smo_tointeger(L, -1, &n);
+    if (rc < 0) luaL_error(L, "option 'size' must be an integer");
+    if (rc == 0) luaL_error(L, "option 'size': number has no integer representation");
     if (n <= 0) luaL_error(L, "option 'size' must be positive");
     rq.size = (size_t)n;
   } else if (rq.create) {
@@ -480,26 +571,33 @@ static int smo_open(lua_State *L) {
   t = opt_field(L, 1, "key");
   if (t != LUA_TNIL && has_path) luaL_error(L, "give either option 'key' or 'path', not both");
   if (t != LUA_TNIL) {
-    lua_Integer k;
-    if (!lua_isinteger(L, -1)) luaL_error(L, "option 'key' must be an integer");
-    k = lua_tointeger(L, -1);
+    lua_Integer k = 0;
+    int rc = smo_tointeger(L, -1, &k);
+    if (rc < 0) luaL_error(L, "option 'key' must be an integer");
+    if (rc == 0) luaL_error(L, "option 'key': number has no integer representation");
     if (k < -2147483648LL || k > 4294967295LL) luaL_error(L, "option 'key' out of range for key_t");
-    rq.key = check_key(L, lua_gettop(L));
+    rq.key = (int)(unsigned)(k & 0xffffffff);
     if (opt_field(L, 1, "proj") != LUA_TNIL) luaL_error(L, "option 'proj' goes with 'path', not 'key'");
     lua_pop(L, 1);
   } else if (has_path) {
     int proj = 1;
     if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "option 'path' must be a string");
+    {
+      size_t n;
+      const char *p = lua_tolstring(L, -2, &n);
+      if (strlen(p) != n) luaL_error(L, "option 'path' contains a NUL byte");
+    }
     if (opt_field(L, 1, "proj") != LUA_TNIL) {
       if (lua_type(L, -1) == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
         if (n != 1 || s[0] == '\0') luaL_error(L, "option 'proj' must be one character or an integer 1..255");
         proj = (unsigned char)s[0];
-      } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= 255) {
-        proj = (int)lua_tointeger(L, -1);
       } else {
-        luaL_error(L, "option 'proj' must be one character or an integer 1..255");
+        lua_Integer pv = 0;
+        if (smo_tointeger(L, -1, &pv) != 1 || pv < 1 || pv > 255)
+          luaL_error(L, "option 'proj' must be one character or an integer 1..255");
+        proj = (int)pv;
       }
     }
     lua_pop(L, 1);
@@ -536,7 +634,7 @@ static int smo_attach(lua_State *L) {
   open_err e;
   struct shmid_ds ds;
   smo_seg *h;
-  lua_Integer id = luaL_checkinteger(L, 1);
+  lua_Integer id = smo_checkinteger(L, 1, "number");
   int created;
   luaL_argcheck(L, id >= 0 && id <= 0x7fffffff, 1, "shmid out of range");
   memset(&rq, 0, sizeof rq);
@@ -555,7 +653,7 @@ static int smo_attach(lua_State *L) {
     if (h->shmid == (int)id) return 1;
     seg_release(h);              /* the key moved to another segment meanwhile */
   }
-  if (attach_checked(&rq, (int)id, 0, h, &e) != 0) return push_openerror(L, &e);
+  if (attach_checked(&rq, (int)id, 0, h, NULL, &e) != 0) return push_openerror(L, &e);
   h->key = rq.key;
   h->semid = -1;
   return 1;
@@ -575,8 +673,7 @@ static int smo_key(lua_State *L) {
   const char *path;
   int proj;
   key_t k;
-  luaL_checktype(L, 1, LUA_TSTRING);
-  path = lua_tostring(L, 1);
+  path = check_path(L, 1);
   proj = check_proj(L, 2);
   k = ftok(path, proj);
   if (k == (key_t)-1) return push_oserror(L, "ftok", errno);
@@ -595,10 +692,10 @@ keep their memory.
 @usage smo.remove(smo.key("/tmp/x", "A"))
 */
 static int smo_remove(lua_State *L) {
-  int key = check_key(L, 1), semid = -1, shmid, rc, err = 0, fresh;
-  unsigned uid;
+  int key = check_key(L, 1), semid = -1, shmid, rc, err = 0;
+  bk_info bi;
   luaL_argcheck(L, key != IPC_PRIVATE, 1, "PRIVATE segments are removed by id: smo.attach(id):remove()");
-  rc = bk_enter_key(key, 0, 0, &semid, &uid, &fresh);
+  rc = bk_enter_key(key, 0, 0, 0, &semid, &bi);
   shmid = shmget((key_t)key, 0, 0);
   if (shmid < 0) err = errno;
   else if (shmctl(shmid, IPC_RMID, NULL) != 0) err = errno;
@@ -632,7 +729,7 @@ static int smo_new(lua_State *L) {
   smo_seg *h;
   int proj;
   size_t size;
-  luaL_checktype(L, 1, LUA_TSTRING);
+  check_path(L, 1);
   proj = check_proj(L, 2);
   size = check_size(L, 3, "size");
   h = new_handle(L);
@@ -689,7 +786,7 @@ Changes the key of an unattached SMObject handle.
 */
 static int seg_set_key(lua_State *L) {
   smo_seg *h = check_configured(L);
-  luaL_checktype(L, 2, LUA_TSTRING);
+  check_path(L, 2);
   h->cfg_proj = check_proj(L, 3);
   lua_pushvalue(L, 2);
   lua_setiuservalue(L, 1, 1);
@@ -927,7 +1024,8 @@ static int seg_remove(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int err = 0;
   if (shmctl(h->shmid, IPC_RMID, NULL) != 0) err = errno;
-  if (h->semid >= 0 && bk_is_ours(h->semid)) {
+  /* under the gate, so that no open or close of another process is half done */
+  if (h->semid >= 0 && bk_is_ours(h->semid) && bk_enter(h->semid, 0, 1) == 0) {
     sync_mark_removed(h->semid, h);
     bk_remove(h->semid);
   }

@@ -17,6 +17,11 @@
 #define SMO_TYPENAME "smobject"
 #define SMO_NORETURN __attribute__((noreturn))
 
+/* The two locks (see sync.c and the README): a robust mutex in a private
+ * segment only this uid can touch, or a kernel-kept semaphore lock in the
+ * bookkeeping set when other users may write it. */
+enum { SMO_LOCK_UNKNOWN, SMO_LOCK_FAST, SMO_LOCK_KERNEL };
+
 /* Marks our userdata: checked with the userdata's exact size, it tells a
  * handle from any other value without a metatable lookup (the hot path). */
 #define SMO_MAGIC 0x534d4f424a454354ULL   /* "SMOBJECT" */
@@ -36,6 +41,7 @@ typedef struct smo_seg {
   unsigned char readonly;
   unsigned char counted; /* holds one unit of the memory counter */
   unsigned char locked;  /* this handle holds the segment's lock */
+  unsigned char lock_kind; /* SMO_LOCK_*: which lock the segment has, found on first use (sync.c) */
   struct smo_aux *aux;   /* the lock's private segment, attached on first use (sync.c) */
   /* SMObject form: configuration kept until create()/access() */
   int cfg_proj;          /* 0 when not made by smo.new */
@@ -53,6 +59,23 @@ static inline smo_seg *check_seg(lua_State *L, int idx) {
   if (h->addr == NULL) raise_closed(L, h);
   return h;
 }
+
+/* An integer argument as Lua's own library takes it: an integer, or a float
+ * with an exact integer value (64 * 2^20).  1 with *out set; 0 for a number
+ * without an integer representation; -1 for a value that is not a number. */
+static inline int smo_tointeger(lua_State *L, int idx, lua_Integer *out) {
+  int ok;
+  if (lua_isinteger(L, idx)) {
+    *out = lua_tointeger(L, idx);
+    return 1;
+  }
+  if (lua_type(L, idx) != LUA_TNUMBER) return -1;
+  *out = lua_tointegerx(L, idx, &ok);
+  return ok ? 1 : 0;
+}
+
+/* The same, raising as luaL_checkinteger does (expected names the type). */
+lua_Integer smo_checkinteger(lua_State *L, int idx, const char *expected);
 
 /* Failure results: pushes nil, "what: strerror(err)", err and returns 3. */
 int push_oserror(lua_State *L, const char *what, int err);

@@ -6,14 +6,26 @@
  * Synchronisation: the crash-safe lock, atomics, wait/wake on a uint32 field,
  * and the sequence-counter snapshots of the one-writer pattern.
  *
- * The lock is a robust, process-shared pthread mutex (a dead holder is
- * reported as EOWNERDEAD, never silently released) kept in a small private
- * segment, the "aux" segment, found through the bookkeeping set: no byte of
- * the user's data is taken.  The aux segment is marked for removal as soon as
- * it is made, so the kernel frees it when its last user detaches, whatever
- * way that user ends; Linux lets processes that know its id attach it until
- * then.  It also counts sleepers in wait(), so that wake() skips the system
- * call when nobody sleeps.
+ * Two locks, chosen by who may write the bookkeeping set (whose mode is the
+ * segment's): no byte of the user's data is taken by either.
+ *
+ * - SMO_LOCK_FAST, when no other uid may write the set (0600, 0640, 0644...):
+ *   a robust, process-shared pthread mutex (a dead holder is reported as
+ *   EOWNERDEAD, never silently released) in a small private segment of mode
+ *   0600, the "aux" segment, found through the bookkeeping set.  glibc follows
+ *   pointers kept inside a robust mutex, so it must live where only our uid
+ *   can write.  The aux segment is marked for removal as soon as it is made,
+ *   so the kernel frees it when its last user detaches, whatever way that
+ *   user ends; Linux lets processes that know its id attach it until then.
+ *   It also counts sleepers in wait(), so that wake() skips the system call
+ *   when nobody sleeps.  Its creator's pid is recorded in the set around the
+ *   window between shmget and IPC_RMID, so an orphan of a death there is found
+ *   and removed by the next user (bk_reap_pending).
+ * - SMO_LOCK_KERNEL, when group or others may write the set: a semaphore of
+ *   the set taken with SEM_UNDO (the kernel releases a dead holder's) plus an
+ *   "owner died" flag that only a clean unlock lowers, as LMDB does with
+ *   System V semaphores.  Nothing in it is a pointer, so a user who may write
+ *   it can at worst hold it or release it, never crash us.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +36,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -43,7 +56,11 @@ typedef struct smo_aux {
   uint32_t removed;             /* set by remove(): lock then fails with EIDRM */
   uint32_t sleepers[AUX_SLOTS];
   pthread_mutex_t lock;
+  unsigned char pad[BK_AUX_SIZE - 16 - 4 * AUX_SLOTS - sizeof(pthread_mutex_t)];
 } smo_aux;
+
+/* Its exact size tells an orphan of ours from other segments (bookkeeping.c). */
+typedef char aux_size_check[sizeof(smo_aux) == BK_AUX_SIZE ? 1 : -1];
 
 /* ------------------------------------------------------------ aux segment */
 
@@ -76,9 +93,14 @@ static int aux_attach(smo_seg *h) {
   {
     pthread_mutexattr_t ma;
     smo_aux *a;
-    /* the lock serves every process that may use the bookkeeping set */
-    int mode = bk_mode(h->semid);
-    id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | (mode < 0 ? 0600 : mode));
+    /* Only this uid may touch it; a death between shmget and IPC_RMID is
+     * recorded (pending) so that the next user under the gate removes the orphan. */
+    bk_reap_pending(h->semid);
+    if ((err = bk_pending_begin(h->semid)) != 0) {
+      bk_leave(h->semid, 0);
+      return err == EINVAL ? EIDRM : err;
+    }
+    id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | 0600);
     if (id < 0) goto fail;
     p = shmat(id, NULL, 0);
     if (p == (void *)-1) {
@@ -98,7 +120,7 @@ static int aux_attach(smo_seg *h) {
     if ((err = bk_set_aux(h->semid, id)) != 0) {
       shmdt(p);
       bk_leave(h->semid, 0);
-      return err;
+      return err == EINVAL ? EIDRM : err;
     }
     h->aux = a;
     bk_leave(h->semid, 0);
@@ -106,6 +128,8 @@ static int aux_attach(smo_seg *h) {
   }
 fail:
   err = errno;
+  bk_set(h->semid, BK_PEND0, 0);   /* nothing left behind: no orphan to look for */
+  bk_set(h->semid, BK_PEND1, 0);
   bk_leave(h->semid, 0);
   return err;
 }
@@ -113,8 +137,14 @@ fail:
 /* Closing a handle releases its lock and its aux attachment.  A forked
  * child holds neither the lock (its thread is not the owner) nor anything
  * else but the mapping. */
+static void klock_release(smo_seg *h);
+
 void sync_release(smo_seg *h) {
-  if (h->aux == NULL) return;
+  if (h->locked && getpid() == h->pid && h->lock_kind == SMO_LOCK_KERNEL) klock_release(h);
+  if (h->aux == NULL) {
+    h->locked = 0;
+    return;
+  }
   if (h->locked && getpid() == h->pid) pthread_mutex_unlock(&h->aux->lock);
   h->locked = 0;
   shmdt(h->aux);
@@ -139,29 +169,51 @@ void sync_mark_removed(int semid, smo_seg *h) {
 
 /* ---------------------------------------------------------------- lock */
 
-/* Timeout argument: nil (for ever) or seconds >= 0; returns -1 for ever. */
+/* Timeout argument: nil or math.huge (for ever: -1) or seconds >= 0. */
 static double check_timeout(lua_State *L, int idx) {
   double t;
   if (lua_isnoneornil(L, idx)) return -1;
   if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, "number of seconds");
   t = (double)lua_tonumber(L, idx);
-  luaL_argcheck(L, t >= 0 && !isnan(t), idx, "timeout must not be negative");
-  return t;
+  luaL_argcheck(L, !isnan(t), idx, "timeout is NaN (give seconds >= 0, or nil to wait for ever)");
+  luaL_argcheck(L, t >= 0, idx, "timeout must not be negative");
+  return isinf(t) ? -1 : t;
+}
+
+/* Longer timeouts than this are for ever (about 68 years; no timespec overflows). */
+#define TIMEOUT_FOREVER 2147483647.0
+
+static struct timespec timespec_of(double seconds) {
+  struct timespec ts;
+  double whole = floor(seconds);
+  ts.tv_sec = (time_t)whole;
+  ts.tv_nsec = (long)((seconds - whole) * 1e9);
+  if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
+  if (ts.tv_nsec < 0) ts.tv_nsec = 0;
+  return ts;
 }
 
 static struct timespec deadline_after(double seconds) {
-  struct timespec ts;
-  double whole;
+  struct timespec ts, d;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  if (seconds > 1e9) seconds = 1e9;
-  whole = floor(seconds);
-  ts.tv_sec += (time_t)whole;
-  ts.tv_nsec += (long)((seconds - whole) * 1e9);
+  if (seconds > TIMEOUT_FOREVER) seconds = TIMEOUT_FOREVER;
+  d = timespec_of(seconds);
+  ts.tv_sec += d.tv_sec;
+  ts.tv_nsec += d.tv_nsec;
   if (ts.tv_nsec >= 1000000000L) {
     ts.tv_sec++;
     ts.tv_nsec -= 1000000000L;
   }
   return ts;
+}
+
+/* Seconds left until dl (0 when past). */
+static double seconds_until(const struct timespec *dl) {
+  struct timespec now;
+  double left;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  left = (double)(dl->tv_sec - now.tv_sec) + (double)(dl->tv_nsec - now.tv_nsec) / 1e9;
+  return left > 0 ? left : 0;
 }
 
 static smo_seg *check_lockable(lua_State *L) {
@@ -171,29 +223,113 @@ static smo_seg *check_lockable(lua_State *L) {
   return h;
 }
 
-/***
-Synchronisation: the lock, atomics, wait/wake, snapshots.
-@section synchronisation
-*/
+/* Which lock the segment has: the kernel's when group or others may write
+ * the bookkeeping set, else the fast one.  0 or an errno. */
+static int find_lock_kind(smo_seg *h) {
+  int mode;
+  if (h->lock_kind != SMO_LOCK_UNKNOWN) return 0;
+  mode = bk_mode(h->semid);
+  if (mode < 0) return errno == EINVAL ? EIDRM : errno;
+  h->lock_kind = (mode & 0022) ? SMO_LOCK_KERNEL : SMO_LOCK_FAST;
+  return 0;
+}
 
-/***
-Takes the segment's crash-safe lock (a robust process-shared mutex).
-@function Segment:lock
-@tparam[opt] number timeout seconds, fractions allowed; none waits for ever
-@treturn boolean `true`
-@treturn[opt] string `"recovered"` when the previous holder died holding it
-@return[2] nil, `"timeout"`, `ETIMEDOUT`
-@return[3] nil, message, errno (`EIDRM` after remove, `EDEADLK` when another handle of this thread holds it and no timeout was given)
-@raise when this handle already holds it, or on a PRIVATE segment
-@usage local ok, state = seg:lock(1.5)
-*/
-static int seg_lock(lua_State *L) {
-  smo_seg *h = check_lockable(L);
-  double timeout = check_timeout(L, 2);
+/* A set gone (removed, its id stale or reused) reads as EIDRM, as the API says. */
+static int gone_as_eidrm(int err) {
+  return err == EINVAL ? EIDRM : err;
+}
+
+/* ------------------------------------------------------- the kernel lock */
+
+/* Lock results besides 0 and errno values. */
+#define LOCK_RECOVERED (-1)
+
+/* Takes BK_LOCK (0 -> 1, SEM_UNDO), when check_held only if BK_HELD is 0,
+ * raising BK_HELD, in one atomic operation.  dl: the deadline, NULL for
+ * ever; nowait: do not wait at all.  0, EAGAIN (busy, timed out, or the flag
+ * is up) or an errno. */
+static int klock_take(smo_seg *h, const struct timespec *dl, int nowait, int check_held) {
+  struct sembuf ops[4] = {
+    { BK_LOCK, 0, 0 },
+    { BK_LOCK, 1, SEM_UNDO },
+    { BK_HELD, 0, IPC_NOWAIT },
+    { BK_HELD, 1, 0 },
+  };
+  size_t nops = check_held ? 4 : 2;
+  if (nowait) ops[0].sem_flg = IPC_NOWAIT;
+  for (;;) {
+    int rc;
+    if (dl != NULL && !nowait) {
+      struct timespec rel = timespec_of(seconds_until(dl));
+      rc = semtimedop(h->semid, ops, nops, &rel);
+    } else {
+      rc = semop(h->semid, ops, nops);
+    }
+    if (rc == 0) return 0;
+    if (errno == EINTR) continue;
+    return errno;
+  }
+}
+
+/* The kernel lock.  The flag still raised when BK_LOCK is free means that its
+ * holder died holding it: the kernel undid its BK_LOCK, nothing undid the
+ * flag.  0, LOCK_RECOVERED, ETIMEDOUT, EDEADLK or an errno. */
+static int klock_lock(smo_seg *h, double timeout) {
+  struct timespec deadline, *dl = NULL;
+  int nowait = timeout == 0, rc, held;
+  if (timeout > 0) {
+    deadline = deadline_after(timeout);
+    dl = &deadline;
+  }
+  rc = klock_take(h, NULL, 1, 1);
+  if (rc == EAGAIN) {
+    /* Busy, or free with the flag up.  Held by this very process? */
+    if (bk_get(h->semid, BK_LOCK) == 1 && semctl(h->semid, BK_LOCK, GETPID) == (int)getpid()) {
+      if (dl == NULL && !nowait) return EDEADLK;
+      if (dl != NULL)
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, dl, NULL) == EINTR) {}
+      return ETIMEDOUT;
+    }
+    if (!nowait) rc = klock_take(h, dl, 0, 1);
+  }
+  if (rc == EAGAIN && bk_get(h->semid, BK_HELD) > 0) {
+    /* Perhaps a dead holder's flag: take the lock whatever the flag, then
+     * look at the flag, which only a holder changes. */
+    rc = klock_take(h, dl, nowait, 0);
+    if (rc != 0) return rc == EAGAIN ? ETIMEDOUT : gone_as_eidrm(rc);
+    held = bk_get(h->semid, BK_HELD);
+    if (held < 0) return gone_as_eidrm(errno);
+    if (held > 0) {
+      if (held > 1) bk_set(h->semid, BK_HELD, 1);
+      return LOCK_RECOVERED;
+    }
+    {
+      struct sembuf up = { BK_HELD, 1, 0 };
+      if (semop(h->semid, &up, 1) != 0) return gone_as_eidrm(errno);
+    }
+    return 0;
+  }
+  if (rc == EAGAIN) return ETIMEDOUT;
+  return gone_as_eidrm(rc);
+}
+
+static void klock_release(smo_seg *h) {
+  struct sembuf ops[2] = {
+    { BK_HELD, -1, IPC_NOWAIT },
+    { BK_LOCK, -1, SEM_UNDO | IPC_NOWAIT },
+  };
+  if (semop(h->semid, ops, 2) != 0) {
+    /* (The flag was changed by someone who may write the set: release anyway.) */
+    semop(h->semid, ops + 1, 1);
+  }
+}
+
+/* --------------------------------------------------------- the fast lock */
+
+static int flock_lock(smo_seg *h, double timeout) {
   int rc;
-  if (h->locked) luaL_error(L, "this handle already holds the lock (it is not reentrant)");
-  if (h->aux == NULL && (rc = aux_attach(h)) != 0) return push_oserror(L, "lock", rc);
-  if (__atomic_load_n(&h->aux->removed, __ATOMIC_RELAXED)) return push_oserror(L, "lock", EIDRM);
+  if (h->aux == NULL && (rc = aux_attach(h)) != 0) return gone_as_eidrm(rc);
+  if (__atomic_load_n(&h->aux->removed, __ATOMIC_RELAXED)) return EIDRM;
   rc = pthread_mutex_trylock(&h->aux->lock);
   if (rc == EBUSY && timeout != 0) {
     if (timeout < 0) {
@@ -211,21 +347,53 @@ static int seg_lock(lua_State *L) {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &dl, NULL) == EINTR) {}
     rc = ETIMEDOUT;
   }
-  if (rc == EBUSY || rc == ETIMEDOUT) {
+  if (rc == EBUSY) return ETIMEDOUT;
+  if (rc == EOWNERDEAD) {
+    /* The holder died holding it: the data it guards may be half-written. */
+    pthread_mutex_consistent(&h->aux->lock);
+    return LOCK_RECOVERED;
+  }
+  return rc;
+}
+
+/***
+Synchronisation: the lock, atomics, wait/wake, snapshots.
+@section synchronisation
+*/
+
+/***
+Takes the segment's crash-safe lock: a robust process-shared mutex where only
+this uid may write the bookkeeping (modes like `0600`, `0640`, `0644`), a
+kernel-kept semaphore lock where group or others may (`0660`, `0666`).
+@function Segment:lock
+@tparam[opt] number timeout seconds, fractions allowed; none (or `math.huge`) waits for ever
+@treturn boolean `true`
+@treturn[opt] string `"recovered"` when the previous holder died holding it
+@return[2] nil, `"timeout"`, `ETIMEDOUT`
+@return[3] nil, message, errno (`EIDRM` after remove, `EDEADLK` when another handle of this thread holds it and no timeout was given)
+@raise when this handle already holds it, or on a PRIVATE segment
+@usage local ok, state = seg:lock(1.5)
+*/
+static int seg_lock(lua_State *L) {
+  smo_seg *h = check_lockable(L);
+  double timeout = check_timeout(L, 2);
+  int rc;
+  if (h->locked) luaL_error(L, "this handle already holds the lock (it is not reentrant)");
+  if ((rc = find_lock_kind(h)) != 0) return push_oserror(L, "lock", rc);
+  rc = h->lock_kind == SMO_LOCK_KERNEL ? klock_lock(h, timeout) : flock_lock(h, timeout);
+  if (rc == ETIMEDOUT) {
     luaL_pushfail(L);
     lua_pushliteral(L, "timeout");
     lua_pushinteger(L, ETIMEDOUT);
     return 3;
   }
-  if (rc == EOWNERDEAD) {
-    /* The holder died holding it: the data it guards may be half-written. */
-    pthread_mutex_consistent(&h->aux->lock);
+  if (rc == LOCK_RECOVERED) {
     h->locked = 1;
     lua_pushboolean(L, 1);
     lua_pushliteral(L, "recovered");
     return 2;
   }
-  if (rc != 0) return push_oserror(L, "lock", rc);   /* EDEADLK: another handle of this thread holds it */
+  if (rc != 0) return push_oserror(L, "lock", gone_as_eidrm(rc));
   h->locked = 1;
   lua_pushboolean(L, 1);
   return 1;
@@ -241,7 +409,8 @@ static int seg_unlock(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   if (!h->locked) luaL_error(L, "unlock: this handle does not hold the lock");
   h->locked = 0;
-  pthread_mutex_unlock(&h->aux->lock);
+  if (h->lock_kind == SMO_LOCK_KERNEL) klock_release(h);
+  else pthread_mutex_unlock(&h->aux->lock);
   return 0;
 }
 
@@ -254,6 +423,19 @@ Whether this handle holds the lock.
 static int seg_holds_lock(lua_State *L) {
   smo_seg *h = check_seg_any(L, 1);
   lua_pushboolean(L, h->addr != NULL && h->locked);
+  return 1;
+}
+
+/***
+Whether this handle can take the segment's lock: a keyed segment with
+bookkeeping, in the process that opened it.
+@function Segment:lockable
+@treturn boolean
+@usage if seg:lockable() then seg:with_lock(update) else update() end
+*/
+static int seg_lockable(lua_State *L) {
+  smo_seg *h = check_seg(L, 1);
+  lua_pushboolean(L, h->semid >= 0 && getpid() == h->pid);
   return 1;
 }
 
@@ -345,8 +527,7 @@ static int seg_atomic_add(lua_State *L) {
   size_t w = ctype_width[code];
   lua_Integer d;
   uint64_t prev = 0;
-  if (!lua_isinteger(L, 4)) luaL_typeerror(L, 4, "integer delta");
-  d = lua_tointeger(L, 4);
+  d = smo_checkinteger(L, 4, "integer delta");
   if (w < 8) {
     lua_Integer lim = (lua_Integer)1 << (8 * w);
     if (d <= -lim || d >= lim) {
@@ -404,6 +585,14 @@ static uint32_t *check_futex_word(lua_State *L, smo_seg *h) {
   return (uint32_t *)(void *)(h->addr + off);
 }
 
+/* The sleeper counters live in the fast lock's aux segment; segments with the
+ * kernel lock have none (wake then always makes the system call). */
+static void attach_sleepers(smo_seg *h) {
+  if (h->aux == NULL && h->semid >= 0 && getpid() == h->pid && find_lock_kind(h) == 0 &&
+      h->lock_kind == SMO_LOCK_FAST)
+    aux_attach(h);
+}
+
 static uint32_t *sleepers_of(smo_seg *h, const uint32_t *word) {
   size_t off = (size_t)((const unsigned char *)word - h->addr);
   if (h->aux == NULL) return NULL;
@@ -416,7 +605,7 @@ shared mapping, after a brief spin).
 @function Segment:wait
 @tparam integer offset aligned to 4
 @tparam integer expected 0..2^32-1
-@tparam[opt] number timeout seconds; none waits for ever
+@tparam[opt] number timeout seconds; none (or `math.huge`, or more than 2^31) waits for ever; NaN raises
 @treturn boolean `true` when woken or the value differs (check it again), `false` on timeout
 @raise on a misaligned offset or a bad value
 @usage while seg:atomic_load("uint32_t", 0) == 0 do seg:wait(0, 0) end
@@ -430,8 +619,7 @@ static int seg_wait(lua_State *L) {
   struct timespec rel, *relp = NULL;
   int i;
   long rc;
-  if (!lua_isinteger(L, 3)) luaL_typeerror(L, 3, "integer");
-  e = lua_tointeger(L, 3);
+  e = smo_checkinteger(L, 3, "integer");
   luaL_argcheck(L, e >= 0 && e <= (lua_Integer)UINT32_MAX, 3, "expected value out of range for uint32_t");
   expected = (uint32_t)e;
   timeout = check_timeout(L, 4);
@@ -447,13 +635,11 @@ static int seg_wait(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  if (timeout > 0) {
-    double whole = floor(timeout > 1e9 ? 1e9 : timeout);
-    rel.tv_sec = (time_t)whole;
-    rel.tv_nsec = (long)((timeout - whole) * 1e9);
+  if (timeout > 0 && timeout <= TIMEOUT_FOREVER) {
+    rel = timespec_of(timeout);
     relp = &rel;
   }
-  if (h->aux == NULL && h->semid >= 0 && getpid() == h->pid) aux_attach(h);
+  attach_sleepers(h);
   sleepers = sleepers_of(h, word);
   if (sleepers) __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
   /* The kernel compares *word with expected atomically with going to sleep. */
@@ -474,11 +660,11 @@ Wakes processes sleeping in `wait` on the `uint32_t` at `offset`.
 static int seg_wake(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   uint32_t *word = check_futex_word(L, h), *sleepers;
-  lua_Integer n = luaL_optinteger(L, 3, INT_MAX);
+  lua_Integer n = lua_isnoneornil(L, 3) ? INT_MAX : smo_checkinteger(L, 3, "integer count");
   long rc;
   luaL_argcheck(L, n >= 0, 3, "count must not be negative");
   if (n > INT_MAX) n = INT_MAX;
-  if (h->aux == NULL && h->semid >= 0 && getpid() == h->pid) aux_attach(h);
+  attach_sleepers(h);
   sleepers = sleepers_of(h, word);
   /* Pairs with the waiter's increment: the caller's store of the new value
    * comes before this load, so a sleeper we miss sees the new value. */
@@ -516,7 +702,8 @@ static int seg_publish_begin(lua_State *L) {
   uint32_t *seq = check_seq(L, h, 2);
   if (h->readonly) raise_readonly(L);
   if (__atomic_load_n(seq, __ATOMIC_RELAXED) & 1u)
-    luaL_error(L, "publish: the sequence counter is odd (a write is under way or its writer died)");
+    luaL_error(L, "publish: the sequence counter is odd (a write is under way or its writer died; "
+                  "seg:publish takes the lock and repairs a dead writer's counter)");
   __atomic_fetch_add(seq, 1, __ATOMIC_RELAXED);
   __atomic_thread_fence(__ATOMIC_RELEASE);
   return 0;
@@ -542,7 +729,7 @@ Copies bytes while no write is under way (the reader's side of a sequence counte
 @tparam integer seq_offset the `uint32_t` counter
 @tparam integer offset first byte to copy
 @tparam integer len bytes
-@tparam[opt=1] number timeout seconds to wait for a writer that is mid-write
+@tparam[opt=1] number timeout seconds to wait for a writer that is mid-write (`math.huge`: for ever)
 @treturn string the bytes, never torn
 @return[2] nil, `"timeout"`, `ETIMEDOUT` (the writer died mid-write)
 @usage local bytes = assert(seg:snapshot(0, 8, 56))
@@ -556,13 +743,14 @@ static int seg_snapshot(lua_State *L) {
   luaL_Buffer b;
   char *dst;
   unsigned spins = 0;
-  if (!lua_isinteger(L, 4)) luaL_typeerror(L, 4, "integer length");
-  luaL_argcheck(L, lua_tointeger(L, 4) >= 0 && (size_t)lua_tointeger(L, 4) <= h->size - off, 4,
-                "length runs past the end of the segment");
-  len = (size_t)lua_tointeger(L, 4);
-  timeout = check_timeout(L, 5);
-  if (timeout < 0) timeout = 1.0;   /* a writer that never finishes has died */
-  dl = deadline_after(timeout);
+  {
+    lua_Integer n = smo_checkinteger(L, 4, "integer length");
+    luaL_argcheck(L, n >= 0 && (size_t)n <= h->size - off, 4, "length runs past the end of the segment");
+    len = (size_t)n;
+  }
+  /* none: 1 s (a writer that never finishes has died); math.huge: for ever */
+  timeout = lua_isnoneornil(L, 5) ? 1.0 : check_timeout(L, 5);
+  dl = deadline_after(timeout < 0 ? TIMEOUT_FOREVER : timeout);
   dst = luaL_buffinitsize(L, &b, len);
   for (;;) {
     uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
@@ -594,6 +782,7 @@ static const luaL_Reg sync_methods[] = {
   { "lock", seg_lock },
   { "unlock", seg_unlock },
   { "holds_lock", seg_holds_lock },
+  { "lockable", seg_lockable },
   { "atomic_load", seg_atomic_load },
   { "atomic_store", seg_atomic_store },
   { "atomic_add", seg_atomic_add },

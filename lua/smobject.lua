@@ -125,25 +125,53 @@ function methods.with_lock(self, fn, ...)
   return unlocked(self, pcall(fn, ...))
 end
 
-local function published(self, seq_off, ok, ...)
+local function published(self, seq_off, locked_here, ok, ...)
   self:publish_end(seq_off)
+  if locked_here then self:unlock() end
   if not ok then error((...), 0) end
   return ...
 end
 
 --- The writer's side of a sequence counter (the `uint32_t` at `seq_off`):
 -- runs `fn(...)` with the counter odd, so that `snapshot` never returns
--- bytes written half-way. One writer at a time.
+-- bytes written half-way. It holds the segment's lock meanwhile (taking it
+-- unless this handle already holds it), so writers take turns, and a writer
+-- that died mid-write is known dead: the next `publish` finds the counter odd
+-- while holding the lock, takes that write over (the counter stays odd) and
+-- ends it, and readers resume with its bytes. Write the whole record then:
+-- what it does not write may be half-written by the dead writer. A live writer, however slow, holds the lock, so it
+-- is never "repaired" from under itself. Writers that use `publish_begin`
+-- directly should hold the lock too. On a `PRIVATE` segment (no lock) the
+-- counter is not repaired.
 -- @function Segment:publish
 -- @tparam integer seq_off the counter, aligned to 4
 -- @tparam function fn the writes
 -- @param ... its arguments
 -- @return `fn`'s results
--- @raise what `fn` raises (the counter is made even again first)
+-- @return[2] nil, message, errno when the lock cannot be had (`EIDRM`)
+-- @raise what `fn` raises (the counter is made even again, and the lock released, first)
 -- @usage seg:publish(0, function() seg:set("double", 8, x) end)
-function methods.publish(self, seq_off, fn, ...)
+local function begin(self, seq_off)
+  -- Odd while this handle holds the lock: the writer that made it odd died
+  -- holding it.  Its begin is taken over (the counter stays odd, so no
+  -- reader takes its half-written bytes), and this write's end closes it.
+  if self:holds_lock() and self:atomic_load("uint32_t", seq_off) % 2 == 1 then return end
   self:publish_begin(seq_off)
-  return published(self, seq_off, pcall(fn, ...))
+end
+
+function methods.publish(self, seq_off, fn, ...)
+  local locked_here = false
+  if self:lockable() and not self:holds_lock() then
+    local ok, msg, err = self:lock()
+    if not ok then return nil, msg, err end
+    locked_here = true
+  end
+  local ok, err = pcall(begin, self, seq_off)
+  if not ok then
+    if locked_here then self:unlock() end
+    error(err, 2)
+  end
+  return published(self, seq_off, locked_here, pcall(fn, ...))
 end
 
 return smo

@@ -32,7 +32,8 @@ describe("bad input", function()
     { "open with an unknown option", function() return smo.open{ key = K, sise = 4 } end, "unknown option 'sise'" },
     { "open with a positional value", function() return smo.open{ 5, key = K } end, "unknown option (a number key)" },
     { "open with a string key", function() return smo.open{ key = "12" } end, "option 'key' must be an integer" },
-    { "open with a fractional key", function() return smo.open{ key = 1.5 } end, "option 'key' must be an integer" },
+    { "open with a fractional key", function() return smo.open{ key = 1.5 } end,
+      "option 'key': number has no integer representation" },
     { "open with a key beyond key_t", function() return smo.open{ key = 1 << 40 } end,
       "option 'key' out of range for key_t" },
     { "open with key and path", function() return smo.open{ key = K, path = "/tmp" } end,
@@ -80,7 +81,7 @@ describe("bad input", function()
     { "key with an empty proj", function() return smo.key(dir, "") end,
       "bad argument #2 to 'key' (proj must be one character or an integer 1..255)" },
     { "key with a fractional proj", function() return smo.key(dir, 1.5) end,
-      "bad argument #2 to 'key' (integer 1..255 or one-character string expected, got number)" },
+      "bad argument #2 to 'key' (number has no integer representation)" },
     { "key with a table proj", function() return smo.key(dir, {}) end,
       "bad argument #2 to 'key' (integer 1..255 or one-character string expected, got table)" },
     -- smo.attach, smo.remove, smo.new

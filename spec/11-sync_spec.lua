@@ -106,9 +106,7 @@ describe("synchronisation", function()
       other:close()
     end)
 
-    it("keeps its state in a self-removing segment whose mode follows the segment's", function()
-      local k2 = H.key()
-      local g = assert(smo.open{ key = k2, size = 64, create = true, mode = tonumber("640", 8) })
+    it("keeps the fast lock in a self-removing segment only this uid may touch", function()
       local f = io.open("/proc/self/stat")
       local mypid = tonumber(f:read("l"):match("^(%d+)"))
       f:close()
@@ -119,16 +117,41 @@ describe("synchronisation", function()
         end
         return found
       end
-      local before = #lock_segments()
-      g:lock()
-      local after = lock_segments()
-      assert.are.equal(before + 1, #after)
-      local mine = after[#after]
-      for _, st in ipairs(after) do if st.mode == tonumber("660", 8) then mine = st end end
-      assert.are.equal(tonumber("660", 8), mine.mode)   -- read made read-write, as for the set
-      g:unlock()
-      g:close()
-      assert.are.equal(before, #lock_segments())
+      for _, mode in ipairs{ "600", "640", "644" } do
+        local g = assert(smo.open{ key = H.key(), size = 64, create = true, mode = tonumber(mode, 8) })
+        local before = #lock_segments()
+        assert(g:lock())
+        local after = lock_segments()
+        assert.are.equal(before + 1, #after)
+        for _, st in ipairs(after) do assert.are.equal(tonumber("600", 8), st.mode) end
+        g:unlock()
+        g:close()
+        assert.are.equal(before, #lock_segments())
+      end
+    end)
+
+    it("gives segments that others may write a kernel lock, with no segment of its own", function()
+      local f = io.open("/proc/self/stat")
+      local mypid = tonumber(f:read("l"):match("^(%d+)"))
+      f:close()
+      local function private_segments()
+        local n = 0
+        for _, st in ipairs(smo.list()) do
+          if st.key == smo.PRIVATE and st.cpid == mypid then n = n + 1 end
+        end
+        return n
+      end
+      for _, mode in ipairs{ "660", "620", "666" } do
+        local g = assert(smo.open{ key = H.key(), size = 64, create = true, mode = tonumber(mode, 8) })
+        local before = private_segments()
+        assert.are.same({ true }, { g:lock() })
+        assert.are.same({ nil, "timeout", E.ETIMEDOUT }, { assert(smo.open{ key = g:key() }):lock(0) })
+        g:unlock()
+        assert(g:wait(0, 1, 0.01) ~= nil)
+        g:wake(0)
+        assert.are.equal(before, private_segments())
+        g:close()
+      end
     end)
 
     it("raises on PRIVATE segments", function()
