@@ -489,18 +489,24 @@ static int opt_mode(lua_State *L, int idx) {
     if (rc < 0) luaL_error(L, "option 'mode' must be an integer (e.g. tonumber('640', 8))");
     if (rc == 0) luaL_error(L, "option 'mode': number has no integer representation");
     if (m < 0 || m > 0777) luaL_error(L, "option 'mode' must be permission bits 0..0777 (0..511)");
-    if (m & 0111) {
-      /* 444 is decimal in Lua (octal 0674): the usual slip behind execute bits. */
-      char digits[24];
+    /* Execute bits, and write without read (shmat needs read), mean nothing
+     * for shared memory: both are what 444, 440 or 400 written in Lua give
+     * (decimal: octal 0674, 0670, 0620), the usual slip. */
+    if ((m & 0111) || ((m & 0222) & ~((m & 0444) >> 1))) {
+      char digits[24], msg[240];
+      const char *why = (m & 0111) ? "has execute bits" : "grants write without read";
       int looks_octal = 1;
       snprintf(digits, sizeof digits, "%d", (int)m);
       for (const char *c = digits; *c; c++)
         if (*c > '7') looks_octal = 0;
       if (looks_octal)
-        luaL_error(L, "option 'mode' %d is octal 0%o, which has execute bits; they mean nothing for shared "
-                   "memory. Lua has no octal literals: did you mean tonumber(\"%s\", 8)?", (int)m, (unsigned)m, digits);
-      luaL_error(L, "option 'mode' 0%o has execute bits, which mean nothing for shared memory "
-                 "(give read and write bits, e.g. tonumber(\"640\", 8))", (unsigned)m);
+        snprintf(msg, sizeof msg, "option 'mode' %d is octal 0%o, which %s: that means nothing for shared "
+                 "memory. Lua has no octal literals: did you mean tonumber(\"%s\", 8)?",
+                 (int)m, (unsigned)m, why, digits);
+      else
+        snprintf(msg, sizeof msg, "option 'mode' 0%o %s, which means nothing for shared memory "
+                 "(give read or read and write bits, e.g. tonumber(\"640\", 8))", (unsigned)m, why);
+      luaL_error(L, "%s", msg);
     }
     v = (int)m;
   }

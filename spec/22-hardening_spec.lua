@@ -1,0 +1,172 @@
+-- Hardening of the counter's neighbours: a writer that dies inside publish,
+-- long and infinite timeouts, paths with NUL bytes, integers given as floats.
+local H = require("helpers")
+local smo = H.smo
+local E = smo.errno
+
+describe("hardening", function()
+  local pids, seg, k = {}, nil, nil
+  before_each(function()
+    k = H.key()
+    seg = assert(smo.open{ key = k, size = 4096, create = true })
+  end)
+  after_each(function()
+    H.stop_all(pids)
+    seg:close()
+    H.cleanup()
+  end)
+  teardown(H.cleanup_all)
+
+  local function all_fields(v)
+    for f = 0, 7 do if seg:get("int64_t", 8 + f * 8) ~= v then return false end end
+    return true
+  end
+
+  describe("a writer that dies inside publish", function()
+    for _, mode in ipairs{ "600", "660" } do
+      it("is recovered by the next writer, and readers resume (mode " .. mode .. ")", function()
+        if mode ~= "600" then
+          seg:close()
+          k = H.key()
+          seg = assert(smo.open{ key = k, size = 4096, create = true, mode = tonumber(mode, 8) })
+        end
+        seg:publish(0, function() for f = 0, 7 do seg:set("int64_t", 8 + f * 8, 7) end end)
+        pids[1] = H.spawn("hardening_child.lua", "stuck", k)
+        assert.is_truthy(H.wait_for(function() return H.output(pids[1]):match("inside") end, 20))
+        -- while it lives, it is a slow writer: no one takes its write over
+        assert.are.equal(1, seg:atomic_load("uint32_t", 0) % 2)
+        assert.are.same({ nil, "timeout", E.ETIMEDOUT }, { seg:lock(0.05) })
+        assert.are.same({ nil, "timeout", E.ETIMEDOUT }, { seg:snapshot(0, 8, 64, 0.05) })
+        H.kill(pids[1])
+        assert.is_true(H.wait_exit(pids[1]))
+        -- dead mid-write: readers still refuse its half-written bytes ...
+        assert.are.same({ nil, "timeout", E.ETIMEDOUT }, { seg:snapshot(0, 8, 64, 0.05) })
+        -- ... and the next writer goes on without an error, repairing the counter
+        local other = assert(smo.open{ key = k })
+        assert.are.same({ "ok" }, { other:publish(0, function()
+          for f = 0, 7 do other:set("int64_t", 8 + f * 8, 9) end
+          return "ok"
+        end) })
+        assert.are.equal(0, seg:atomic_load("uint32_t", 0) % 2)
+        assert.is_false(other:holds_lock())
+        local bytes = assert(seg:snapshot(0, 8, 64))
+        for f = 0, 7 do assert.are.equal(9, (string.unpack("<i8", bytes, f * 8 + 1))) end
+        assert.is_true(all_fields(9))
+        other:close()
+      end)
+    end
+
+    it("a live writer holding the lock makes the next publish wait, not repair", function()
+      assert(seg:lock())
+      seg:publish_begin(0)                 -- a slow writer, mid-write
+      pids[1] = H.spawn("hardening_child.lua", "once", k)
+      H.sleep(0.3)
+      assert.are.equal("", H.output(pids[1]))
+      assert.are.equal(1, seg:atomic_load("uint32_t", 0))   -- untouched
+      seg:publish_end(0)
+      seg:unlock()
+      assert.is_true(H.wait_exit(pids[1]))
+      assert.are.equal("wrote\n", H.output(pids[1]))
+      assert.are.equal(4, seg:atomic_load("uint32_t", 0))
+      assert.are.equal(5, seg:get("int64_t", 8))
+    end)
+
+    it("publish releases the lock it took, also when fn raises; keeps one held by the caller", function()
+      local ok, err = pcall(seg.publish, seg, 0, function() error("inside") end)
+      assert.is_false(ok)
+      assert.matches("inside", err)
+      assert.is_false(seg:holds_lock())
+      assert.are.equal(0, seg:atomic_load("uint32_t", 0) % 2)
+      assert(seg:lock())
+      seg:publish(0, function() end)
+      assert.is_true(seg:holds_lock())
+      seg:unlock()
+    end)
+  end)
+
+  describe("timeouts", function()
+    for _, t in ipairs{ 2e9, math.huge, 1e300 } do
+      it("wait(off, v, " .. tostring(t) .. ") sleeps until woken", function()
+        pids[1] = H.spawn("hardening_child.lua", "wait", k, t)
+        assert.is_truthy(H.wait_for(function() return H.output(pids[1]):match("waiting") end, 20))
+        H.sleep(0.4)
+        assert.are.equal("waiting\n", H.output(pids[1]))   -- still asleep
+        seg:atomic_store("uint32_t", 0, 1)
+        seg:wake(0)
+        assert.is_true(H.wait_exit(pids[1]))
+        assert.matches("woken true", H.output(pids[1]))
+      end)
+    end
+
+    it("a NaN timeout raises, saying NaN", function()
+      assert.matches("timeout is NaN", H.raised(function() seg:wait(0, 0, 0 / 0) end))
+      assert.matches("timeout is NaN", H.raised(function() seg:lock(0 / 0) end))
+      assert.matches("timeout is NaN", H.raised(function() seg:snapshot(0, 8, 8, 0 / 0) end))
+      assert.matches("must not be negative", H.raised(function() seg:lock(-1) end))
+    end)
+
+    it("lock and snapshot take math.huge for ever", function()
+      assert.are.same({ true }, { seg:lock(math.huge) })
+      seg:unlock()
+      assert.are.equal(8, #assert(seg:snapshot(0, 8, 8, math.huge)))
+    end)
+  end)
+
+  describe("paths", function()
+    it("a NUL byte inside a path is refused, never cut", function()
+      local path = H.tmpdir()
+      assert.matches("NUL", H.raised(function() smo.key(path .. "\0junk", 1) end))
+      assert.matches("NUL", H.raised(function() smo.open{ path = path .. "\0junk", size = 64, create = true } end))
+      assert.matches("NUL", H.raised(function() smo.new(path .. "\0junk", 1, 64) end))
+      assert.matches("NUL", H.raised(function() smo.new(path, 1, 64):set_key(path .. "\0", 2) end))
+    end)
+  end)
+
+  describe("integers given as floats", function()
+    it("are taken where they have an exact integer value, as luaL_checkinteger does", function()
+      local k2 = H.key()
+      local s = assert(smo.open{ key = k2 + 0.0, size = 2.0 ^ 12, create = true, mode = 384.0 })
+      assert.are.equal(4096, s:size())
+      assert.are.equal(k2, s:key())
+      assert.are.equal(tonumber("600", 8), s:stat().mode)
+      assert.are.equal(0, s:atomic_add("int32_t", 0, 2.0))
+      assert.is_true(s:wait(0, 0.0, 0.0))   -- differs (2): returns at once
+      assert.are.equal(0, s:wake(0, 1.0))
+      assert.are.equal(8, #assert(s:snapshot(4, 8, 8.0)))
+      local a = assert(smo.attach(s:shmid() + 0.0))
+      a:close()
+      local n = smo.new(H.tmpdir(), 66.0, 64.0)
+      assert.is_truthy(n)
+      s:close()
+    end)
+
+    it("a fraction raises 'number has no integer representation'", function()
+      assert.matches("no integer representation", H.raised(function() smo.open{ key = 1.5 } end))
+      assert.matches("no integer representation",
+        H.raised(function() smo.open{ key = k, size = 64.5, create = true } end))
+      assert.matches("no integer representation",
+        H.raised(function() smo.open{ key = k, size = 64, mode = 384.5 } end))
+      assert.matches("no integer representation", H.raised(function() seg:atomic_add("int32_t", 0, 0.5) end))
+      assert.matches("no integer representation", H.raised(function() seg:wait(0, 0.5, 0) end))
+    end)
+  end)
+
+  describe("mode", function()
+    it("refuses execute bits and write without read, saying why and how to write octal", function()
+      for _, m in ipairs{ 444, 440, 400 } do
+        local msg = H.raised(function() smo.open{ key = H.key(), size = 64, create = true, mode = m } end)
+        assert.matches(m == 400 and "write without read" or "execute bits", msg)
+        assert.matches("means nothing for shared memory", msg)
+        assert.matches('tonumber%("' .. m .. '", 8%)', msg)
+      end
+      assert.matches("execute bits",
+        H.raised(function() smo.open{ key = H.key(), size = 64, create = true, mode = tonumber("700", 8) } end))
+      -- every sensible mode, in decimal or octal, is taken
+      for _, m in ipairs{ "600", "640", "644", "660", "666", "400", "440", "444" } do
+        local s = assert(smo.open{ key = H.key(), size = 64, create = true, mode = tonumber(m, 8) })
+        assert.are.equal(tonumber(m, 8), s:stat().mode)
+        s:close()
+      end
+    end)
+  end)
+end)
