@@ -529,9 +529,11 @@ in the memory counter.
 `proj` 1..255 or one character, default 1); `size` (bytes, required to create;
 an existing segment smaller than it is `EINVAL`); `create` (`false`: attach
 only; `true`: attach or create; `"exclusive"`: create only); `mode`
-(permission bits of a new segment, default `0600`); `readonly`; `persist`
-(the segment outlives its last user); `any_owner` (accept a segment owned by
-another uid, refused with `EPERM` by default)
+(permission bits of a new segment, default `0600`, e.g. `tonumber("640", 8)`;
+execute bits and write without read are refused); `readonly`; `persist`
+(the segment outlives its last user); `any_owner` (trust a segment and
+bookkeeping whose owner or creator is another uid, refused with `EPERM` by
+default). Integers may be given as floats with an exact integer value.
 @treturn Segment the handle
 @treturn boolean `true` when this call created the segment
 @return[2] nil, message (`"shmget: No such file or directory"`), errno

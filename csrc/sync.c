@@ -276,7 +276,7 @@ static int klock_take(smo_seg *h, const struct timespec *dl, int nowait, int che
  * flag.  0, LOCK_RECOVERED, ETIMEDOUT, EDEADLK or an errno. */
 static int klock_lock(smo_seg *h, double timeout) {
   struct timespec deadline, *dl = NULL;
-  int nowait = timeout == 0, rc, held;
+  int nowait = timeout == 0, rc;
   if (timeout > 0) {
     deadline = deadline_after(timeout);
     dl = &deadline;
@@ -295,6 +295,7 @@ static int klock_lock(smo_seg *h, double timeout) {
   if (rc == EAGAIN && bk_get(h->semid, BK_HELD) > 0) {
     /* Perhaps a dead holder's flag: take the lock whatever the flag, then
      * look at the flag, which only a holder changes. */
+    int held;
     rc = klock_take(h, dl, nowait, 0);
     if (rc != 0) return rc == EAGAIN ? ETIMEDOUT : gone_as_eidrm(rc);
     held = bk_get(h->semid, BK_HELD);
