@@ -68,27 +68,36 @@ static int aux_valid(const smo_aux *a, int semid) {
   return a->magic == AUX_MAGIC && a->semid == semid;
 }
 
+/* Attaches the aux segment of semid whose id the set records, or returns
+ * NULL.  The id may be stale (freed, even reused by anyone): before anything
+ * of it is read, the kernel must say it is a private segment of our size,
+ * owned and made by this uid, that no other uid may write, and then it must
+ * carry our marker for this very set. */
+static smo_aux *aux_open(int semid, int id) {
+  struct shmid_ds ds;
+  void *p;
+  if (id < 0 || shmctl(id, IPC_STAT, &ds) != 0) return NULL;
+  if (ds.shm_perm.__key != IPC_PRIVATE || ds.shm_segsz != sizeof(smo_aux) || (ds.shm_perm.mode & 0077) != 0 ||
+      !bk_ours_uid((unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid))
+    return NULL;
+  p = shmat(id, NULL, 0);
+  if (p == (void *)-1) return NULL;
+  if (!aux_valid((smo_aux *)p, semid)) {
+    shmdt(p);
+    return NULL;
+  }
+  return (smo_aux *)p;
+}
+
 /* Attaches the aux segment of h's bookkeeping, making it if there is none;
  * under the gate.  0 or an errno (EIDRM when the bookkeeping is gone). */
 static int aux_attach(smo_seg *h) {
   int id, err;
   void *p;
   if ((err = bk_enter(h->semid, 0, 1)) != 0) return err == EINVAL ? EIDRM : err;
-  id = bk_get_aux(h->semid);
-  if (id >= 0) {
-    struct shmid_ds ds;
-    p = shmat(id, NULL, 0);
-    /* an id from the set may be stale (freed, even reused): check it is ours */
-    if (p != (void *)-1 && (shmctl(id, IPC_STAT, &ds) != 0 || ds.shm_segsz != sizeof(smo_aux) ||
-                            !aux_valid((smo_aux *)p, h->semid))) {
-      shmdt(p);
-      p = (void *)-1;
-    }
-    if (p != (void *)-1) {
-      h->aux = (smo_aux *)p;
-      bk_leave(h->semid, 0);
-      return 0;
-    }
+  if ((h->aux = aux_open(h->semid, bk_get_aux(h->semid))) != NULL) {
+    bk_leave(h->semid, 0);
+    return 0;
   }
   {
     pthread_mutexattr_t ma;
@@ -153,17 +162,14 @@ void sync_release(smo_seg *h) {
 
 /* remove(): makes later lock() calls fail with EIDRM, in every process. */
 void sync_mark_removed(int semid, smo_seg *h) {
-  int id;
-  void *p;
+  smo_aux *p;
   if (h != NULL && h->aux != NULL) {
     __atomic_store_n(&h->aux->removed, 1, __ATOMIC_SEQ_CST);
     return;
   }
-  id = bk_get_aux(semid);
-  if (id < 0) return;
-  p = shmat(id, NULL, 0);
-  if (p == (void *)-1) return;
-  if (aux_valid((smo_aux *)p, semid)) __atomic_store_n(&((smo_aux *)p)->removed, 1, __ATOMIC_SEQ_CST);
+  p = aux_open(semid, bk_get_aux(semid));
+  if (p == NULL) return;
+  __atomic_store_n(&p->removed, 1, __ATOMIC_SEQ_CST);
   shmdt(p);
 }
 
