@@ -412,7 +412,10 @@ static void seg_release(smo_seg *h) {
   h->counted = 0;
   shmdt(h->addr);
   h->addr = NULL;
-  if (bk_state(semid, &count, &owned) != 0) return;   /* removed meanwhile */
+  if (bk_state(semid, &count, &owned) != 0) {   /* removed meanwhile (or unreadable) */
+    bk_leave(semid, 0);
+    return;
+  }
   if (count != 0) {
     bk_leave(semid, 0);
     return;
