@@ -224,7 +224,7 @@ static double seconds_until(const struct timespec *dl) {
 
 static smo_seg *check_lockable(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  if (h->semid < 0) luaL_error(L, "this smobject has no bookkeeping for a lock (PRIVATE or foreign key)");
+  if (h->semid < 0) luaL_error(L, "this smobject has no bookkeeping for a lock (PRIVATE, a foreign key, or one this process may only read)");
   if (getpid() != h->pid) luaL_error(L, "a forked child cannot use its parent's handle for the lock: open its own");
   return h;
 }

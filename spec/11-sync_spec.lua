@@ -172,7 +172,7 @@ describe("synchronisation", function()
     it("raises on PRIVATE segments", function()
       local p = assert(smo.open{ key = smo.PRIVATE, size = 64, create = true })
       assert.has_error(function() p:lock() end,
-        "this smobject has no bookkeeping for a lock (PRIVATE or foreign key)")
+        "this smobject has no bookkeeping for a lock (PRIVATE, a foreign key, or one this process may only read)")
       p:close()
     end)
 
