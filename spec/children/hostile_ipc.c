@@ -9,8 +9,9 @@
  *                          "WROTE kind id what" for each write that worked and
  *                          "denied kind id what errno NAME" for each refusal
  *   attack writer SECONDS  for SECONDS: overwrites every segment it can attach
- *                          read-write with garbage (0xff, pointer-like words,
- *                          pointers in the last 16 bytes) and SETVALs semaphore
+ *                          read-write with garbage (first half: pointers in the
+ *                          last 16 bytes only; then also 0xff and pointer-like
+ *                          words everywhere) and SETVALs semaphore
  *                          1 (the count) to 0 and 30000 and 3 to 0 and 1 in
  *                          every set; prints "WROTE ..." once per object
  *   mkset KEY MODE [I=V...|all=V]  semget(KEY, 11, IPC_CREAT|IPC_EXCL|MODE),
@@ -212,8 +213,11 @@ static void attack_writer(double seconds) {
   int nws = 0, nwm = 0, i;
   unsigned round = 0;
   long shm_writes = 0, sem_writes = 0;
-  double end = now() + seconds;
+  double start = now(), end = start + seconds;
   while (now() < end) {
+    /* first only the tails (a mutex's robust list, left working otherwise),
+     * then every pattern */
+    unsigned pattern = now() < start + seconds / 2 ? 2 : round;
     enumerate();
     for (i = 0; i < nshm; i++) {
       int id = shm_ids[i];
@@ -222,7 +226,7 @@ static void attack_writer(double seconds) {
       if (size == 0) continue;
       p = shmat(id, NULL, 0);
       if (p == (void *)-1) continue;
-      scribble((unsigned char *)p, size, round);
+      scribble((unsigned char *)p, size, pattern);
       shmdt(p);
       shm_writes++;
       if (!already(wrote_shm, nws, id) && nws < MAXOBJ) {
