@@ -31,7 +31,9 @@ static int bk_semop(int semid, struct sembuf *ops, size_t n, int retry_intr) {
  * Takes the gate of an initialised set: the magic test comes first with
  * IPC_NOWAIT, so a set without our marker fails at once with EAGAIN instead
  * of queueing on a gate that is not ours.  count_delta rides in the same
- * atomic operation (a close gives its share back as it enters).
+ * atomic operation (a close gives its share back as it enters).  Returns 0,
+ * BK_NOT_COUNTED (the gate is held, but the count was already zero), or an
+ * errno.
  */
 int bk_enter(int semid, int count_delta, int retry_intr) {
   struct sembuf ops[5] = {
@@ -39,9 +41,13 @@ int bk_enter(int semid, int count_delta, int retry_intr) {
     { BK_MAGIC, BK_MAGIC_VALUE, 0 },
     { BK_GATE, 0, 0 },
     { BK_GATE, 1, SEM_UNDO },
-    { BK_COUNT, (short)count_delta, SEM_UNDO },
+    { BK_COUNT, (short)count_delta, SEM_UNDO | IPC_NOWAIT },
   };
-  return bk_semop(semid, ops, count_delta ? 5 : 4, retry_intr);
+  /* A count that cannot go down (zero: someone who may write the set set it)
+   * must not block a close: the share is then given up as already gone. */
+  int err = bk_semop(semid, ops, count_delta ? 5 : 4, retry_intr);
+  if (err == EAGAIN && count_delta < 0 && bk_semop(semid, ops, 4, retry_intr) == 0) return BK_NOT_COUNTED;
+  return err;
 }
 
 /* Releases the gate; an open adds its share in the same operation. */

@@ -43,6 +43,7 @@ enum {
 #define BK_FOREIGN (-2)        /* a set of this uid that is not ours holds the key */
 #define BK_NOT_OURS (-3)       /* a set of another uid holds the key (info says whose) */
 #define BK_NO_ACCESS (-4)      /* our set, but this process may not write it (a reader) */
+#define BK_NOT_COUNTED (-5)    /* bk_enter: gate held, but the count was zero already */
 
 #define BK_CREATE 1
 #define BK_CREATE_FIRST 2

@@ -299,7 +299,15 @@ static int open_gated(const open_req *rq, int semid, const bk_info *bi, enum no_
     fail(e, "shmget", EEXIST);
     goto abandon;
   }
-  if (attach_checked(rq, shmid, *created, h, &seg_mode, e) != 0) goto unmake;
+  if (attach_checked(rq, shmid, *created, h, &seg_mode, e) != 0) {
+    /* Removed between our shmget and shmat (ipcrm, a remove() without the
+     * gate): as if it had not been found, start again. */
+    if (!*created && (e->err == EINVAL || e->err == EIDRM) && strcmp(e->what, "open") != 0) {
+      if (semid >= 0) bk_leave(semid, 0);
+      return 1;
+    }
+    goto unmake;
+  }
   if (semid >= 0 && !fresh) narrow_set_mode(semid, bi, seg_mode);
   h->key = rq->key;
   h->semid = semid;
@@ -394,7 +402,7 @@ static int do_open(const open_req *rq, smo_seg *h, int *created, open_err *e) {
  * __close).  A forked child holds the attachment but none of the counts. */
 static void seg_release(smo_seg *h) {
   struct shmid_ds ds;
-  int semid = h->semid, count, owned;
+  int semid = h->semid, count, owned, rc;
   if (h->addr == NULL) return;
   sync_release(h);
   if (semid < 0 || getpid() != h->pid) {
@@ -402,7 +410,8 @@ static void seg_release(smo_seg *h) {
     h->addr = NULL;
     return;
   }
-  if (bk_enter(semid, h->counted ? -1 : 0, 1) != 0) {
+  rc = bk_enter(semid, h->counted ? -1 : 0, 1);
+  if (rc != 0 && rc != BK_NOT_COUNTED) {
     /* The bookkeeping is gone (seg:remove()): nothing left to count. */
     shmdt(h->addr);
     h->addr = NULL;
@@ -879,7 +888,7 @@ static int seg_decrement(lua_State *L) {
   if (h->counted) {
     int rc = bk_enter(h->semid, -1, 0);
     if (rc == EIDRM || rc == EINVAL) return push_oserror(L, "semop", EIDRM);
-    if (rc) return push_oserror(L, "semop", rc);
+    if (rc && rc != BK_NOT_COUNTED) return push_oserror(L, "semop", rc);
     h->counted = 0;
     count = bk_get(h->semid, BK_COUNT);
     bk_leave(h->semid, 0);
@@ -1034,9 +1043,10 @@ handles keep working, `users` and `lock` then return `EIDRM`.
 static int seg_remove(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int err = 0;
-  if (shmctl(h->shmid, IPC_RMID, NULL) != 0) err = errno;
   /* under the gate, so that no open or close of another process is half done */
-  if (h->semid >= 0 && bk_is_ours(h->semid) && bk_enter(h->semid, 0, 1) == 0) {
+  int gated = h->semid >= 0 && bk_is_ours(h->semid) && bk_enter(h->semid, 0, 1) == 0;
+  if (shmctl(h->shmid, IPC_RMID, NULL) != 0) err = errno;
+  if (gated) {
     sync_mark_removed(h->semid, h);
     bk_remove(h->semid);
   }
