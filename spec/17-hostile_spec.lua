@@ -144,6 +144,19 @@ describe("hostile neighbours", function()
       end
     end)
 
+    it("a set of ours that grants more than its segment is narrowed at the next open", function()
+      local k = H.key()
+      local seg = assert(smo.open{ key = k, size = 64, create = true, mode = tonumber("640", 8) })
+      local semid = H.sem_by_key(k).semid
+      assert.are.equal("exit 0", select(2, ipc(nil, "chmod-set", semid, "666")))
+      assert.are.equal("666", ("%o"):format(perms(H.sem_by_key(k))))
+      local two = assert(smo.open{ key = k })
+      assert.are.equal("640", ("%o"):format(perms(H.sem_by_key(k))))
+      assert.are.equal(2, seg:users())
+      two:close()
+      seg:close()
+    end)
+
     it("a foreign program's 0644 segment gets a set of mode 0644, not more", function()
       local k = H.key()
       assert.are.equal("exit 0", select(2, ipc(nil, "mkshm", k, 64, "644")))

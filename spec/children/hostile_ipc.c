@@ -27,6 +27,7 @@
  *                          semaphores 4..6; then gives all of it to uid 0;
  *                          prints "semid S shmid M"
  *   getall SEMID           prints the set's values, space separated
+ *   chmod-set SEMID MODE   IPC_SET of the set's permission bits to MODE (octal)
  *   hold-count SEMID DELTA SECONDS  semop {1, DELTA, SEM_UNDO}, prints
  *                          "held" (or "error N"), then sleeps SECONDS
  */
@@ -375,6 +376,16 @@ int main(int argc, char **argv) {
     if (ds.sem_nsems > 512 || semctl(id, 0, GETALL, arg) != 0) return 1;
     for (i = 0; i < ds.sem_nsems; i++) printf(i ? " %u" : "%u", v[i]);
     printf("\n");
+    return 0;
+  }
+  if (argc == 4 && strcmp(argv[1], "chmod-set") == 0) {
+    struct semid_ds ds;
+    union semun a;
+    int semid = atoi(argv[2]);
+    a.buf = &ds;
+    if (semctl(semid, 0, IPC_STAT, a) != 0) return perror("IPC_STAT"), 1;
+    ds.sem_perm.mode = (unsigned short)strtol(argv[3], NULL, 8);
+    if (semctl(semid, 0, IPC_SET, a) != 0) return perror("IPC_SET"), 1;
     return 0;
   }
   if (argc == 5 && strcmp(argv[1], "hold-count") == 0) {
