@@ -12,7 +12,9 @@ assert(os.execute(("%s %s/client.lua 10"):format(lua, dir)))
 -- the device sees the stop flag and, as the last user, removes the segment
 local key = smo.key(dir .. "/device.h", "D")
 for _ = 1, 100 do
-  if not smo.open{ key = key } then break end
+  local probe = smo.open{ key = key }
+  if not probe then break end
+  probe:close()   -- an unclosed probe would count as a user until collected
   system.sleep(0.05)
 end
 print(smo.open{ key = key } and "the segment is still there" or "done: nothing left behind")
