@@ -472,6 +472,61 @@ describe("14. bad input", function()
     assert.are.same({}, bad, "seed " .. seed)
   end)
 
+  it("random calls on views and layouts raise only our own messages, at the caller's line", function()
+    local seed = tonumber(os.getenv("SMO_SEED")) or 20261202
+    math.randomseed(seed)
+    local ro = assert(smo.open{ key = seg:key(), readonly = true })
+    local A = smo.array(T, 3)
+    local views = { v, seg:view(A, 8), ro:view(T) }
+    local pool = { 0, 1, -1, 1.5, 2 ^ 53, 0 / 0, math.huge, "seq", "x", "name", "m", "m[1]", "m[1][2]", "nope", "",
+                   "m[9]", "[0]", "x.y", true, {}, function() end, io.stdout, seg, T, A, v, 255, 2 ^ 31, -2 ^ 63, "1" }
+    local names = { "get", "set", "atomic_load", "atomic_store", "atomic_add", "atomic_cas", "wait", "wake",
+                    "publish", "snapshot", "offsetof", "layout" }
+    local OURS = { "^attempt to use a closed smobject", "^attempt to write to a read%-only smobject",
+                   "^bad argument #%d+ to '[%w_?]+' %(.+%)$", "^calling '[%w_]+' on bad self", "^[%w_.]+: ",
+                   "^unknown field", "^index %-?%d+ out of range", "^array index: ", "^array views are indexed",
+                   "^struct fields are named", "^field '", "^array element: ", "^a table is needed",
+                   "^a string is needed", "^string of %d+ bytes", "^key %-?%d+ out of range",
+                   "^arrays are set from sequences", "^layouts are read%-only" }
+    local bad = {}
+    local function check(what, ok, err)
+      if ok then return end
+      err = tostring(err)
+      local msg = err:gsub("^[^:]*:%d+: ", "")
+      local ours = false
+      for _, pat in ipairs(OURS) do ours = ours or msg:match(pat) ~= nil end
+      if not ours or err:match("lua/smobject") or err:match("^%[C%]") then bad[#bad + 1] = what .. " -> " .. err end
+    end
+    local function pick() return pool[math.random(#pool + 1)] end
+    for _ = 1, 5000 do
+      local w = views[math.random(#views)]
+      local r = math.random(4)
+      if r == 1 then
+        local key, val = pick(), pick()
+        check("index", pcall(function() return w[key] end))
+        check("newindex", pcall(function() w[key] = val end))
+      elseif r == 2 then
+        local n = names[math.random(#names)]
+        local a, b, c = pick(), pick(), pick()
+        if n == "wait" then c = 0 elseif n == "snapshot" then b = 0 end   -- no sleeping
+        check(n, pcall(function() return w[n](w, a, b, c) end))
+        check(n .. " on a bad self", pcall(function() return w[n](a, b, c) end))
+      elseif r == 3 then
+        local a, b = pick(), pick()
+        check("view", pcall(function() return seg:view(a, b) end))
+        check("array", pcall(function() return smo.array(a, b) end))
+        check("offsetof", pcall(function() return T:offsetof(a) end))
+        check("members", pcall(function() return T.members(a) end))
+        check("struct", pcall(function() return smo.struct{ { "a", a }, aligned = pick(), name = pick() } end))
+      else
+        check("tostring", pcall(tostring, w))
+        check("pairs", pcall(function() for _ in pairs(w) do end end))
+      end
+    end
+    ro:close()
+    assert.are.same({}, bad, "seed " .. seed)
+  end)
+
   it("tostring of a closed view says so instead of raising", function()
     local other = assert(smo.open{ key = seg:key() })
     local w = other:view(T)

@@ -739,11 +739,13 @@ end
 local function offset_of(r, path, what)
   if type(path) ~= "string" then raise(("%s: member path expected, got %s"):format(what, typename(path))) end
   local T, off, pos = nil, 0, 1
+  -- what stands before position pos: "'gps'", or the layout itself
+  local function before(p) return p == 1 and (r.name or r.kind) or ("'" .. path:sub(1, p - 1) .. "'") end
   while pos <= #path do
     local name, e = path:match("^%.?([%a_][%w_]*)()", pos)
     if name and (pos == 1 or path:sub(pos, pos) == ".") then
       if r.kind ~= "struct" and r.kind ~= "union" then
-        raise(("%s: '%s' is not a struct in '%s'"):format(what, path:sub(1, pos - 1), path))
+        raise(("%s: %s is not a struct (in '%s')"):format(what, before(pos), path))
       end
       flat_members(r)
       local f = r.byname[name]
@@ -753,7 +755,7 @@ local function offset_of(r, path, what)
       local digits, e2 = path:match("^%[%s*(%d+)%s*%]()", pos)
       if not digits then raise(("%s: bad member path '%s'"):format(what, path)) end
       if r.kind ~= "array" and r.kind ~= "string" then
-        raise(("%s: '%s' is not an array"):format(what, path:sub(1, pos - 1)))
+        raise(("%s: %s is not an array (in '%s')"):format(what, before(pos), path))
       end
       local idx = math.tointeger(tonumber(digits))
       if not idx or idx >= r.count then
