@@ -10,17 +10,32 @@
  * found by the address of their interned text, as C type names are
  * (access.h); sub-views of nested structs and arrays are made once and cached.
  *
- * A view is checked against its segment's size when made; the size never
- * changes, so an access only needs the segment to be still attached.
+ * A compiled layout is checked whole when compiled (every field inside its
+ * parent, sizes without overflow, nesting bounded), whoever described it; a
+ * view is checked against its segment's size when made.  A view belongs to
+ * one attachment of its handle (attach_gen): the size of that attachment
+ * never changes, so an access only needs the attachment to be the same.
  */
 #include <stdint.h>
 #include <string.h>
+#include <limits.h>
 
 #include "smobject.h"
 #include "access.h"
 
 #define VIEW_MAGIC 0x5745495645534d53ULL   /* "SMSEVIEW" */
 #define SHORT_NAME 40                       /* LUAI_MAXSHORTLEN: longer names are not interned */
+
+/* The limits struct.lua enforces with clear errors, checked again here:
+ * sizes up to 2^53 bytes, 100 levels of nesting, 2^20 fields. */
+#define LAYOUT_MAX_DEPTH 100
+#define LAYOUT_MAX_FIELDS (1 << 20)
+#if SIZE_MAX >= 9007199254740992ULL
+#define LAYOUT_MAX_SIZE ((lua_Integer)1 << 53)
+#else
+#define LAYOUT_MAX_SIZE ((lua_Integer)(SIZE_MAX / 2))
+#endif
+#define VIEW_MAX_SUBSLOTS 64                /* sub-views cached in user values; more go to the table */
 
 enum { VK_SCALAR, VK_STRING, VK_STRUCT, VK_ARRAY };
 
@@ -54,12 +69,17 @@ typedef struct view {
   smo_seg *seg;
   const vtype *type;
   size_t base;
+  unsigned gen;           /* the handle's attach_gen when the view was made */
 } view;
 
 /* Upvalues of view functions: see set_view_funcs. */
 #define VIEW_FIRST_SLOT 4   /* user values: 1 segment, 2 layout, 3 element cache, 4.. sub-views */
 #define VIEW_META lua_upvalueindex(1)
 #define VIEW_METHODS lua_upvalueindex(2)
+#define VIEW_CTYPES lua_upvalueindex(4)
+#define VIEW_HOLDER_META lua_upvalueindex(5)
+
+#define STALE_MESSAGE "attempt to use a view of an earlier attachment (make a new view)"
 
 static unsigned name_slot(const char *p, int slots) {
   uintptr_t v = (uintptr_t)p;
@@ -68,74 +88,119 @@ static unsigned name_slot(const char *p, int slots) {
 
 /* ---------------------------------------------------------- compiling */
 
-static const vtype *compile_type(lua_State *L, int desc, int anchors);
+/*
+ * A description (made by struct.lua) is read with raw accesses only and
+ * every number in it is checked, so that no table, however made, can give a
+ * vtype that reaches outside its own size.
+ */
 
-/* Reads one field description (at stack index d) into f; anchors holds
- * what f points to. */
-static void compile_field(lua_State *L, int d, vfield *f, int anchors) {
-  const char *kind;
-  lua_getfield(L, d, "kind");
-  kind = luaL_checkstring(L, -1);
-  lua_getfield(L, d, "offset");
-  f->offset = (size_t)luaL_optinteger(L, -1, 0);
-  lua_getfield(L, d, "size");
-  f->size = (size_t)luaL_checkinteger(L, -1);
-  lua_pop(L, 2);
-  f->type = NULL;
-  if (strcmp(kind, "scalar") == 0) {
-    f->kind = VK_SCALAR;
-    lua_getfield(L, d, "ctype");
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, lua_upvalueindex(4)) != LUA_TNUMBER) luaL_error(L, "layout: unknown C type");
-    f->code = (int)lua_tointeger(L, -1);
-    lua_pop(L, 2);
-  } else if (strcmp(kind, "string") == 0) {
-    f->kind = VK_STRING;
+static SMO_NORETURN void raise_desc(lua_State *L, const char *what) {
+  luaL_error(L, "layout: %s", what);
+  __builtin_unreachable();
+}
+
+/* Pushes t[key] of the table at idx (raw). */
+static int raw_field(lua_State *L, int idx, const char *key) {
+  idx = lua_absindex(L, idx);
+  lua_pushstring(L, key);
+  return lua_rawget(L, idx);
+}
+
+/* The integer t[key] of the description at idx, within lo..hi (a missing
+ * key gives dflt when dflt >= 0). */
+static size_t desc_integer(lua_State *L, int idx, const char *key, lua_Integer lo, lua_Integer hi, lua_Integer dflt) {
+  lua_Integer v;
+  int type = raw_field(L, idx, key);
+  if (type == LUA_TNIL && dflt >= 0) {
+    v = dflt;
   } else {
-    f->kind = VK_ARRAY;
-    if (strcmp(kind, "array") != 0) f->kind = VK_STRUCT;
-    lua_getfield(L, d, "type");
-    f->type = compile_type(L, lua_gettop(L), anchors);
-    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1)) raise_desc(L, lua_pushfstring(L, "'%s' must be an integer", key));
+    v = lua_tointeger(L, -1);
+    if (v < lo || v > hi) raise_desc(L, lua_pushfstring(L, "'%s' out of range (%I)", key, v));
   }
-  lua_pop(L, 1);   /* kind */
+  lua_pop(L, 1);
+  return (size_t)v;
+}
+
+/* The kind string of the description at idx, as its VK_ code. */
+static int desc_kind(lua_State *L, int idx, int field) {
+  const char *k;
+  int kind = -1;
+  if (raw_field(L, idx, "kind") != LUA_TSTRING) raise_desc(L, "'kind' must be a string");
+  k = lua_tostring(L, -1);
+  if (strcmp(k, "struct") == 0 || strcmp(k, "union") == 0) kind = VK_STRUCT;
+  else if (strcmp(k, "array") == 0) kind = VK_ARRAY;
+  else if (field && strcmp(k, "scalar") == 0) kind = VK_SCALAR;
+  else if (field && strcmp(k, "string") == 0) kind = VK_STRING;
+  if (kind < 0) raise_desc(L, lua_pushfstring(L, "unknown kind '%s'", k));
+  lua_pop(L, 1);
+  return kind;
+}
+
+static const vtype *compile_type(lua_State *L, int desc, int anchors, int depth);
+
+/* Reads the field description at stack index d into f, which must lie
+ * within a parent of `room` bytes; anchors holds what f points to. */
+static void compile_field(lua_State *L, int d, vfield *f, int anchors, int depth, size_t room) {
+  if (lua_type(L, d) != LUA_TTABLE) raise_desc(L, "a field description must be a table");
+  f->kind = desc_kind(L, d, 1);
+  f->offset = desc_integer(L, d, "offset", 0, LAYOUT_MAX_SIZE, 0);
+  f->size = desc_integer(L, d, "size", 1, LAYOUT_MAX_SIZE, -1);
+  if (f->offset > room || f->size > room - f->offset) raise_desc(L, "a field lies outside its struct");
+  f->type = NULL;
+  if (f->kind == VK_SCALAR) {
+    raw_field(L, d, "ctype");
+    if (lua_type(L, -1) != LUA_TSTRING || lua_rawget(L, VIEW_CTYPES) != LUA_TNUMBER) raise_desc(L, "unknown C type");
+    f->code = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (f->size != ctype_width[f->code]) raise_desc(L, "a scalar's size is not its C type's");
+  } else if (f->kind != VK_STRING) {
+    raw_field(L, d, "type");
+    f->type = compile_type(L, lua_gettop(L), anchors, depth + 1);
+    lua_pop(L, 1);
+    if (f->type->size != f->size) raise_desc(L, "a field's size is not its type's");
+  }
 }
 
 /*
  * desc (a Lua table made by struct.lua) -> vtype, a userdata kept alive by
  * the anchors table (so the top type's holder keeps everything alive).
  */
-static const vtype *compile_type(lua_State *L, int desc, int anchors) {
-  int nfields = 0, slots = 1, i;
-  size_t bytes;
+static const vtype *compile_type(lua_State *L, int desc, int anchors, int depth) {
+  int nfields = 0, slots = 1, i, kind;
+  size_t bytes, size;
   vtype *t;
-  const char *kind;
+  if (depth > LAYOUT_MAX_DEPTH) raise_desc(L, lua_pushfstring(L, "nested deeper than %d levels", LAYOUT_MAX_DEPTH));
   luaL_checkstack(L, 12, "layout too deep");
-  lua_getfield(L, desc, "kind");
-  kind = luaL_checkstring(L, -1);
-  lua_pop(L, 1);
-  if (strcmp(kind, "array") != 0) {
-    lua_getfield(L, desc, "fields");
-    nfields = (int)lua_rawlen(L, -1);
+  if (lua_type(L, desc) != LUA_TTABLE) raise_desc(L, "a type description must be a table");
+  kind = desc_kind(L, desc, 0);
+  size = desc_integer(L, desc, "size", 1, LAYOUT_MAX_SIZE, -1);
+  if (kind == VK_STRUCT) {
+    lua_Unsigned n;
+    if (raw_field(L, desc, "fields") != LUA_TTABLE) raise_desc(L, "'fields' must be a table");
+    n = lua_rawlen(L, -1);
     lua_pop(L, 1);
+    if (n == 0 || n > LAYOUT_MAX_FIELDS) raise_desc(L, "a struct needs 1 to 2^20 fields");
+    nfields = (int)n;
     while (slots < 2 * nfields + 2) slots *= 2;
   }
   bytes = sizeof(vtype) + (size_t)nfields * sizeof(vfield) + (size_t)slots * (sizeof(char *) + sizeof(int));
   t = (vtype *)lua_newuserdatauv(L, bytes, 0);
   memset(t, 0, bytes);
   luaL_ref(L, anchors);                   /* anchored, off the stack */
-  lua_getfield(L, desc, "layout");
+  raw_field(L, desc, "layout");
   t->layout_ref = luaL_ref(L, anchors);
-  lua_getfield(L, desc, "size");
-  t->size = (size_t)luaL_checkinteger(L, -1);
-  lua_pop(L, 1);
-  if (strcmp(kind, "array") == 0) {
+  t->size = size;
+  if (kind == VK_ARRAY) {
     t->kind = VK_ARRAY;
-    lua_getfield(L, desc, "count");
-    t->count = (size_t)luaL_checkinteger(L, -1);
-    lua_getfield(L, desc, "elem");
-    compile_field(L, lua_gettop(L), &t->elem, anchors);
-    lua_pop(L, 2);
+    t->count = desc_integer(L, desc, "count", 1, (lua_Integer)size, -1);
+    raw_field(L, desc, "elem");
+    compile_field(L, lua_gettop(L), &t->elem, anchors, depth, size);
+    lua_pop(L, 1);
+    t->elem.offset = 0;
+    /* count x elem.size == size, without overflow (count <= size) */
+    if (t->elem.size > size / t->count || t->elem.size * t->count != size)
+      raise_desc(L, "an array's size is not count x element size");
     return t;
   }
   t->kind = VK_STRUCT;
@@ -144,19 +209,18 @@ static const vtype *compile_type(lua_State *L, int desc, int anchors) {
   t->fields = (vfield *)(void *)(t + 1);
   t->ptext = (const char **)(void *)(t->fields + nfields);
   t->pidx = (int *)(void *)(t->ptext + slots);
-  lua_getfield(L, desc, "fields");
+  raw_field(L, desc, "fields");
   for (i = 0; i < nfields; i++) {
     vfield *f = &t->fields[i];
     unsigned s;
     lua_rawgeti(L, -1, i + 1);
-    lua_getfield(L, -1, "name");
+    if (lua_type(L, -1) != LUA_TTABLE) raise_desc(L, "a field description must be a table");
+    if (raw_field(L, -1, "name") != LUA_TSTRING) raise_desc(L, "a field needs a name");
     f->name = lua_tolstring(L, -1, &f->namelen);
-    if (f->name == NULL) luaL_error(L, "layout: field without a name");
-    lua_pushvalue(L, -1);
     luaL_ref(L, anchors);                 /* keeps the interned name alive */
-    lua_pop(L, 1);
-    compile_field(L, lua_gettop(L), f, anchors);
-    if (f->kind == VK_STRUCT || f->kind == VK_ARRAY) f->slot = VIEW_FIRST_SLOT + t->nsub++;
+    compile_field(L, lua_gettop(L), f, anchors, depth, size);
+    if ((f->kind == VK_STRUCT || f->kind == VK_ARRAY) && t->nsub < VIEW_MAX_SUBSLOTS)
+      f->slot = VIEW_FIRST_SLOT + t->nsub++;
     for (s = name_slot(f->name, slots); t->ptext[s] != NULL; s = (s + 1) & (unsigned)(slots - 1)) {}
     t->ptext[s] = f->name;
     t->pidx[s] = i;
@@ -166,8 +230,8 @@ static const vtype *compile_type(lua_State *L, int desc, int anchors) {
   return t;
 }
 
-/* core.compile_layout(desc) -> vtype userdata (its user value anchors
- * names and sub-types) */
+/* core.compile_layout(desc) -> holder: a userdata of the holder metatable
+ * pointing to the vtype (its user value anchors names and sub-types). */
 static int smo_compile_layout(lua_State *L) {
   int anchors;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -175,13 +239,25 @@ static int smo_compile_layout(lua_State *L) {
   lua_newtable(L);
   anchors = 2;
   {
-    const vtype *top = compile_type(L, 1, anchors);
+    const vtype *top = compile_type(L, 1, anchors, 1);
     const vtype **holder = (const vtype **)lua_newuserdatauv(L, sizeof(vtype *), 1);
     *holder = top;
     lua_pushvalue(L, anchors);
     lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, VIEW_HOLDER_META);
+    lua_setmetatable(L, -2);
   }
   return 1;
+}
+
+/* The vtype of the holder at idx, or NULL when it is not one. */
+static const vtype *to_holder(lua_State *L, int idx) {
+  const vtype **holder = (const vtype **)lua_touserdata(L, idx);
+  int ok;
+  if (holder == NULL || lua_rawlen(L, idx) != sizeof(vtype *) || !lua_getmetatable(L, idx)) return NULL;
+  ok = lua_rawequal(L, -1, VIEW_HOLDER_META);
+  lua_pop(L, 1);
+  return ok ? *holder : NULL;
 }
 
 /* ------------------------------------------------------------- views */
@@ -197,21 +273,36 @@ static SMO_NORETURN void raise_bad_key(lua_State *L, int idx) {
   __builtin_unreachable();
 }
 
+/* A view whose attachment ended: its handle is closed, or attached again. */
+static SMO_NORETURN void raise_dead(lua_State *L, const view *v) {
+  if (v->seg->addr == NULL) raise_closed(L, v->seg);
+  luaL_error(L, STALE_MESSAGE);
+  __builtin_unreachable();
+}
+
+static int is_view(lua_State *L, int idx, const view *v) {
+  return v != NULL && lua_rawlen(L, idx) == sizeof(view) && v->magic == VIEW_MAGIC;
+}
+
+/* The live view at idx (one test more than a closed check: the generation). */
 static view *check_view(lua_State *L, int idx) {
   view *v = (view *)lua_touserdata(L, idx);
-  if (v == NULL || lua_rawlen(L, idx) != sizeof(view) || v->magic != VIEW_MAGIC) raise_not_view(L, idx);
-  if (v->seg->addr == NULL) raise_closed(L, v->seg);
+  if (!is_view(L, idx, v)) raise_not_view(L, idx);
+  if (v->seg->addr == NULL || v->gen != v->seg->attach_gen) raise_dead(L, v);
   return v;
 }
 
-/* Pushes a new view of type t at base, sharing the segment (user value 1)
- * and the layout holder (user value 2) of the view or segment at owner. */
-static view *push_view(lua_State *L, smo_seg *seg, const vtype *t, size_t base, int seg_idx, int holder_idx) {
+/* Pushes a new view of type t at base of attachment gen, sharing the
+ * segment (user value 1) and the layout holder (user value 2) at seg_idx and
+ * holder_idx. */
+static view *push_view(lua_State *L, smo_seg *seg, unsigned gen, const vtype *t, size_t base, int seg_idx,
+                       int holder_idx) {
   view *v = (view *)lua_newuserdatauv(L, sizeof(view), VIEW_FIRST_SLOT - 1 + t->nsub);
   v->magic = VIEW_MAGIC;
   v->seg = seg;
   v->type = t;
   v->base = base;
+  v->gen = gen;
   lua_pushvalue(L, seg_idx);
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, holder_idx);
@@ -221,15 +312,38 @@ static view *push_view(lua_State *L, smo_seg *seg, const vtype *t, size_t base, 
   return v;
 }
 
-/* core.new_view(seg, holder, offset): the caller (Lua) has checked fit. */
+/* nil, n, why[, segment size]: argument n of new_view (and of seg:view) is
+ * wrong; view.lua words the error at its caller's line. */
+static int view_refused(lua_State *L, int n, const char *why, size_t segsize) {
+  lua_pushnil(L);
+  lua_pushinteger(L, n);
+  lua_pushstring(L, why);
+  lua_pushinteger(L, (lua_Integer)segsize);
+  return 4;
+}
+
+/* core.new_view(seg, holder, offset) -> view, or nil, n, why, size: why is
+ * "handle" (1 is not one), "closed", "layout" (2 is false: not a struct or
+ * array layout), "type" or "integer" (3 is not an integer), "fit" (the view
+ * does not fit in the segment).  Any other holder than a compiled layout
+ * raises. */
 static int smo_new_view(lua_State *L) {
-  smo_seg *h = check_seg(L, 1);
-  const vtype **holder = (const vtype **)lua_touserdata(L, 2);
-  lua_Integer off = luaL_checkinteger(L, 3);
-  luaL_argcheck(L, holder != NULL, 2, "layout expected");
-  luaL_argcheck(L, off >= 0 && (size_t)off <= h->size && (*holder)->size <= h->size - (size_t)off, 3,
-                "view does not fit in the segment");
-  push_view(L, h, *holder, (size_t)off, 1, 2);
+  smo_seg *h = (smo_seg *)lua_touserdata(L, 1);
+  const vtype *t = NULL;
+  lua_Integer off;
+  int isint;
+  if (lua_toboolean(L, 2)) {
+    t = to_holder(L, 2);
+    if (t == NULL) luaL_typeerror(L, 2, "compiled layout");
+  }
+  if (h == NULL || lua_rawlen(L, 1) != sizeof(smo_seg) || h->magic != SMO_MAGIC) return view_refused(L, 1, "handle", 0);
+  if (h->addr == NULL) return view_refused(L, 1, "closed", 0);
+  if (t == NULL) return view_refused(L, 2, "layout", h->size);
+  if (lua_type(L, 3) != LUA_TNUMBER) return view_refused(L, 3, "type", h->size);
+  off = lua_tointegerx(L, 3, &isint);
+  if (!isint) return view_refused(L, 3, "integer", h->size);
+  if (off < 0 || t->size > h->size || (size_t)off > h->size - t->size) return view_refused(L, 3, "fit", h->size);
+  push_view(L, h, h->attach_gen, t, (size_t)off, 1, 2);
   return 1;
 }
 
@@ -253,7 +367,7 @@ static const vfield *find_field(lua_State *L, const vtype *t, int idx) {
 static void push_new_subview(lua_State *L, const view *v, const vfield *f) {
   lua_getiuservalue(L, 1, 1);
   lua_getiuservalue(L, 1, 2);
-  push_view(L, v->seg, f->type, v->base + f->offset, lua_gettop(L) - 1, lua_gettop(L));
+  push_view(L, v->seg, v->gen, f->type, v->base + f->offset, lua_gettop(L) - 1, lua_gettop(L));
   lua_replace(L, -3);
   lua_pop(L, 1);
 }
@@ -298,16 +412,32 @@ static void push_field(lua_State *L, view *v, const vfield *f, const unsigned ch
   }
 }
 
+static int raise_index(lua_State *L, const view *v, lua_Integer i) {
+  return luaL_error(L, "index %I out of range (array of %I elements, indices 0..%I)", i, (lua_Integer)v->type->count,
+                    (lua_Integer)v->type->count - 1);
+}
+
 static int raise_unknown(lua_State *L, const view *v, int idx) {
   if (v->type->kind == VK_ARRAY) {
-    if (lua_isinteger(L, idx))
-      return luaL_error(L, "index %I out of range (array of %I elements, indices 0..%I)", lua_tointeger(L, idx),
-                        (lua_Integer)v->type->count, (lua_Integer)v->type->count - 1);
     return luaL_error(L, "array views are indexed by integers 0..%I, not by %s", (lua_Integer)v->type->count - 1,
                       lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : luaL_typename(L, idx));
   }
   if (lua_type(L, idx) == LUA_TSTRING) return luaL_error(L, "unknown field '%s'", lua_tostring(L, idx));
   return luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, idx));
+}
+
+/* The array index at idx into *i: an integer, or a float with an exact
+ * integer value (raises for others); 0 when idx is not a number. */
+static inline int array_index(lua_State *L, int idx, lua_Integer *i) {
+  int isint;
+  if (lua_isinteger(L, idx)) {
+    *i = lua_tointeger(L, idx);
+    return 1;
+  }
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+  *i = lua_tointegerx(L, idx, &isint);
+  if (!isint) luaL_error(L, "array index: number has no integer representation");
+  return 1;
 }
 
 /***
@@ -332,15 +462,17 @@ static int view_index(lua_State *L) {
       push_field(L, v, f, v->seg->addr + v->base + f->offset, (lua_Integer)(f - t->fields) + 1);
       return 1;
     }
-  } else if (lua_isinteger(L, 2)) {
-    lua_Integer i = lua_tointeger(L, 2);
-    if (i >= 0 && (size_t)i < t->count) {
-      vfield f = t->elem;
-      f.offset = (size_t)i * t->elem.size;
-      push_field(L, v, &f, v->seg->addr + v->base + f.offset, i + 1);
-      return 1;
+  } else {
+    lua_Integer i;
+    if (array_index(L, 2, &i)) {
+      if (i >= 0 && (size_t)i < t->count) {
+        vfield f = t->elem;
+        f.offset = (size_t)i * t->elem.size;
+        push_field(L, v, &f, v->seg->addr + v->base + f.offset, i + 1);
+        return 1;
+      }
+      return raise_index(L, v, i);
     }
-    return raise_unknown(L, v, 2);
   }
   lua_pushvalue(L, 2);
   if (lua_rawget(L, VIEW_METHODS) != LUA_TNIL) return 1;
@@ -454,11 +586,14 @@ static int view_newindex(lua_State *L) {
     store_checked(L, v, f, v->seg->addr + v->base + f->offset, 3);
     return 0;
   }
-  if (lua_isinteger(L, 2)) {
-    lua_Integer i = lua_tointeger(L, 2);
-    if (i >= 0 && (size_t)i < t->count) {
-      store_checked(L, v, &t->elem, v->seg->addr + v->base + (size_t)i * t->elem.size, 3);
-      return 0;
+  {
+    lua_Integer i;
+    if (array_index(L, 2, &i)) {
+      if (i >= 0 && (size_t)i < t->count) {
+        store_checked(L, v, &t->elem, v->seg->addr + v->base + (size_t)i * t->elem.size, 3);
+        return 0;
+      }
+      return raise_index(L, v, i);
     }
   }
   return raise_unknown(L, v, 2);
@@ -554,10 +689,13 @@ static int view_len(lua_State *L) {
   return 1;
 }
 
-/* core.view_info(v) -> seg, base offset, Lua layout of the view's type */
+/* core.view_info(v) -> seg, base offset, Lua layout of the view's type,
+ * state (nil: live, "closed", "stale": its attachment ended), size in
+ * bytes, read-only.  Raises only when v is not a view: view.lua raises for
+ * a dead one at its caller's line. */
 static int smo_view_info(lua_State *L) {
   view *v = (view *)lua_touserdata(L, 1);
-  if (v == NULL || lua_rawlen(L, 1) != sizeof(view) || v->magic != VIEW_MAGIC) raise_not_view(L, 1);
+  if (!is_view(L, 1, v)) raise_not_view(L, 1);
   lua_getiuservalue(L, 1, 1);
   lua_pushinteger(L, (lua_Integer)v->base);
   lua_getiuservalue(L, 1, 2);          /* holder */
@@ -565,7 +703,12 @@ static int smo_view_info(lua_State *L) {
   lua_rawgeti(L, -1, v->type->layout_ref);
   lua_replace(L, -3);
   lua_pop(L, 1);
-  return 3;
+  if (v->seg->addr == NULL) lua_pushliteral(L, "closed");
+  else if (v->gen != v->seg->attach_gen) lua_pushliteral(L, "stale");
+  else lua_pushnil(L);
+  lua_pushinteger(L, (lua_Integer)v->type->size);
+  lua_pushboolean(L, v->seg->readonly);
+  return 6;
 }
 
 static const luaL_Reg view_functions[] = {
@@ -590,19 +733,22 @@ static const luaL_Reg view_methods[] = {
 };
 
 /* Adds regs to the table at target with the view upvalues: 1 view
- * metatable, 2 view methods, 3 the C type index, 4 C type name -> code. */
-static void set_view_funcs(lua_State *L, int target, const luaL_Reg *regs, int meta, int methods, int ctypes) {
+ * metatable, 2 view methods, 3 the C type index, 4 C type name -> code,
+ * 5 the metatable of compiled layouts (holders). */
+static void set_view_funcs(lua_State *L, int target, const luaL_Reg *regs, int meta, int methods, int ctypes,
+                           int holders) {
   lua_pushvalue(L, target);
   lua_pushvalue(L, meta);
   lua_pushvalue(L, methods);
   lua_pushvalue(L, SMO_CTYPES);
   lua_pushvalue(L, ctypes);
-  luaL_setfuncs(L, regs, 4);
+  lua_pushvalue(L, holders);
+  luaL_setfuncs(L, regs, 5);
   lua_pop(L, 1);
 }
 
 void view_open(lua_State *L) {
-  int top = lua_gettop(L), meta = top + 1, methods = top + 2, ctypes = top + 3, i;
+  int top = lua_gettop(L), meta = top + 1, methods = top + 2, ctypes = top + 3, holders = top + 4, i;
   const ctype_index *ix = (const ctype_index *)lua_touserdata(L, SMO_CTYPES);
   lua_newtable(L);
   lua_pushliteral(L, "smobject view");
@@ -614,9 +760,14 @@ void view_open(lua_State *L) {
     lua_pushinteger(L, ix->code[i]);
     lua_setfield(L, ctypes, ix->text[i]);
   }
-  set_view_funcs(L, meta, view_metamethods, meta, methods, ctypes);
-  set_view_funcs(L, methods, view_methods, meta, methods, ctypes);
-  set_view_funcs(L, SMO_MODULE, view_functions, meta, methods, ctypes);
+  lua_newtable(L);
+  lua_pushliteral(L, "smobject compiled layout");
+  lua_setfield(L, holders, "__name");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, holders, "__metatable");
+  set_view_funcs(L, meta, view_metamethods, meta, methods, ctypes, holders);
+  set_view_funcs(L, methods, view_methods, meta, methods, ctypes, holders);
+  set_view_funcs(L, SMO_MODULE, view_functions, meta, methods, ctypes, holders);
   lua_pushvalue(L, meta);
   lua_setfield(L, SMO_MODULE, "view_meta");
   lua_pushvalue(L, methods);

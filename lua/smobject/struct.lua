@@ -15,50 +15,195 @@ local core = require("smobject.core")
 
 local M = {}
 
-local Layout = {}
-Layout.__index = Layout
-M.Layout = Layout
-
 local SCALAR_SIZE = core.ctypes           -- name -> sizeof
 local SCALAR_ALIGN = core.ctype_align     -- name -> _Alignof
 local MAX_ALIGN = core.max_align          -- what __attribute__((aligned)) means
 
+-- Limits, checked here with clear errors and again in C (csrc/view.c) when a
+-- layout is compiled: no segment holds more than 2^53 bytes (exact in a
+-- double too); gcc refuses alignments above 2^28; nesting is bounded so that
+-- no recursion, here or in C, can exhaust a stack.
+local MAX_SIZE = 1 << 53
+local MAX_ALIGNMENT = 1 << 28
+local MAX_DEPTH = 100                     -- nested structs and array dimensions
+local MAX_EXPR_DEPTH = 200                -- parentheses and unary signs in a constant
+local MAX_FIELDS = 1 << 20                -- named members of one struct, anonymous ones flattened
+
+-- ------------------------------------------------------------- errors
+
+-- Errors point at the caller's line, as error(msg, 2) does for a function
+-- called directly: the first frame outside this library (lua/smobject.lua
+-- and lua/smobject/*.lua) is blamed, whatever depth raised.
+local LIB = debug.getinfo(1, "S").source:match("^(@.*)smobject/struct%.lua$")
+local function in_library(info)
+  local src = info.source
+  if LIB then return src:sub(1, #LIB + 8) == LIB .. "smobject" end
+  return src == debug.getinfo(1, "S").source
+end
+
+-- The level of the first frame outside the library, counted from
+-- outside_level itself (1) and starting the search at level `from`.
+local function outside_level(from)
+  local level = from
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info or not in_library(info) then return level end
+    level = level + 1
+  end
+end
+
+-- Raises msg at the caller's line.
+local function raise(msg)
+  error(msg, outside_level(3) - 1)
+end
+M.raise = raise
+
+-- The value's type name as luaL_typeerror gives it (__name first).
+local function typename(x, none)
+  if none then return "no value" end
+  if M.is_layout(x) then return "smobject layout" end
+  local mt = getmetatable(x)
+  if type(mt) == "table" and type(rawget(mt, "__name")) == "string" then return rawget(mt, "__name") end
+  return type(x)
+end
+M.typename = typename
+
+-- Raises "bad argument #n to 'fname' (why)" at the caller's line, counting
+-- arguments as luaL_argerror does: the self of a method call is not counted
+-- (and a bad self reads "calling 'fname' on bad self").
+local function argerror(n, fname, why)
+  local level = outside_level(3)            -- counted from outside_level: one more than here
+  local entry = debug.getinfo(level - 2, "n")
+  if entry and entry.namewhat == "method" then
+    n = n - 1
+    if n == 0 then error(("calling '%s' on bad self (%s)"):format(fname, why), level - 1) end
+  end
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, why), level - 1)
+end
+M.argerror = argerror
+
+-- The integer value of argument n, as luaL_checkinteger takes it (floats
+-- with an exact integer value too); raises naming the argument.
+local function check_integer(x, n, fname, none)
+  if math.type(x) == "integer" then return x end
+  if type(x) == "number" then
+    local i = math.tointeger(x)
+    if i then return i end
+    argerror(n, fname, "number has no integer representation")
+  end
+  argerror(n, fname, "number expected, got " .. typename(x, none))
+end
+
+-- ------------------------------------------------------------- layouts
+
+-- A layout is an empty table whose metatable (hidden by __metatable) reads
+-- its fields from a private record; writes raise.  Only this file makes
+-- records, so a layout cannot be forged or changed after it is made.
+local data_of = setmetatable({}, { __mode = "k" })
+local Layout = {}                         -- methods
+local PUBLIC = { kind = true, ctype = true, size = true, align = true, name = true, count = true, elem = true,
+                 packed = true, tag = true }
+
+local LayoutMeta = {
+  __name = "smobject layout",
+  __metatable = "smobject layout",
+  __index = function(T, k)
+    if PUBLIC[k] then return data_of[T][k] end
+    return Layout[k]
+  end,
+  __newindex = function(_, k)
+    raise(("layouts are read-only (cannot set '%s')"):format(tostring(k)))
+  end,
+  __pairs = function(T)
+    local r = data_of[T]
+    return function(_, k)
+      repeat k = next(PUBLIC, k) until k == nil or r[k] ~= nil
+      if k then return k, r[k] end
+    end, T, nil
+  end,
+  __tostring = function(T)
+    local r = data_of[T]
+    return ("layout %s (%d bytes, align %d)"):format(r.name or r.kind, r.size, r.align)
+  end,
+}
+
+local function seal(r)
+  local T = setmetatable({}, LayoutMeta)
+  data_of[T] = r
+  return T
+end
+
+local function is_layout(v) return data_of[v] ~= nil end
+M.is_layout = is_layout
+
 -- Types declared by smo.cdef (and named structs of smo.struct), by name:
 -- "struct pose", "union u", or a typedef name.
 local registry = {}
-M.registry = registry
 
-local function is_layout(v) return getmetatable(v) == Layout end
-M.is_layout = is_layout
-
+-- Sizes and alignments stay below 2^53 and 2^28: no overflow here.
 local function align_up(n, a) return (n + a - 1) // a * a end
 
-local function scalar(ctype)
-  return setmetatable({ kind = "scalar", ctype = ctype, size = SCALAR_SIZE[ctype],
-                        align = SCALAR_ALIGN[ctype], name = ctype }, Layout)
+local function scalar(ctype, name, align)
+  return seal({ kind = "scalar", ctype = ctype, size = SCALAR_SIZE[ctype], align = align or SCALAR_ALIGN[ctype],
+                name = name or ctype, depth = 0, nflat = 1 })
 end
 
+-- char[n]: a string (a leaf for views, as scalars are).
 local function string_type(n)
-  return setmetatable({ kind = "string", size = n, align = SCALAR_ALIGN.char,
-                        name = ("char[%d]"):format(n), count = n }, Layout)
+  return seal({ kind = "string", size = n, align = SCALAR_ALIGN.char, name = ("char[%d]"):format(n), count = n,
+                depth = 0, nflat = 1 })
 end
 
+-- n elements of elem, or nil and why not: "large" (more than MAX_SIZE
+-- bytes) or "deep" (nested deeper than MAX_DEPTH).
 local function array_of(elem, n)
-  if elem.kind == "scalar" and elem.ctype == "char" then return string_type(n) end
+  local e = data_of[elem]
+  if e.kind == "scalar" and e.ctype == "char" then
+    if n > MAX_SIZE then return nil, "large" end
+    return string_type(n)
+  end
+  if e.depth >= MAX_DEPTH then return nil, "deep" end
+  if n > MAX_SIZE // e.size then return nil, "large" end
   -- float[3][4] is an array of 3 float[4]: the new dimension goes first
-  local base, dims = (elem.name or elem.kind):match("^(.-)(%[.*)$")
-  local name = base and ("%s[%d]%s"):format(base, n, dims) or ("%s[%d]"):format(elem.name or elem.kind, n)
-  return setmetatable({ kind = "array", elem = elem, count = n, size = elem.size * n, align = elem.align,
-                        name = name }, Layout)
+  local ename = e.name or e.kind
+  local base, dims = ename:match("^(.-)(%[.*)$")
+  local name = base and ("%s[%d]%s"):format(base, n, dims) or ("%s[%d]"):format(ename, n)
+  return seal({ kind = "array", elem = elem, count = n, size = e.size * n, align = e.align, name = name,
+                depth = e.depth + 1, nflat = 1 })
 end
+
+-- Why array_of refused, in words.
+local function too_large(n, elem)
+  return ("%d elements of %d bytes, more than 2^53 bytes"):format(n, data_of[elem].size)
+end
+local DEEP = ("layout nested deeper than %d levels"):format(MAX_DEPTH)
 
 -- ------------------------------------------------------------- tokens
+
+-- A C integer literal (decimal, 0x hex, 0 octal) as a Lua integer, or nil
+-- and "large" past math.maxinteger, or nil and "bad" (09).
+local function parse_integer(text)
+  local base, digits = 10, text
+  if text:match("^0[xX]") then
+    base, digits = 16, text:sub(3)
+  elseif text:match("^0%d") then
+    base, digits = 8, text:sub(2)
+  end
+  local v = 0
+  for k = 1, #digits do
+    local d = tonumber(digits:sub(k, k), base)
+    if not d then return nil, "bad" end
+    if v > (math.maxinteger - d) // base then return nil, "large" end
+    v = v * base + d
+  end
+  return v
+end
 
 local function tokenize(src, what)
   local toks, i, line, col0 = {}, 1, 1, 0
   local n = #src
   local function err(msg, at)
-    error(("%s: %s at line %d, column %d"):format(what, msg, line, (at or i) - col0), 0)
+    raise(("%s: %s at line %d, column %d"):format(what, msg, line, (at or i) - col0))
   end
   while i <= n do
     local c = src:sub(i, i)
@@ -94,10 +239,10 @@ local function tokenize(src, what)
       if not s then s, e = src:find("^%d+", i) end
       local text = src:sub(s, e)
       local suffix_e = select(2, src:find("^[uUlL]*", e + 1))
-      local v = text:match("^0[xX]") and tonumber(text:sub(3), 16)
-        or (text:match("^0%d") and tonumber(text, 8)) or tonumber(text)
+      local v, why = parse_integer(text)
+      if why == "large" then err("integer constant '" .. text .. "' is too large") end
       if not v then err("bad number '" .. text .. "'") end
-      toks[#toks + 1] = { t = "num", v = math.tointeger(v), text = src:sub(s, suffix_e), line = line, col = i - col0 }
+      toks[#toks + 1] = { t = "num", v = v, text = src:sub(s, suffix_e), line = line, col = i - col0 }
       i = suffix_e + 1
     else
       toks[#toks + 1] = { t = "punct", v = c, line = line, col = i - col0 }
@@ -114,7 +259,8 @@ local Parser = {}
 Parser.__index = Parser
 
 local function new_parser(src, what, scope)
-  return setmetatable({ toks = tokenize(src, what), pos = 1, what = what, scope = scope or {} }, Parser)
+  return setmetatable({ toks = tokenize(src, what), pos = 1, what = what, scope = scope or {}, depth = 0,
+                        edepth = 0 }, Parser)
 end
 
 function Parser:peek(k) return self.toks[self.pos + (k or 0)] end
@@ -125,7 +271,7 @@ function Parser:next()
 end
 
 function Parser:fail(tok, msg)
-  error(("%s: %s at line %d, column %d"):format(self.what, msg, tok.line, tok.col), 0)
+  raise(("%s: %s at line %d, column %d"):format(self.what, msg, tok.line, tok.col))
 end
 
 function Parser:accept(v)
@@ -142,40 +288,94 @@ function Parser:expect(v)
   return t
 end
 
+-- Integer arithmetic as C's on int64: overflow raises at the operator's
+-- token; / and % truncate toward zero.
+local MININT = math.mininteger
+local function checked(op, a, b)
+  if op == "+" then
+    local r = a + b
+    if (a >= 0) == (b >= 0) and (r >= 0) ~= (a >= 0) then return nil end
+    return r
+  elseif op == "-" then
+    local r = a - b
+    if (a >= 0) ~= (b >= 0) and (r >= 0) ~= (a >= 0) then return nil end
+    return r
+  elseif op == "*" then
+    if a == 0 or b == 0 then return 0 end
+    if (a == -1 and b == MININT) or (b == -1 and a == MININT) then return nil end
+    local r = a * b
+    if r // b ~= a or r % b ~= 0 then return nil end
+    return r
+  end
+  if a == MININT and b == -1 then return nil end
+  local q = a // b
+  if q < 0 and q * b ~= a then q = q + 1 end   -- floor to truncation
+  if op == "/" then return q end
+  return a - q * b
+end
+
 -- Integer constant expressions: + - * / % ( ) on literals.
 function Parser:const_expr()
+  local function nest(t)
+    self.edepth = self.edepth + 1
+    if self.edepth > MAX_EXPR_DEPTH then self:fail(t, "constant expression nested too deeply") end
+  end
   local function primary()
     local t = self:next()
     if t.t == "num" then return t.v end
-    if t.v == "(" then
-      local v = self:const_expr()
-      self:expect(")")
+    if t.v == "(" or t.v == "-" or t.v == "+" then
+      nest(t)
+      local v
+      if t.v == "(" then
+        v = self:const_expr()
+        self:expect(")")
+      else
+        v = primary()
+        if t.v == "-" then
+          v = checked("-", 0, v)
+          if not v then self:fail(t, "integer overflow in constant expression") end
+        end
+      end
+      self.edepth = self.edepth - 1
       return v
     end
-    if t.v == "-" then return -primary() end
-    if t.v == "+" then return primary() end
     self:fail(t, ("expected an integer constant, got '%s'"):format(tostring(t.v)))
+  end
+  local function apply(t, a, b)
+    local r = checked(t.v, a, b)
+    if not r then self:fail(t, "integer overflow in constant expression") end
+    return r
   end
   local function term()
     local v = primary()
     while true do
       local t = self:peek()
-      if t.v == "*" and t.t == "punct" then self:next() v = v * primary()
+      if t.v == "*" and t.t == "punct" then
+        self:next()
+        v = apply(t, v, primary())
       elseif (t.v == "/" or t.v == "%") and t.t == "punct" then
         self:next()
         local d = primary()
         if d == 0 then self:fail(t, "division by zero") end
-        v = t.v == "/" and v // d or v % d
+        v = apply(t, v, d)
       else return v end
     end
   end
   local v = term()
   while true do
     local t = self:peek()
-    if t.v == "+" and t.t == "punct" then self:next() v = v + term()
-    elseif t.v == "-" and t.t == "punct" then self:next() v = v - term()
+    if (t.v == "+" or t.v == "-") and t.t == "punct" then
+      self:next()
+      v = apply(t, v, term())
     else return v end
   end
+end
+
+-- An alignment constant at token nt: a power of 2, at most what gcc takes.
+function Parser:alignment(nt, n)
+  if n <= 0 or n & (n - 1) ~= 0 then self:fail(nt, ("alignment %d is not a power of 2"):format(n)) end
+  if n > MAX_ALIGNMENT then self:fail(nt, ("alignment %d exceeds the maximum %d"):format(n, MAX_ALIGNMENT)) end
+  return n
 end
 
 local HARMLESS_ATTRS = { unused = true, __unused__ = true, deprecated = true, __deprecated__ = true,
@@ -202,9 +402,8 @@ function Parser:attributes(into)
           local n = MAX_ALIGN
           if self:accept("(") then
             local nt = self:peek()
-            n = self:const_expr()
+            n = self:alignment(nt, self:const_expr())
             self:expect(")")
-            if n <= 0 or n & (n - 1) ~= 0 then self:fail(nt, ("alignment %d is not a power of 2"):format(n)) end
           end
           into.aligned = math.max(into.aligned or 1, n)
         elseif HARMLESS_ATTRS[a.v] then
@@ -228,8 +427,7 @@ function Parser:attributes(into)
       local nt = self:peek()
       local n
       if nt.t == "num" or nt.v == "(" then
-        n = self:const_expr()
-        if n <= 0 or n & (n - 1) ~= 0 then self:fail(nt, ("alignment %d is not a power of 2"):format(n)) end
+        n = self:alignment(nt, self:const_expr())
       else
         n = self:type_spec({}).align
       end
@@ -330,6 +528,8 @@ end
 -- struct/union [attrs] [tag] [{ members }] [attrs]
 function Parser:struct_spec(outer_attrs)
   local kw = self:next()
+  self.depth = self.depth + 1   -- bounds the recursion; M.layout checks the exact depth
+  if self.depth > MAX_DEPTH then self:fail(kw, DEEP) end
   local attrs = self:attributes({})
   local tag
   if self:peek().t == "id" and self:peek().v ~= "__attribute__" then tag = self:next().v end
@@ -338,15 +538,15 @@ function Parser:struct_spec(outer_attrs)
     if not tag then self:fail(self:peek(), "expected a tag or '{' after " .. kw.v) end
     local T = self.scope[key] or registry[key]
     if not T then self:fail(kw, ("unknown type '%s'"):format(key)) end
+    self.depth = self.depth - 1
     return T
   end
   local members = self:member_list("}")
   self:expect("}")
   self:attributes(attrs)
-  local T = M.layout(kw.v, members, attrs, kw, self)
-  T.name = key or ("anonymous " .. kw.v)
-  T.tag = key
+  local T = M.layout(kw.v, members, attrs, kw, self, key or ("anonymous " .. kw.v), key)
   if key then self.scope[key] = T end
+  self.depth = self.depth - 1
   -- attributes after the closing brace belong to the type, not the member
   outer_attrs.defined = true
   return T
@@ -360,22 +560,42 @@ function Parser:declarator(base, attrs)
   self:attributes(attrs)
   local nt = self:next()
   if nt.t ~= "id" then self:fail(nt, ("expected a member name, got '%s'"):format(tostring(nt.v))) end
-  local dims = {}
-  while self:accept("[") do
-    local dt = self:peek()
-    if dt.v == "]" then self:fail(dt, ("flexible array member '%s[]' is not supported"):format(nt.v)) end
-    local n = self:const_expr()
-    if n <= 0 then self:fail(dt, ("array '%s' needs a positive size, got %d"):format(nt.v, n)) end
-    self:expect("]")
-    dims[#dims + 1] = n
-  end
+  local T = self:dimensions(base, ("array '%s'"):format(nt.v), function(dt)
+    self:fail(dt, ("flexible array member '%s[]' is not supported"):format(nt.v))
+  end)
   local ct = self:peek()
   if ct.v == ":" then self:fail(ct, ("bitfield '%s' is not supported"):format(nt.v)) end
   if ct.v == "(" then self:fail(ct, ("function '%s' is not a data member"):format(nt.v)) end
   self:attributes(attrs)
-  local T = base
-  for i = #dims, 1, -1 do T = array_of(T, dims[i]) end
   return nt.v, T, nt
+end
+
+-- Array dimensions [N][M]... after a declarator's name (or in a type
+-- string): base wrapped in them.  what names the array in errors; empty
+-- handles `[]`.
+function Parser:dimensions(base, what, empty)
+  local dims, toks = {}, {}
+  local b = data_of[base]
+  local depth0 = b.depth - ((b.kind == "scalar" and b.ctype == "char") and 1 or 0)   -- char[N] is a leaf
+  while self:accept("[") do
+    local dt = self:peek()
+    if dt.v == "]" then empty(dt) end
+    local n = self:const_expr()
+    if n <= 0 then self:fail(dt, ("%s needs a positive size, got %d"):format(what, n)) end
+    self:expect("]")
+    dims[#dims + 1], toks[#toks + 1] = n, dt
+    if depth0 + #dims > MAX_DEPTH then self:fail(dt, DEEP) end
+  end
+  local T = base
+  for i = #dims, 1, -1 do
+    local A, why = array_of(T, dims[i])
+    if not A then
+      if why == "deep" then self:fail(toks[i], DEEP) end
+      self:fail(toks[i], ("%s is too large (%s)"):format(what, too_large(dims[i], T)))
+    end
+    T = A
+  end
+  return T
 end
 
 -- Members up to (not including) the token `stop`.
@@ -409,87 +629,150 @@ end
 -- ------------------------------------------------------------- layout
 
 -- Lays members out as gcc does.  kind: "struct" or "union"; attrs: the
--- type's own attributes; tok/parser for errors.
-function M.layout(kind, members, attrs, tok, parser)
+-- type's own attributes; tok/parser for errors (without a parser, errors
+-- read "smo.struct: ..." with no position).  Sealed, named name and tag.
+function M.layout(kind, members, attrs, tok, parser, name, tag)
   local fail = function(t, msg)
     if parser then parser:fail(t or tok, msg) end
-    error("smo.struct: " .. msg, 0)
+    raise("smo.struct: " .. msg)
   end
   if #members == 0 then fail(tok, "empty " .. kind .. " is not supported") end
-  local fields, offset, size, align = {}, 0, 0, 1
+  local fields, offset, size, align, depth, nflat = {}, 0, 0, 1, 0, 0
   local seen = {}
-  local function note_names(T, prefix_tok)
-    for _, f in ipairs(T.fields) do
+  local function note_names(r, prefix_tok)
+    for _, f in ipairs(r.fields) do
       if f.name then
         if seen[f.name] then fail(prefix_tok, ("duplicate member '%s'"):format(f.name)) end
         seen[f.name] = true
       else
-        note_names(f.type, prefix_tok)
+        note_names(data_of[f.type], prefix_tok)
       end
     end
   end
   for _, m in ipairs(members) do
     local T = m.type
-    if m.attrs.alignas and m.attrs.alignas < T.align then
+    local r = data_of[T]
+    if m.attrs.alignas and m.attrs.alignas < r.align then
       fail(m.tok, ("_Alignas(%d) cannot reduce the alignment of '%s' (%d)"):format(m.attrs.alignas,
-        m.name or "anonymous member", T.align))
+        m.name or "anonymous member", r.align))
     end
-    local a = (attrs.packed or m.attrs.packed) and 1 or T.align
+    local a = (attrs.packed or m.attrs.packed) and 1 or r.align
     local explicit = math.max(m.attrs.aligned or 1, m.attrs.alignas or 1)
     a = math.max(a, explicit)
     local off = kind == "union" and 0 or align_up(offset, a)
+    if off > MAX_SIZE - r.size then fail(m.tok, kind .. " is too large (more than 2^53 bytes)") end
     fields[#fields + 1] = { name = m.name, type = T, offset = off }
     if m.name then
       if seen[m.name] then fail(m.tok, ("duplicate member '%s'"):format(m.name)) end
       seen[m.name] = true
+      nflat = nflat + 1
     else
-      note_names(T, m.tok)
+      note_names(r, m.tok)
+      nflat = nflat + r.nflat
     end
-    offset = off + T.size
+    if nflat > MAX_FIELDS then fail(m.tok, ("%s has more than %d members"):format(kind, MAX_FIELDS)) end
+    offset = off + r.size
     size = math.max(size, offset)
     align = math.max(align, a)
+    -- an anonymous member's fields are the parent's own (views flatten them): no level of its own
+    depth = math.max(depth, m.name and r.depth or r.depth - 1)
   end
+  if depth >= MAX_DEPTH then fail(tok, DEEP) end
   if attrs.aligned then align = math.max(align, attrs.aligned) end
-  local T = setmetatable({ kind = kind, fields = fields, align = align, size = align_up(size, align),
-                           packed = attrs.packed or nil }, Layout)
-  return T
+  size = align_up(size, align)
+  if size > MAX_SIZE then fail(tok, kind .. " is too large (more than 2^53 bytes)") end
+  return seal({ kind = kind, fields = fields, align = align, size = size, packed = attrs.packed or nil,
+                name = name, tag = tag, depth = depth + 1, nflat = nflat })
 end
 
 -- ------------------------------------------------------------- queries
 
---- The named members of a struct or union layout, anonymous members
--- flattened, in declaration order.
--- @function Layout:members
--- @treturn {table,...} `{ name = ..., type = Layout, offset = n }` each
--- @usage for _, m in ipairs(Pose:members()) do print(m.name, m.offset) end
-function Layout:members()
-  if self._members then return self._members end
-  local list = {}
-  local function walk(T, base)
-    for _, f in ipairs(T.fields) do
+local function check_layout(T, fname)
+  local r = data_of[T]
+  if not r then argerror(1, fname, "smobject layout expected, got " .. typename(T)) end
+  return r
+end
+
+-- The named members of record r, anonymous members flattened (made once;
+-- private: callers get copies).
+local function flat_members(r)
+  if r.members then return r.members end
+  local list, byname = {}, {}
+  local function walk(x, base)
+    for _, f in ipairs(x.fields) do
       if f.name then
-        list[#list + 1] = { name = f.name, type = f.type, offset = base + f.offset }
+        local m = { name = f.name, type = f.type, offset = base + f.offset }
+        list[#list + 1] = m
+        byname[f.name] = m
       else
-        walk(f.type, base + f.offset)
+        walk(data_of[f.type], base + f.offset)
       end
     end
   end
-  walk(self, 0)
-  self._members = list
-  local byname = {}
-  for _, f in ipairs(list) do byname[f.name] = f end
-  self._byname = byname
+  if r.fields then walk(r, 0) end
+  r.members, r.byname = list, byname
   return list
 end
 
+--- The named members of a struct or union layout, anonymous members
+-- flattened, in declaration order.
+-- @function Layout:members
+-- @treturn {table,...} `{ name = ..., type = Layout, offset = n }` each (a
+-- fresh copy; an array or scalar has none)
+-- @usage for _, m in ipairs(Pose:members()) do print(m.name, m.offset) end
+function Layout:members()
+  local out = {}
+  for i, m in ipairs(flat_members(check_layout(self, "members"))) do
+    out[i] = { name = m.name, type = m.type, offset = m.offset }
+  end
+  return out
+end
+
 function Layout:member(name)
-  if not self._byname then self:members() end
-  return self._byname[name]
+  local r = check_layout(self, "member")
+  flat_members(r)
+  local m = r.byname[name]
+  if m then return { name = m.name, type = m.type, offset = m.offset } end
+end
+
+-- offsetof on record r; what names the caller in errors ("offsetof: ...").
+local function offset_of(r, path, what)
+  if type(path) ~= "string" then raise(("%s: member path expected, got %s"):format(what, typename(path))) end
+  local T, off, pos = nil, 0, 1
+  -- what stands before position pos: "'gps'", or the layout itself
+  local function before(p) return p == 1 and (r.name or r.kind) or ("'" .. path:sub(1, p - 1) .. "'") end
+  while pos <= #path do
+    local name, e = path:match("^%.?([%a_][%w_]*)()", pos)
+    if name and (pos == 1 or path:sub(pos, pos) == ".") then
+      if r.kind ~= "struct" and r.kind ~= "union" then
+        raise(("%s: %s is not a struct (in '%s')"):format(what, before(pos), path))
+      end
+      flat_members(r)
+      local f = r.byname[name]
+      if not f then raise(("%s: no member '%s' in %s"):format(what, name, r.name or "struct")) end
+      off, T, pos = off + f.offset, f.type, e
+    else
+      local digits, e2 = path:match("^%[%s*(%d+)%s*%]()", pos)
+      if not digits then raise(("%s: bad member path '%s'"):format(what, path)) end
+      if r.kind ~= "array" and r.kind ~= "string" then
+        raise(("%s: %s is not an array (in '%s')"):format(what, before(pos), path))
+      end
+      local idx = math.tointeger(tonumber(digits))
+      if not idx or idx >= r.count then
+        raise(("%s: index %s out of range for '%s' (%d elements)"):format(what, digits, path:sub(1, pos - 1), r.count))
+      end
+      local elem = r.kind == "string" and scalar("char") or r.elem
+      off, pos, T = off + idx * data_of[elem].size, e2, elem
+    end
+    r = data_of[T]
+  end
+  return off, T
 end
 
 --- A layout's byte offset of a member path, as C's `offsetof`.
 -- A layout also has the fields `size` and `align` (C's `sizeof` and
 -- `_Alignof`), `name`, and `kind` (`"struct"`, `"union"`, `"array"`...).
+-- Layouts are read-only.
 -- @function Layout:offsetof
 -- @tparam string path `"x"`, `"gps.lat"`, `"samples[3]"`, `"m[1][2]"`
 -- @treturn integer the offset in bytes
@@ -497,33 +780,8 @@ end
 -- @raise on an unknown member or an index out of range
 -- @usage local off = Pose:offsetof("gps.lat")
 function Layout:offsetof(path)
-  if type(path) ~= "string" then error("offsetof: member path expected, got " .. type(path), 2) end
-  local T, off, pos = self, 0, 1
-  while pos <= #path do
-    local name, e = path:match("^%.?([%a_][%w_]*)()", pos)
-    if name and (pos == 1 or path:sub(pos, pos) == ".") then
-      if T.kind ~= "struct" and T.kind ~= "union" then
-        error(("offsetof: '%s' is not a struct in '%s'"):format(path:sub(1, pos - 1), path), 2)
-      end
-      local f = T:member(name)
-      if not f then error(("offsetof: no member '%s' in %s"):format(name, T.name or "struct"), 2) end
-      off, T, pos = off + f.offset, f.type, e
-    else
-      local idx, e2 = path:match("^%[%s*(%d+)%s*%]()", pos)
-      if not idx then error(("offsetof: bad member path '%s'"):format(path), 2) end
-      idx = tonumber(idx)
-      if T.kind ~= "array" and T.kind ~= "string" then
-        error(("offsetof: '%s' is not an array"):format(path:sub(1, pos - 1)), 2)
-      end
-      if idx >= T.count then
-        error(("offsetof: index %d out of range for '%s' (%d elements)"):format(idx, path:sub(1, pos - 1), T.count), 2)
-      end
-      local esize = T.kind == "string" and 1 or T.elem.size
-      off, pos = off + idx * esize, e2
-      T = T.kind == "string" and scalar("char") or T.elem
-    end
-  end
-  return off, T
+  local off, T = offset_of(check_layout(self, "offsetof"), path, "offsetof")
+  return off, T or self
 end
 
 --- The type of a member path.
@@ -532,12 +790,46 @@ end
 -- @treturn Layout its type (`.name` reads like C: `"float[3][4]"`)
 -- @usage print(Pose:typeof("name").name)   --> char[16]
 function Layout:typeof(path)
-  local _, T = self:offsetof(path)
-  return T
+  local _, T = offset_of(check_layout(self, "typeof"), path, "typeof")
+  return T or self
 end
 
-function Layout:__tostring()
-  return ("layout %s (%d bytes, align %d)"):format(self.name or self.kind, self.size, self.align)
+-- ------------------------------------------------------------- compiled
+
+-- The description of a field of type T for the C compiler (csrc/view.c).
+local desc_of
+
+local function field_desc(T, name, offset)
+  local r = data_of[T]
+  local d = { name = name, offset = offset, size = r.size }
+  if r.kind == "scalar" then
+    d.kind, d.ctype = "scalar", r.ctype
+  elseif r.kind == "string" then
+    d.kind = "string"
+  else
+    d.kind, d.type = r.kind == "array" and "array" or "struct", desc_of(T)
+  end
+  return d
+end
+
+function desc_of(T)
+  local r = data_of[T]
+  if r.kind == "array" then
+    return { kind = "array", size = r.size, count = r.count, elem = field_desc(r.elem, nil, 0), layout = T }
+  end
+  local fields = {}
+  for _, m in ipairs(flat_members(r)) do fields[#fields + 1] = field_desc(m.type, m.name, m.offset) end
+  return { kind = "struct", size = r.size, fields = fields, layout = T }
+end
+
+-- For seg:view (view.lua): the compiled form of a struct, union or array
+-- layout, and its size, name and kind; nil for anything else.  Compiled
+-- once; C checks the description again, whoever made it.
+function M.compiled(T)
+  local r = data_of[T]
+  if not r or (r.kind ~= "struct" and r.kind ~= "union" and r.kind ~= "array") then return nil end
+  if not r.holder then r.holder = core.compile_layout(desc_of(T)) end
+  return r.holder, r.size, r.name or r.kind
 end
 
 -- ------------------------------------------------------------- entry points
@@ -547,54 +839,65 @@ end
 local function parse_type_string(s, where)
   local p = new_parser(s, where)
   local base = p:type_spec({})
-  local dims = {}
-  while p:accept("[") do
-    local dt = p:peek()
-    local n = p:const_expr()
-    if n <= 0 then p:fail(dt, "array size must be positive") end
-    p:expect("]")
-    dims[#dims + 1] = n
-  end
+  base = p:dimensions(base, "array", function(dt) p:fail(dt, "an array needs a size") end)
   local t = p:peek()
   if t.v == "*" then p:fail(t, "pointer '*' is not supported (an address means nothing in another process)") end
   if t.t ~= "eof" then p:fail(t, ("unexpected '%s'"):format(tostring(t.v))) end
-  for i = #dims, 1, -1 do base = array_of(base, dims[i]) end
   return base
+end
+
+-- An `aligned` option of the list form: nil, or a power of 2 up to 2^28.
+local function list_alignment(v, what)
+  if v == nil then return nil end
+  local n = math.type(v) == "float" and math.tointeger(v) or v
+  if math.type(n) ~= "integer" or n <= 0 or n & (n - 1) ~= 0 then
+    raise(("smo.struct: %s must be a power of 2, got %s"):format(what, type(v) == "number" and tostring(v) or type(v)))
+  end
+  if n > MAX_ALIGNMENT then
+    raise(("smo.struct: %s: alignment %d exceeds the maximum %d"):format(what, n, MAX_ALIGNMENT))
+  end
+  return n
 end
 
 local function from_list(list)
   local members = {}
   for i, m in ipairs(list) do
     if type(m) ~= "table" or type(m[1]) ~= "string" then
-      error(("smo.struct: member %d must be {name, type}"):format(i), 3)
+      raise(("smo.struct: member %d must be {name, type}"):format(i))
     end
     local T = m[2]
     if type(T) == "string" then
       T = parse_type_string(T, ("smo.struct: member '%s'"):format(m[1]))
     elseif not is_layout(T) then
-      error(("smo.struct: member '%s' needs a type string or a layout, got %s"):format(m[1], type(T)), 3)
+      raise(("smo.struct: member '%s' needs a type string or a layout, got %s"):format(m[1], typename(T)))
     end
-    if not m[1]:match("^[%a_][%w_]*$") then error(("smo.struct: bad member name '%s'"):format(m[1]), 3) end
-    members[#members + 1] = { name = m[1], type = T, attrs = { aligned = m.aligned }, tok = nil }
+    if not m[1]:match("^[%a_][%w_]*$") then raise(("smo.struct: bad member name '%s'"):format(m[1])) end
+    local aligned = m.aligned ~= nil and list_alignment(m.aligned, ("member '%s'"):format(m[1])) or nil
+    members[#members + 1] = { name = m[1], type = T, attrs = { aligned = aligned }, tok = nil }
   end
-  local T = M.layout(list.union and "union" or "struct", members, { packed = list.packed, aligned = list.aligned })
-  T.name = list.name or "anonymous struct"
-  return T
+  if list.name ~= nil and type(list.name) ~= "string" then
+    raise("smo.struct: list field 'name' must be a string, got " .. typename(list.name))
+  end
+  local aligned = list_alignment(list.aligned, "list field 'aligned'")
+  return M.layout(list.union and "union" or "struct", members, { packed = list.packed, aligned = aligned }, nil, nil,
+    list.name or ("anonymous " .. (list.union and "union" or "struct")))
 end
 
 --- A layout from a C declaration: one struct or union (named or not), or
 -- just a member list, or a Lua list of `{name, type}` pairs. Named structs
--- can be used by name in later declarations. Layouts equal gcc's.
+-- can be used by name in later declarations. Layouts equal gcc's, and are
+-- read-only.
 -- @function struct
 -- @tparam string|table decl `"struct pose { double x, y; char name[16]; }"`,
 -- `"double x, y;"`, or `{ {"x", "double"}, {"name", "char[16]"} }`
 -- @treturn Layout the layout
 -- @raise on anything unsupported or malformed, naming the token and its
--- position: `"smo.struct: bitfield 'x' is not supported at line 1, column 7"`
+-- position: `"smo.struct: bitfield 'x' is not supported at line 1, column 7"`;
+-- on sizes above 2^53 bytes and nesting deeper than 100 levels
 -- @usage local Pose = smo.struct[[ struct pose { double x, y; int32_t seq; char name[16]; } ]]
 function M.struct(decl)
   if type(decl) == "table" then return from_list(decl) end
-  if type(decl) ~= "string" then error("smo.struct: declaration string or list expected, got " .. type(decl), 2) end
+  if type(decl) ~= "string" then raise("smo.struct: declaration string or list expected, got " .. typename(decl)) end
   local p = new_parser(decl, "smo.struct")
   local t = p:peek()
   local T
@@ -606,8 +909,7 @@ function M.struct(decl)
     if T.tag then registry[T.tag] = T end   -- usable by name in later declarations
   else
     local members = p:member_list("eof")
-    T = M.layout("struct", members, {}, t, p)
-    T.name = "anonymous struct"
+    T = M.layout("struct", members, {}, t, p, "anonymous struct")
   end
   return T
 end
@@ -658,19 +960,22 @@ function M.declarations(p)
       local attrs = {}
       local base = p:type_spec(attrs)
       repeat
-        local name, T = p:declarator(base, attrs)
-        if T.kind == "scalar" then
-          T = setmetatable({ kind = "scalar", ctype = T.ctype, size = T.size, name = name,
-                             align = math.max(T.align, attrs.aligned or 1) }, Layout)
-        elseif attrs.aligned and attrs.aligned > T.align then
-          local copy = setmetatable({}, Layout)
-          for k, v in pairs(T) do copy[k] = v end
-          copy.align, copy.size = attrs.aligned, align_up(T.size, attrs.aligned)
-          T = copy
+        local name, T, nt = p:declarator(base, attrs)
+        local r = data_of[T]
+        if r.kind == "scalar" then
+          T = scalar(r.ctype, name, math.max(r.align, attrs.aligned or 1))
+        elseif attrs.aligned and attrs.aligned > r.align then
+          local copy = {}
+          for k, v in pairs(r) do copy[k] = v end
+          copy.members, copy.byname, copy.holder = nil, nil, nil
+          copy.align, copy.size = attrs.aligned, align_up(r.size, attrs.aligned)
+          if copy.size > MAX_SIZE then p:fail(nt, r.kind .. " is too large (more than 2^53 bytes)") end
+          T = seal(copy)
         end
         p.scope[name] = T
-        if T.kind == "struct" or T.kind == "union" then
-          if not T.tag then T.name = name end
+        r = data_of[T]
+        if (r.kind == "struct" or r.kind == "union") and not r.tag then
+          r.name = name   -- typedef struct { ... } name: still private to this declaration
         end
         defs[#defs + 1] = T
         defs[name] = T
@@ -700,7 +1005,7 @@ end
 -- @raise as `struct` does
 -- @usage local t = smo.cdef("struct gps { double lat, lon; }; typedef struct { struct gps fix; } reading;")
 function M.cdef(decls)
-  if type(decls) ~= "string" then error("smo.cdef: declaration string expected, got " .. type(decls), 2) end
+  if type(decls) ~= "string" then raise("smo.cdef: declaration string expected, got " .. typename(decls)) end
   local p = new_parser(decls, "smo.cdef")
   local defs = M.declarations(p)
   local out = {}
@@ -719,13 +1024,18 @@ end
 -- @tparam Layout|string T a layout or a type string (`"double"`, `"struct pose"`)
 -- @tparam integer n how many
 -- @treturn Layout the array layout
--- @raise on a bad type or count
+-- @raise on a bad type or count, on more than 2^53 bytes or 100 levels
 -- @usage local Poses = smo.array(Pose, 10)
-function M.array(T, n)
+function M.array(T, ...)
+  local n = ...
   if type(T) == "string" then T = parse_type_string(T, "smo.array") end
-  if not is_layout(T) then error("smo.array: layout or type string expected, got " .. type(T), 2) end
-  if math.type(n) ~= "integer" or n <= 0 then error("smo.array: count must be a positive integer", 2) end
-  return array_of(T, n)
+  if not is_layout(T) then argerror(1, "array", "layout or type string expected, got " .. typename(T)) end
+  n = check_integer(n, 2, "array", select("#", ...) == 0)
+  if n <= 0 then argerror(2, "array", ("count must be positive, got %d"):format(n)) end
+  local A, why = array_of(T, n)
+  if why == "deep" then argerror(1, "array", DEEP) end
+  if not A then argerror(2, "array", "array too large: " .. too_large(n, T)) end
+  return A
 end
 
 return M

@@ -11,44 +11,22 @@ local struct = require("smobject.struct")
 local M = {}
 local methods = core.view_methods
 local meta = core.view_meta
+local seg_methods = core.methods
 local view_info, new_view, decode = core.view_info, core.new_view, core.view_decode
+local raise, argerror, typename = struct.raise, struct.argerror, struct.typename
 
--- Layout -> compiled holder (a userdata of this Lua state).
-local compiled = setmetatable({}, { __mode = "k" })
+local STALE = "attempt to use a view of an earlier attachment (make a new view)"
 
-local desc_of
-
-local function field_desc(T, name, offset)
-  local d = { name = name, offset = offset, size = T.size }
-  if T.kind == "scalar" then
-    d.kind, d.ctype = "scalar", T.ctype
-  elseif T.kind == "string" then
-    d.kind = "string"
-  else
-    d.kind, d.type = T.kind == "array" and "array" or "struct", desc_of(T)
-  end
-  return d
+-- The handle's own "closed" message (segment.c words it), raised at the
+-- caller's line.
+local function raise_closed(seg)
+  local _, msg = pcall(seg_methods.size, seg)
+  raise(msg)
 end
 
-function desc_of(T)
-  if T.kind == "array" then
-    return { kind = "array", size = T.size, count = T.count, elem = field_desc(T.elem, nil, 0), layout = T }
-  end
-  local fields = {}
-  for _, m in ipairs(T:members()) do fields[#fields + 1] = field_desc(m.type, m.name, m.offset) end
-  return { kind = "struct", size = T.size, fields = fields, layout = T }
-end
-
-local function holder_of(T)
-  local h = compiled[T]
-  if not h then
-    h = core.compile_layout(desc_of(T))
-    compiled[T] = h
-  end
-  return h
-end
-
---- A struct view of the segment (a method of Segment).
+--- A struct view of the segment (a method of Segment).  The view belongs to
+-- the handle's current attachment: once the handle is closed (or attached
+-- again by `create`/`access`), using the view raises.
 -- @function Segment:view
 -- @tparam Layout T a struct, union or array layout
 -- @tparam[opt=0] integer offset 0-based; the view must fit inside the segment
@@ -56,20 +34,29 @@ end
 -- @raise when it does not fit, or T is not a struct or array layout
 -- @usage local v = seg:view(Pose); v.x = 1
 function M.view(seg, T, offset)
-  offset = offset or 0
-  if not struct.is_layout(T) or T.kind == "scalar" or T.kind == "string" then
-    error("bad argument #1 to 'view' (struct or array layout expected, got " ..
-      (struct.is_layout(T) and T.kind or type(T)) .. ")", 2)
+  local holder, size, name = struct.compiled(T)
+  if offset == nil then offset = 0 end
+  local v, n, why, segsize = new_view(seg, holder or false, offset)
+  if v then return v end
+  if why == "handle" then argerror(1, "view", "smobject expected, got " .. typename(seg)) end
+  if why == "closed" then raise_closed(seg) end
+  if why == "layout" then
+    argerror(2, "view", "struct or array layout expected, got " .. (struct.is_layout(T) and T.kind or typename(T)))
   end
-  if math.type(offset) ~= "integer" then
-    error("bad argument #2 to 'view' (integer offset expected, got " .. type(offset) .. ")", 2)
-  end
-  local size = seg:size()
-  if offset < 0 or T.size > size or offset > size - T.size then
-    error(("bad argument #2 to 'view' (a %d-byte %s at offset %d does not fit in a %d-byte segment)")
-      :format(T.size, T.name or T.kind, offset, size), 2)
-  end
-  return new_view(seg, holder_of(T), offset)
+  if why == "type" then argerror(n, "view", "number expected, got " .. typename(offset)) end
+  if why == "integer" then argerror(n, "view", "number has no integer representation") end
+  argerror(n, "view", ("a %d-byte %s at offset %d does not fit in a %d-byte segment"):format(size, name, offset,
+    segsize))
+end
+
+-- The segment, base offset and layout of view v (argument 1 of method
+-- fname); raises unless v is a live view.
+local function info(v, fname)
+  if getmetatable(v) ~= meta then argerror(1, fname, "smobject view expected, got " .. typename(v)) end
+  local seg, base, T, state = view_info(v)
+  if state == "closed" then raise_closed(seg) end
+  if state then raise(STALE) end
+  return seg, base, T
 end
 
 -- Member paths already resolved, per layout: path -> { offset, type }.
@@ -77,7 +64,7 @@ local resolved = setmetatable({}, { __mode = "k" })
 
 -- The segment, absolute offset and layout of a field of view v.
 local function field(v, name, fname)
-  local seg, base, T = view_info(v)
+  local seg, base, T = info(v, fname)
   local paths = resolved[T]
   if not paths then
     paths = {}
@@ -85,11 +72,9 @@ local function field(v, name, fname)
   end
   local r = paths[name]
   if not r then
-    if type(name) ~= "string" then
-      error(("bad argument #1 to '%s' (field path expected, got %s)"):format(fname, type(name)), 3)
-    end
+    if type(name) ~= "string" then argerror(2, fname, "field path expected, got " .. typename(name)) end
     local ok, off, FT = pcall(T.offsetof, T, name)
-    if not ok then error(("%s: %s"):format(fname, (tostring(off):gsub("^offsetof: ", ""))), 3) end
+    if not ok then raise(("%s: %s"):format(fname, (tostring(off):gsub("^offsetof: ", "")))) end
     r = { off, FT }
     paths[name] = r
   end
@@ -99,9 +84,28 @@ end
 local function integer_field(v, name, fname)
   local seg, off, FT = field(v, name, fname)
   if FT.kind ~= "scalar" then
-    error(("%s: field '%s' is a %s, not an integer"):format(fname, name, FT.name or FT.kind), 3)
+    raise(("%s: field '%s' is a %s, not an integer"):format(fname, name, FT.name or FT.kind))
   end
   return seg, off, FT.ctype
+end
+
+-- Argument n (counting self) of method fname as an integer when it is a float with an
+-- exact integer value (anything else goes to the segment method as it is).
+local function int_arg(x, n, fname)
+  if math.type(x) ~= "float" then return x end
+  local i = math.tointeger(x)
+  if not i then argerror(n, fname, "number has no integer representation") end
+  return i
+end
+
+-- Re-raises the error err of a segment method called for view method fname
+-- at the caller's line; an argument error names the view method's argument:
+-- the segment's argument k is the view's max(2, k - shift) (the field path
+-- stands for the segment's type and offset).
+local function seg_error(fname, shift, err)
+  local k, why = tostring(err):match("^bad argument #(%d+) to '[^']*' %((.*)%)$")
+  if k then argerror(math.max(2, tonumber(k) - shift), fname, why) end
+  raise(err)
 end
 
 --- The segment's atomics on an integer field: `atomic_load(field)`,
@@ -115,28 +119,37 @@ end
 -- @usage v:atomic_add("seq", 1)
 function methods.atomic_load(v, name)
   local seg, off, ctype = integer_field(v, name, "atomic_load")
-  return seg:atomic_load(ctype, off)
+  local ok, r = pcall(seg_methods.atomic_load, seg, ctype, off)
+  if not ok then seg_error("atomic_load", 1, r) end
+  return r
 end
 
 function methods.atomic_store(v, name, value)
   local seg, off, ctype = integer_field(v, name, "atomic_store")
-  return seg:atomic_store(ctype, off, value)
+  local ok, err = pcall(seg_methods.atomic_store, seg, ctype, off, int_arg(value, 3, "atomic_store"))
+  if not ok then seg_error("atomic_store", 1, err) end
 end
 
 function methods.atomic_add(v, name, delta)
   local seg, off, ctype = integer_field(v, name, "atomic_add")
-  return seg:atomic_add(ctype, off, delta)
+  local ok, r = pcall(seg_methods.atomic_add, seg, ctype, off, int_arg(delta, 3, "atomic_add"))
+  if not ok then seg_error("atomic_add", 1, r) end
+  return r
 end
 
 function methods.atomic_cas(v, name, expected, desired)
   local seg, off, ctype = integer_field(v, name, "atomic_cas")
-  return seg:atomic_cas(ctype, off, expected, desired)
+  local ok, swapped, cur = pcall(seg_methods.atomic_cas, seg, ctype, off, int_arg(expected, 3, "atomic_cas"),
+    int_arg(desired, 4, "atomic_cas"))
+  if not ok then seg_error("atomic_cas", 1, swapped) end
+  if swapped then return true end
+  return false, cur
 end
 
 local function uint32_field(v, name, fname)
   local seg, off, ctype = integer_field(v, name, fname)
   if ctype ~= "uint32_t" and ctype ~= "unsigned int" and ctype ~= "unsigned" then
-    error(("%s: field '%s' must be a uint32_t, not %s"):format(fname, name, ctype), 3)
+    raise(("%s: field '%s' must be a uint32_t, not %s"):format(fname, name, ctype))
   end
   return seg, off
 end
@@ -151,12 +164,16 @@ end
 -- @usage while v.count == seen do v:wait("count", seen) end
 function methods.wait(v, name, expected, timeout)
   local seg, off = uint32_field(v, name, "wait")
-  return seg:wait(off, expected, timeout)
+  local ok, r = pcall(seg_methods.wait, seg, off, int_arg(expected, 3, "wait"), timeout)
+  if not ok then seg_error("wait", 0, r) end
+  return r
 end
 
 function methods.wake(v, name, n)
   local seg, off = uint32_field(v, name, "wake")
-  return seg:wake(off, n)
+  local ok, r, msg, err = pcall(seg_methods.wake, seg, off, int_arg(n, 3, "wake"))
+  if not ok then seg_error("wake", 0, r) end
+  return r, msg, err
 end
 
 --- The writer's side of the one-writer pattern: runs `fn(v, ...)` with the
@@ -169,7 +186,11 @@ end
 -- @usage v:publish("seq", function(p) p.x, p.y = 1, 2 end)
 function methods.publish(v, seq, fn, ...)
   local seg, off = uint32_field(v, seq, "publish")
-  if type(fn) ~= "function" then error("bad argument #2 to 'publish' (function expected, got " .. type(fn) .. ")", 2) end
+  if type(fn) ~= "function" then argerror(3, "publish", "function expected, got " .. typename(fn)) end
+  -- what Segment:publish would refuse, refused here at the caller's line
+  -- (fn runs inside it: its errors must pass untouched)
+  if off % 4 ~= 0 then raise(("publish: field '%s' is misaligned for a uint32_t (offset %d)"):format(seq, off)) end
+  if select(6, view_info(v)) then raise("attempt to write to a read-only smobject") end
   return seg:publish(off, fn, v, ...)
 end
 
@@ -182,11 +203,13 @@ end
 -- @return[2] nil, `"timeout"`, `ETIMEDOUT` when the writer died mid-write
 -- @usage local pose = assert(v:snapshot("seq"))
 function methods.snapshot(v, seq, timeout)
-  local seg, off, FT, base, T = field(v, seq, "snapshot")
+  local seg, off, FT, base = field(v, seq, "snapshot")
   if FT.ctype ~= "uint32_t" and FT.ctype ~= "unsigned int" and FT.ctype ~= "unsigned" then
     uint32_field(v, seq, "snapshot")   -- raises with the reason
   end
-  local bytes, msg, err = seg:snapshot(off, base, T.size, timeout)
+  local size = select(5, view_info(v))
+  local ok, bytes, msg, err = pcall(seg_methods.snapshot, seg, off, base, size, timeout)
+  if not ok then seg_error("snapshot", 2, bytes) end
   if not bytes then return nil, msg, err end
   return decode(v, bytes)
 end
@@ -206,18 +229,19 @@ end
 -- @treturn Layout
 -- @usage print(v:layout().size)
 function methods.layout(v)
+  if getmetatable(v) ~= meta then argerror(1, "layout", "smobject view expected, got " .. typename(v)) end
   local _, _, T = view_info(v)
   return T
 end
 
 -- pairs(v): fields in declaration order (arrays: indices 0..n-1).
 meta.__pairs = function(v)
-  local _, _, T = view_info(v)
+  local _, _, T = info(v, "pairs")
   if T.kind == "array" then
-    local i = -1
+    local i, n = -1, #v
     return function()
       i = i + 1
-      if i < T.count then return i, v[i] end
+      if i < n then return i, v[i] end
     end, v, nil
   end
   local list, i = T:members(), 0
@@ -246,12 +270,14 @@ local function format_value(x, T, depth)
 end
 M.format = format_value
 
--- tostring(v): the type, its offset in the segment, and its values.
+-- tostring(v): the type, its offset in the segment, and its values (never
+-- raises: a view whose attachment ended says so).
 meta.__tostring = function(v)
-  local _, base, T = view_info(v)
-  local ok, copy = pcall(v.get, v)
-  if not ok then return ("%s @%d (closed)"):format(T.name or T.kind, base) end
-  return ("%s @%d %s"):format(T.name or T.kind, base, format_value(copy, T, 1))
+  local _, base, T, state = view_info(v)
+  local name = T.name or T.kind
+  if state == "closed" then return ("%s @%d (closed)"):format(name, base) end
+  if state then return ("%s @%d (earlier attachment)"):format(name, base) end
+  return ("%s @%d %s"):format(name, base, format_value(methods.get(v), T, 1))
 end
 
 return M
