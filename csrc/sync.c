@@ -667,7 +667,7 @@ Wakes processes sleeping in `wait` on the `uint32_t` at `offset`.
 static int seg_wake(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   uint32_t *word = check_futex_word(L, h), *sleepers;
-  lua_Integer n = lua_isnoneornil(L, 3) ? INT_MAX : smo_checkinteger(L, 3, "integer count");
+  lua_Integer n = lua_isnoneornil(L, 3) ? INT_MAX : smo_checkinteger(L, 3, "number");
   long rc;
   luaL_argcheck(L, n >= 0, 3, "count must not be negative");
   if (n > INT_MAX) n = INT_MAX;
