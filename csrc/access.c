@@ -63,12 +63,27 @@ void raise_ctype(lua_State *L, int idx) {
   __builtin_unreachable();   /* luaL_ errors longjmp */
 }
 
-void raise_span(lua_State *L, const smo_seg *h, int idx, size_t width) {
-  if (!lua_isinteger(L, idx)) luaL_typeerror(L, idx, "integer offset");
+void raise_span(lua_State *L, const smo_seg *h, int idx, lua_Integer off, size_t width) {
   lua_pushfstring(L, "offset %I out of range (%I-byte access in a %I-byte segment)",
-                  lua_tointeger(L, idx), (lua_Integer)width, (lua_Integer)h->size);
+                  off, (lua_Integer)width, (lua_Integer)h->size);
   luaL_argerror(L, idx, lua_tostring(L, -1));
   __builtin_unreachable();   /* luaL_ errors longjmp */
+}
+
+lua_Integer check_int_arg(lua_State *L, int idx, const char *what) {
+  int isint;
+  lua_Integer v;
+  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, what);
+  v = lua_tointegerx(L, idx, &isint);
+  if (!isint) luaL_argerror(L, idx, "number has no integer representation");
+  return v;
+}
+
+/* check_span for what is not a Lua integer. */
+size_t span_slow(lua_State *L, const smo_seg *h, int idx, size_t width) {
+  lua_Integer off = check_int_arg(L, idx, "integer offset");
+  if (off < 0 || width > h->size || (size_t)off > h->size - width) raise_span(L, h, idx, off, width);
+  return (size_t)off;
 }
 
 void raise_readonly(lua_State *L) {
@@ -188,11 +203,14 @@ static int seg_set(lua_State *L) {
   return 0;
 }
 
+/* An integer argument (see check_int_arg); a Lua integer costs one test. */
+static lua_Integer int_arg(lua_State *L, int idx, const char *what) {
+  return lua_isinteger(L, idx) ? lua_tointeger(L, idx) : check_int_arg(L, idx, what);
+}
+
 /* A length argument: a non-negative integer. */
 static size_t check_length(lua_State *L, int idx) {
-  lua_Integer n;
-  if (!lua_isinteger(L, idx)) luaL_typeerror(L, idx, "integer length");
-  n = lua_tointeger(L, idx);
+  lua_Integer n = int_arg(L, idx, "integer length");
   luaL_argcheck(L, n >= 0, idx, "length must not be negative");
   return (size_t)n;
 }
@@ -253,14 +271,68 @@ static int seg_fill(lua_State *L) {
   lua_Integer byte = 0;
   luaL_argcheck(L, len <= h->size - off, 3, "length runs past the end of the segment");
   if (!lua_isnoneornil(L, 4)) {
-    if (!lua_isinteger(L, 4)) luaL_typeerror(L, 4, "integer byte");
-    byte = lua_tointeger(L, 4);
+    byte = int_arg(L, 4, "integer byte");
     luaL_argcheck(L, byte >= 0 && byte <= 255, 4, "byte must be 0..255");
   }
   if (h->readonly) raise_readonly(L);
   memset(h->addr + off, (int)byte, len);
   return 0;
 }
+
+/* smobject.core.handle_state(v), for the methods written in Lua (internal):
+ * "writable" or "readonly" for an attached handle, "closed" for a closed one,
+ * and for any other value nil and its name as luaL_typeerror gives it.  It
+ * never raises, so that the Lua side can raise from its caller's line; the
+ * test is check_seg's. */
+static int smo_handle_state(lua_State *L) {
+  const smo_seg *h = (const smo_seg *)lua_touserdata(L, 1);
+  if (h == NULL || lua_rawlen(L, 1) != sizeof(smo_seg) || h->magic != SMO_MAGIC) {
+    int t;
+    lua_pushnil(L);
+    t = luaL_getmetafield(L, 1, "__name");
+    if (t == LUA_TSTRING) return 2;
+    if (t != LUA_TNIL) lua_pop(L, 1);   /* a __name that is no string */
+    if (lua_type(L, 1) == LUA_TLIGHTUSERDATA) lua_pushliteral(L, "light userdata");
+    else lua_pushstring(L, luaL_typename(L, 1));
+    return 2;
+  }
+  if (h->addr == NULL) lua_pushliteral(L, "closed");
+  else if (h->readonly) lua_pushliteral(L, "readonly");
+  else lua_pushliteral(L, "writable");
+  return 1;
+}
+
+/* The C face of a method written in Lua: calls it (upvalue 1) with the same
+ * arguments and returns its results.  Unlike a Lua function, a C function
+ * keeps its caller's frame and call name even when tail-called, so the Lua
+ * side, finding this frame on the stack, can raise as luaL_argerror does
+ * (self not counted in a method call) from the caller's line. */
+static int method_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  (void)ctx;
+  return lua_gettop(L);
+}
+
+static int method_call(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, method_done);
+  return method_done(L, LUA_OK, 0);
+}
+
+/* smobject.core.method_wrapper(fn) (internal): the C face of fn, above. */
+static int smo_method_wrapper(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_pushcclosure(L, method_call, 1);
+  return 1;
+}
+
+static const luaL_Reg access_internal[] = {
+  { "handle_state", smo_handle_state },
+  { "method_wrapper", smo_method_wrapper },
+  { NULL, NULL }
+};
 
 static const luaL_Reg access_methods[] = {
   { "get", seg_get },
@@ -304,4 +376,5 @@ void push_ctype_align(lua_State *L) {
 
 void access_open(lua_State *L) {
   register_funcs(L, SMO_METHODS, access_methods);
+  register_funcs(L, SMO_MODULE, access_internal);
 }

@@ -8,7 +8,8 @@ local core = require("smobject.core")
 local smo = {}
 local INTERNAL = { methods = true, ctypes = true, ctype_align = true, max_align = true, bookkeeping = true,
                    compile_layout = true, new_view = true, view_info = true, view_decode = true,
-                   view_meta = true, view_methods = true }
+                   view_meta = true, view_methods = true, handle_state = true,
+                   method_wrapper = true }
 for k, v in pairs(core) do
   if not INTERNAL[k] then smo[k] = v end
 end
@@ -37,24 +38,105 @@ core.methods.view = view.view
 -- @section lua_methods
 
 local methods = core.methods
-local type, pcall, error, select = type, pcall, error, select
+local type, pcall, error = type, pcall, error
+local getinfo, math_type, tointeger = debug.getinfo, math.type, math.tointeger
 local spack, sunpack, spacksize = string.pack, string.unpack, string.packsize
+local tpack, tunpack = table.pack, table.unpack
+local handle_state = core.handle_state
+local c_size, c_read, c_write = methods.size, methods.read, methods.write
+local c_lock, c_unlock, c_holds_lock = methods.lock, methods.unlock, methods.holds_lock
 
--- Re-raises an error of string.pack/unpack as one of seg:pack/unpack: pack's
--- arguments stand one place further right (the offset comes first); every
--- unpack error is the format's (#2), the data being the segment itself.
-local function reraise(name, err)
-  local n, why = tostring(err):match("bad argument #(%d+) to '[^']*' %((.*)%)$")
-  if not n then error(err, 3) end
-  n = name == "pack" and tonumber(n) + 1 or 2
-  if why == "data string too short" then why = "format reads past the end of the segment" end
-  error(("bad argument #%d to '%s' (%s)"):format(n, name, why), 3)
+-- Errors of the methods below follow the C methods': luaL_argerror's
+-- numbering (self is not counted in a method call, and a bad self there is
+-- "calling 'f' on bad self"), raised from the line that called the method.
+-- Each method is installed behind a C wrapper (core.method_wrapper), whose
+-- frame tells how and from where it was called, tail calls included.
+local lua_methods = {}   -- the wrappers, to find them on the stack
+
+
+-- The stack level of the innermost method wrapper, as seen from the
+-- function that calls method_level (1 = that function).
+local function method_level()
+  local level = 2
+  repeat
+    local ar = getinfo(level, "f")
+    if ar == nil then return 1 end
+    level = level + 1
+  until lua_methods[ar.func]
+  return level - 2
+end
+
+-- Raises msg from the line that called the method.
+local function raise(msg)
+  error(msg, method_level() + 1)
+end
+
+-- Raises "bad argument #arg to 'name' (why)" for argument arg (self is #1)
+-- of the method.
+local function argerror(arg, name, why)
+  local level = method_level()
+  local ar = getinfo(level, "n")
+  if ar and ar.namewhat == "method" then
+    arg = arg - 1
+    if arg == 0 then error(("calling '%s' on bad self (%s)"):format(name, why), level + 1) end
+  end
+  error(("bad argument #%d to '%s' (%s)"):format(arg, name, why), level + 1)
+end
+
+-- The type name luaL_typeerror would give v.
+local function typename(v)
+  local state, name = handle_state(v)
+  return state and "smobject" or name
+end
+
+-- Raises unless self is an attached handle (and writable, for a write);
+-- the messages are the C methods' own (a closed or read-only handle).
+local function check_handle(name, self, write)
+  local state, tname = handle_state(self)
+  if state == "writable" or (state == "readonly" and not write) then return end
+  if not state then argerror(1, name, "smobject expected, got " .. tname) end
+  local _, msg
+  if state == "closed" then _, msg = pcall(c_size, self) else _, msg = pcall(c_write, self, 0, "") end
+  raise(msg)
+end
+
+-- An integer argument, as luaL_checkinteger takes it but refusing strings.
+local function check_integer(name, arg, v, what)
+  if math_type(v) == "integer" then return v end
+  if type(v) ~= "number" then argerror(arg, name, ("%s expected, got %s"):format(what, typename(v))) end
+  local i = tointeger(v)
+  if not i then argerror(arg, name, "number has no integer representation") end
+  return i
 end
 
 local function check_format(name, fmt)
-  if type(fmt) ~= "string" then
-    error(("bad argument #2 to '%s' (string.pack format expected, got %s)"):format(name, type(fmt)), 3)
-  end
+  if type(fmt) ~= "string" then argerror(3, name, "string.pack format expected, got " .. typename(fmt)) end
+end
+
+local function check_function(name, arg, fn)
+  if type(fn) ~= "function" then argerror(arg, name, "function expected, got " .. typename(fn)) end
+end
+
+-- The offset (#2) is out of range for a width-byte access.
+local function span_error(name, off, width, size)
+  argerror(2, name, ("offset %d out of range (%d-byte access in a %d-byte segment)"):format(off, width, size))
+end
+
+-- Raises unless a width-byte access at off fits in size bytes.
+local function check_span(name, off, width, size)
+  if off < 0 or width > size or off > size - width then span_error(name, off, width, size) end
+end
+
+-- Re-raises an error of string.pack/unpack as one of seg:pack/unpack: pack's
+-- value arguments stand two places further right (self and offset come
+-- first); every other error is the format's (#3 counting self), the data
+-- being the segment itself.
+local function reraise(name, err)
+  local n, why = tostring(err):match("^bad argument #(%d+) to '[^']*' %((.*)%)$")
+  n = (n and name == "pack" and tonumber(n) > 1) and tonumber(n) + 2 or 3
+  why = why or tostring(err)
+  if why == "data string too short" then why = "format reads past the end of the segment" end
+  argerror(n, name, why)
 end
 
 --- Packs values with a `string.pack` format straight into the segment.
@@ -68,19 +150,16 @@ end
 -- @raise when the bytes do not fit, on a bad format or value
 -- @usage local nxt = seg:pack(0, "<i4d", 1, 2.5)
 function methods.pack(self, offset, fmt, ...)
+  check_handle("pack", self)
+  offset = check_integer("pack", 2, offset, "integer offset")
   check_format("pack", fmt)
   local ok, s = pcall(spack, fmt, ...)
   if not ok then reraise("pack", s) end
-  self:write(offset, s)
-  return offset + #s
-end
-
-local function unpacked(offset, ok, ...)
-  if not ok then reraise("unpack", (...)) end
-  local n = select("#", ...)
-  local res = { ... }
-  res[n] = offset + res[n] - 1
-  return table.unpack(res, 1, n)
+  local n = #s
+  check_span("pack", offset, n, c_size(self))
+  check_handle("pack", self, true)
+  c_write(self, offset, s)
+  return offset + n
 end
 
 --- Unpacks values with a `string.unpack` format straight from the segment.
@@ -91,21 +170,23 @@ end
 -- @raise when the format reads past the end, on a bad format
 -- @usage local n, x, nxt = seg:unpack(0, "<i4d")
 function methods.unpack(self, offset, fmt)
+  check_handle("unpack", self)
+  offset = check_integer("unpack", 2, offset, "integer offset")
   check_format("unpack", fmt)
   -- A fixed-size format reads only its bytes; 's' and 'z' need the rest.
   local fixed, n = pcall(spacksize, fmt)
-  local size = self:size()
-  local bytes
-  if fixed and math.type(offset) == "integer" and offset >= 0 and offset <= size and n <= size - offset then
-    bytes = self:read(offset, n)
-  else
-    bytes = self:read(offset)
-  end
-  return unpacked(offset, pcall(sunpack, fmt, bytes))
+  local size = c_size(self)
+  if not fixed then n = 0 end
+  if offset < 0 or offset > size then span_error("unpack", offset, n, size) end
+  local res = tpack(pcall(sunpack, fmt, c_read(self, offset, fixed and n <= size - offset and n or nil)))
+  if not res[1] then reraise("unpack", res[2]) end
+  local last = res.n
+  res[last] = offset + res[last] - 1
+  return tunpack(res, 2, last)
 end
 
 local function unlocked(self, ok, ...)
-  if self:holds_lock() then self:unlock() end
+  if c_holds_lock(self) then c_unlock(self) end
   if not ok then error((...), 0) end
   return ...
 end
@@ -120,9 +201,19 @@ end
 -- @raise what `fn` raises
 -- @usage local n = seg:with_lock(function() local v = seg:get("int64_t", 0) + 1; seg:set("int64_t", 0, v); return v end)
 function methods.with_lock(self, fn, ...)
-  local ok, msg, err = self:lock()
+  check_handle("with_lock", self)
+  check_function("with_lock", 2, fn)
+  -- (lock's own errors, such as a segment without a lock, from our caller's line)
+  local raised, ok, msg, err = pcall(c_lock, self)
+  if not raised then raise(ok) end
   if not ok then return nil, msg, err end
   return unlocked(self, pcall(fn, ...))
+end
+
+-- The offset of a uint32_t sequence counter: inside the segment, aligned.
+local function check_seq(name, self, off)
+  check_span(name, off, 4, c_size(self))
+  if off % 4 ~= 0 then argerror(2, name, ("sequence counter offset %d is misaligned for a uint32_t"):format(off)) end
 end
 
 local function published(self, seq_off, ok, ...)
@@ -142,8 +233,20 @@ end
 -- @raise what `fn` raises (the counter is made even again first)
 -- @usage seg:publish(0, function() seg:set("double", 8, x) end)
 function methods.publish(self, seq_off, fn, ...)
+  check_handle("publish", self)
+  seq_off = check_integer("publish", 2, seq_off, "integer offset")
+  check_seq("publish", self, seq_off)
+  check_function("publish", 3, fn)
+  check_handle("publish", self, true)
   self:publish_begin(seq_off)
   return published(self, seq_off, pcall(fn, ...))
+end
+
+-- The methods above go behind their C wrappers (see method_level).
+for _, name in ipairs({ "pack", "unpack", "with_lock", "publish" }) do
+  local w = core.method_wrapper(methods[name])
+  lua_methods[w] = true
+  methods[name] = w
 end
 
 return smo
