@@ -279,11 +279,13 @@ static int seg_fill(lua_State *L) {
   return 0;
 }
 
-/* smobject.core.handle_state(v), for the methods written in Lua (internal):
- * "writable" or "readonly" for an attached handle, "closed" for a closed one,
- * and for any other value nil and its name as luaL_typeerror gives it.  It
- * never raises, so that the Lua side can raise from its caller's line; the
- * test is check_seg's. */
+/* smobject.core.handle_state(v [, n [, fn]]), for the methods written in
+ * Lua (internal): for an attached handle its size, whether it is read-only,
+ * n as an integer when it is one or an integral float (else nil), and
+ * whether fn is a function; false for a closed handle; for any other value
+ * nil and its name as luaL_typeerror gives it.  One C call for the checks of
+ * a method's fast path, and it never raises, so that the Lua side can raise
+ * from its caller's line; the handle test is check_seg's. */
 static int smo_handle_state(lua_State *L) {
   const smo_seg *h = (const smo_seg *)lua_touserdata(L, 1);
   if (h == NULL || lua_rawlen(L, 1) != sizeof(smo_seg) || h->magic != SMO_MAGIC) {
@@ -296,41 +298,26 @@ static int smo_handle_state(lua_State *L) {
     else lua_pushstring(L, luaL_typename(L, 1));
     return 2;
   }
-  if (h->addr == NULL) lua_pushliteral(L, "closed");
-  else if (h->readonly) lua_pushliteral(L, "readonly");
-  else lua_pushliteral(L, "writable");
-  return 1;
-}
-
-/* The C face of a method written in Lua: calls it (upvalue 1) with the same
- * arguments and returns its results.  Unlike a Lua function, a C function
- * keeps its caller's frame and call name even when tail-called, so the Lua
- * side, finding this frame on the stack, can raise as luaL_argerror does
- * (self not counted in a method call) from the caller's line. */
-static int method_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  (void)ctx;
-  return lua_gettop(L);
-}
-
-static int method_call(lua_State *L) {
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, method_done);
-  return method_done(L, LUA_OK, 0);
-}
-
-/* smobject.core.method_wrapper(fn) (internal): the C face of fn, above. */
-static int smo_method_wrapper(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  lua_settop(L, 1);
-  lua_pushcclosure(L, method_call, 1);
-  return 1;
+  if (h->addr == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)h->size);
+  lua_pushboolean(L, h->readonly);
+  if (lua_isinteger(L, 2)) {
+    lua_pushvalue(L, 2);
+  } else {
+    int isint = 0;
+    lua_Integer n = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
+    if (isint) lua_pushinteger(L, n);
+    else lua_pushnil(L);
+  }
+  lua_pushboolean(L, lua_type(L, 3) == LUA_TFUNCTION);
+  return 4;
 }
 
 static const luaL_Reg access_internal[] = {
   { "handle_state", smo_handle_state },
-  { "method_wrapper", smo_method_wrapper },
   { NULL, NULL }
 };
 

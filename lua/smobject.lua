@@ -8,8 +8,7 @@ local core = require("smobject.core")
 local smo = {}
 local INTERNAL = { methods = true, ctypes = true, ctype_align = true, max_align = true, bookkeeping = true,
                    compile_layout = true, new_view = true, view_info = true, view_decode = true,
-                   view_meta = true, view_methods = true, handle_state = true,
-                   method_wrapper = true }
+                   view_meta = true, view_methods = true, handle_state = true }
 for k, v in pairs(core) do
   if not INTERNAL[k] then smo[k] = v end
 end
@@ -39,7 +38,7 @@ core.methods.view = view.view
 
 local methods = core.methods
 local type, pcall, error = type, pcall, error
-local getinfo, math_type, tointeger = debug.getinfo, math.type, math.tointeger
+local getinfo = debug.getinfo
 local spack, sunpack, spacksize = string.pack, string.unpack, string.packsize
 local tpack, tunpack = table.pack, table.unpack
 local handle_state = core.handle_state
@@ -49,12 +48,9 @@ local c_lock, c_unlock, c_holds_lock = methods.lock, methods.unlock, methods.hol
 -- Errors of the methods below follow the C methods': luaL_argerror's
 -- numbering (self is not counted in a method call, and a bad self there is
 -- "calling 'f' on bad self"), raised from the line that called the method.
--- Each method is installed behind a C wrapper (core.method_wrapper), whose
--- frame tells how and from where it was called, tail calls included.
-local lua_methods = {}   -- the wrappers, to find them on the stack
+local lua_methods = {}   -- the methods, to find them on the stack
 
-
--- The stack level of the innermost method wrapper, as seen from the
+-- The stack level of the innermost of lua_methods, as seen from the
 -- function that calls method_level (1 = that function).
 local function method_level()
   local level = 2
@@ -72,11 +68,14 @@ local function raise(msg)
 end
 
 -- Raises "bad argument #arg to 'name' (why)" for argument arg (self is #1)
--- of the method.
+-- of the method.  A Lua function run by a tail call (`return seg:pack(...)`)
+-- cannot see how it was called, and its caller's frame is gone (the
+-- position is then that of the caller's caller, as for any Lua error): the
+-- usual forms are assumed, a method call unless self is wrong.
 local function argerror(arg, name, why)
   local level = method_level()
-  local ar = getinfo(level, "n")
-  if ar and ar.namewhat == "method" then
+  local ar = getinfo(level, "nt")
+  if ar and (ar.namewhat == "method" or (ar.istailcall and arg > 1)) then
     arg = arg - 1
     if arg == 0 then error(("calling '%s' on bad self (%s)"):format(name, why), level + 1) end
   end
@@ -85,36 +84,37 @@ end
 
 -- The type name luaL_typeerror would give v.
 local function typename(v)
-  local state, name = handle_state(v)
-  return state and "smobject" or name
+  local size, name = handle_state(v)
+  if size == nil then return name end
+  return "smobject"
 end
 
--- Raises unless self is an attached handle (and writable, for a write);
--- the messages are the C methods' own (a closed or read-only handle).
-local function check_handle(name, self, write)
-  local state, tname = handle_state(self)
-  if state == "writable" or (state == "readonly" and not write) then return end
-  if not state then argerror(1, name, "smobject expected, got " .. tname) end
+-- The slow paths of the checks, called once a fast test in the method has
+-- failed; they raise.
+
+-- self is not an attached handle, or is read-only for a write: the
+-- messages of a closed or read-only handle are the C methods' own.
+local function bad_handle(name, self)
+  local size, tname = handle_state(self)
+  if size == nil then argerror(1, name, "smobject expected, got " .. tname) end
   local _, msg
-  if state == "closed" then _, msg = pcall(c_size, self) else _, msg = pcall(c_write, self, 0, "") end
+  if size == false then _, msg = pcall(c_size, self) else _, msg = pcall(c_write, self, 0, "") end
   raise(msg)
 end
 
--- An integer argument, as luaL_checkinteger takes it but refusing strings.
-local function check_integer(name, arg, v, what)
-  if math_type(v) == "integer" then return v end
+-- An integer argument that is neither an integer nor an integral float
+-- (handle_state takes those, as luaL_checkinteger does; strings are refused).
+local function bad_integer(name, arg, v, what)
   if type(v) ~= "number" then argerror(arg, name, ("%s expected, got %s"):format(what, typename(v))) end
-  local i = tointeger(v)
-  if not i then argerror(arg, name, "number has no integer representation") end
-  return i
+  argerror(arg, name, "number has no integer representation")
 end
 
-local function check_format(name, fmt)
-  if type(fmt) ~= "string" then argerror(3, name, "string.pack format expected, got " .. typename(fmt)) end
+local function bad_format(name, fmt)
+  argerror(3, name, "string.pack format expected, got " .. typename(fmt))
 end
 
-local function check_function(name, arg, fn)
-  if type(fn) ~= "function" then argerror(arg, name, "function expected, got " .. typename(fn)) end
+local function bad_function(name, arg, fn)
+  argerror(arg, name, "function expected, got " .. typename(fn))
 end
 
 -- The offset (#2) is out of range for a width-byte access.
@@ -122,9 +122,10 @@ local function span_error(name, off, width, size)
   argerror(2, name, ("offset %d out of range (%d-byte access in a %d-byte segment)"):format(off, width, size))
 end
 
--- Raises unless a width-byte access at off fits in size bytes.
-local function check_span(name, off, width, size)
-  if off < 0 or width > size or off > size - width then span_error(name, off, width, size) end
+-- A uint32_t sequence counter at off is outside the segment or misaligned.
+local function bad_seq(name, off, size)
+  if off < 0 or size < 4 or off > size - 4 then span_error(name, off, 4, size) end
+  argerror(2, name, ("sequence counter offset %d is misaligned for a uint32_t"):format(off))
 end
 
 -- Re-raises an error of string.pack/unpack as one of seg:pack/unpack: pack's
@@ -150,16 +151,17 @@ end
 -- @raise when the bytes do not fit, on a bad format or value
 -- @usage local nxt = seg:pack(0, "<i4d", 1, 2.5)
 function methods.pack(self, offset, fmt, ...)
-  check_handle("pack", self)
-  offset = check_integer("pack", 2, offset, "integer offset")
-  check_format("pack", fmt)
+  local size, readonly, off = handle_state(self, offset)
+  if not size then bad_handle("pack", self) end
+  if not off then bad_integer("pack", 2, offset, "integer offset") end
+  if type(fmt) ~= "string" then bad_format("pack", fmt) end
   local ok, s = pcall(spack, fmt, ...)
   if not ok then reraise("pack", s) end
   local n = #s
-  check_span("pack", offset, n, c_size(self))
-  check_handle("pack", self, true)
-  c_write(self, offset, s)
-  return offset + n
+  if off < 0 or n > size or off > size - n then span_error("pack", off, n, size) end
+  if readonly then bad_handle("pack", self) end
+  c_write(self, off, s)
+  return off + n
 end
 
 --- Unpacks values with a `string.unpack` format straight from the segment.
@@ -170,18 +172,18 @@ end
 -- @raise when the format reads past the end, on a bad format
 -- @usage local n, x, nxt = seg:unpack(0, "<i4d")
 function methods.unpack(self, offset, fmt)
-  check_handle("unpack", self)
-  offset = check_integer("unpack", 2, offset, "integer offset")
-  check_format("unpack", fmt)
+  local size, _, off = handle_state(self, offset)
+  if not size then bad_handle("unpack", self) end
+  if not off then bad_integer("unpack", 2, offset, "integer offset") end
+  if type(fmt) ~= "string" then bad_format("unpack", fmt) end
   -- A fixed-size format reads only its bytes; 's' and 'z' need the rest.
   local fixed, n = pcall(spacksize, fmt)
-  local size = c_size(self)
   if not fixed then n = 0 end
-  if offset < 0 or offset > size then span_error("unpack", offset, n, size) end
-  local res = tpack(pcall(sunpack, fmt, c_read(self, offset, fixed and n <= size - offset and n or nil)))
+  if off < 0 or off > size then span_error("unpack", off, n, size) end
+  local res = tpack(pcall(sunpack, fmt, c_read(self, off, fixed and n <= size - off and n or nil)))
   if not res[1] then reraise("unpack", res[2]) end
   local last = res.n
-  res[last] = offset + res[last] - 1
+  res[last] = off + res[last] - 1
   return tunpack(res, 2, last)
 end
 
@@ -201,19 +203,14 @@ end
 -- @raise what `fn` raises
 -- @usage local n = seg:with_lock(function() local v = seg:get("int64_t", 0) + 1; seg:set("int64_t", 0, v); return v end)
 function methods.with_lock(self, fn, ...)
-  check_handle("with_lock", self)
-  check_function("with_lock", 2, fn)
+  local size, _, _, isfn = handle_state(self, nil, fn)
+  if not size then bad_handle("with_lock", self) end
+  if not isfn then bad_function("with_lock", 2, fn) end
   -- (lock's own errors, such as a segment without a lock, from our caller's line)
-  local raised, ok, msg, err = pcall(c_lock, self)
-  if not raised then raise(ok) end
+  local done, ok, msg, err = pcall(c_lock, self)
+  if not done then raise(ok) end
   if not ok then return nil, msg, err end
   return unlocked(self, pcall(fn, ...))
-end
-
--- The offset of a uint32_t sequence counter: inside the segment, aligned.
-local function check_seq(name, self, off)
-  check_span(name, off, 4, c_size(self))
-  if off % 4 ~= 0 then argerror(2, name, ("sequence counter offset %d is misaligned for a uint32_t"):format(off)) end
 end
 
 local function published(self, seq_off, ok, ...)
@@ -233,20 +230,17 @@ end
 -- @raise what `fn` raises (the counter is made even again first)
 -- @usage seg:publish(0, function() seg:set("double", 8, x) end)
 function methods.publish(self, seq_off, fn, ...)
-  check_handle("publish", self)
-  seq_off = check_integer("publish", 2, seq_off, "integer offset")
-  check_seq("publish", self, seq_off)
-  check_function("publish", 3, fn)
-  check_handle("publish", self, true)
+  local size, readonly, off, isfn = handle_state(self, seq_off, fn)
+  if not size then bad_handle("publish", self) end
+  if not off then bad_integer("publish", 2, seq_off, "integer offset") end
+  if off < 0 or size < 4 or off > size - 4 or off % 4 ~= 0 then bad_seq("publish", off, size) end
+  seq_off = off
+  if not isfn then bad_function("publish", 3, fn) end
+  if readonly then bad_handle("publish", self) end
   self:publish_begin(seq_off)
   return published(self, seq_off, pcall(fn, ...))
 end
 
--- The methods above go behind their C wrappers (see method_level).
-for _, name in ipairs({ "pack", "unpack", "with_lock", "publish" }) do
-  local w = core.method_wrapper(methods[name])
-  lua_methods[w] = true
-  methods[name] = w
-end
+for _, name in ipairs({ "pack", "unpack", "with_lock", "publish" }) do lua_methods[methods[name]] = true end
 
 return smo

@@ -73,15 +73,26 @@ describe("messages of the methods written in Lua", function()
     it("a method call on a bad self says 'calling ... on bad self', as the C methods do", function()
       local fake = setmetatable({}, { __index = M })
       assert.are.equal("calling 'read' on bad self (smobject expected, got table)",
-        raised(function() return fake:read(0) end))
+        raised(function() local _ = fake:read(0) end))
       assert.are.equal("calling 'pack' on bad self (smobject expected, got table)",
-        raised(function() return fake:pack(0, "i4", 1) end))
+        raised(function() local _ = fake:pack(0, "i4", 1) end))
       assert.are.equal("calling 'unpack' on bad self (smobject expected, got table)",
-        raised(function() return fake:unpack(0, "i4") end))
+        raised(function() local _ = fake:unpack(0, "i4") end))
       assert.are.equal("calling 'with_lock' on bad self (smobject expected, got table)",
-        raised(function() return fake:with_lock(noop) end))
+        raised(function() local _ = fake:with_lock(noop) end))
       assert.are.equal("calling 'publish' on bad self (smobject expected, got table)",
-        raised(function() return fake:publish(0, noop) end))
+        raised(function() local _ = fake:publish(0, noop) end))
+    end)
+
+    it("a tail call (return seg:unpack(...)) is numbered as the usual forms are", function()
+      -- (a Lua function cannot see how it was tail-called: a bad self is taken
+      -- as a field call, any other argument as a method call)
+      assert.are.equal("bad argument #1 to 'pack' (smobject expected, got number)",
+        raised(function() return M.pack(42, 0, "i4") end))
+      assert.are.equal("bad argument #1 to 'unpack' (offset 5000 out of range (4-byte access in a 4096-byte segment))",
+        raised(function() return seg:unpack(5000, "i4") end))
+      assert.are.equal("bad argument #1 to 'with_lock' (function expected, got nil)",
+        raised(function() return seg:with_lock() end))
     end)
   end)
 
