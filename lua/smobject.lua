@@ -148,7 +148,7 @@ end
 -- @tparam string fmt a `string.pack` format
 -- @param ... the values
 -- @treturn integer the offset just past what was written
--- @raise when the bytes do not fit, on a bad format or value
+-- @raise when the bytes do not fit, on a bad format or value, a read-only or closed handle
 -- @usage local nxt = seg:pack(0, "<i4d", 1, 2.5)
 function methods.pack(self, offset, fmt, ...)
   local size, readonly, off = handle_state(self, offset)
@@ -169,7 +169,7 @@ end
 -- @tparam integer offset 0-based byte offset
 -- @tparam string fmt a `string.unpack` format
 -- @return the values, then the offset just past them
--- @raise when the format reads past the end, on a bad format
+-- @raise when the format reads past the end, on a bad format, a closed handle
 -- @usage local n, x, nxt = seg:unpack(0, "<i4d")
 function methods.unpack(self, offset, fmt)
   local size, _, off = handle_state(self, offset)
@@ -200,7 +200,7 @@ end
 -- @param ... its arguments
 -- @return `fn`'s results
 -- @return[2] nil, message, errno when the lock cannot be had (`EIDRM`, `EDEADLK`)
--- @raise what `fn` raises
+-- @raise what `fn` raises; when `fn` is not a function, on a closed handle or one without a lock
 -- @usage local n = seg:with_lock(function() local v = seg:get("int64_t", 0) + 1; seg:set("int64_t", 0, v); return v end)
 function methods.with_lock(self, fn, ...)
   local size, _, _, isfn = handle_state(self, nil, fn)
@@ -227,7 +227,8 @@ end
 -- @tparam function fn the writes
 -- @param ... its arguments
 -- @return `fn`'s results
--- @raise what `fn` raises (the counter is made even again first)
+-- @raise what `fn` raises (the counter is made even again first); on a misaligned counter,
+-- a `fn` that is not a function, a read-only or closed handle
 -- @usage seg:publish(0, function() seg:set("double", 8, x) end)
 function methods.publish(self, seq_off, fn, ...)
   local size, readonly, off, isfn = handle_state(self, seq_off, fn)
