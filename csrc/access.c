@@ -70,6 +70,7 @@ void raise_span(lua_State *L, const smo_seg *h, int idx, lua_Integer off, size_t
   __builtin_unreachable();   /* luaL_ errors longjmp */
 }
 
+/* See access.h: an integer argument that is not a Lua integer. */
 lua_Integer check_int_arg(lua_State *L, int idx, const char *what) {
   int isint;
   lua_Integer v;
