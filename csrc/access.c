@@ -63,12 +63,28 @@ void raise_ctype(lua_State *L, int idx) {
   __builtin_unreachable();   /* luaL_ errors longjmp */
 }
 
-void raise_span(lua_State *L, const smo_seg *h, int idx, size_t width) {
-  if (!lua_isinteger(L, idx)) luaL_typeerror(L, idx, "integer offset");
+void raise_span(lua_State *L, const smo_seg *h, int idx, lua_Integer off, size_t width) {
   lua_pushfstring(L, "offset %I out of range (%I-byte access in a %I-byte segment)",
-                  lua_tointeger(L, idx), (lua_Integer)width, (lua_Integer)h->size);
+                  off, (lua_Integer)width, (lua_Integer)h->size);
   luaL_argerror(L, idx, lua_tostring(L, -1));
   __builtin_unreachable();   /* luaL_ errors longjmp */
+}
+
+/* See access.h: an integer argument that is not a Lua integer. */
+lua_Integer check_int_arg(lua_State *L, int idx, const char *what) {
+  int isint;
+  lua_Integer v;
+  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, what);
+  v = lua_tointegerx(L, idx, &isint);
+  if (!isint) luaL_argerror(L, idx, "number has no integer representation");
+  return v;
+}
+
+/* check_span for what is not a Lua integer. */
+size_t span_slow(lua_State *L, const smo_seg *h, int idx, size_t width) {
+  lua_Integer off = check_int_arg(L, idx, "integer offset");
+  if (off < 0 || width > h->size || (size_t)off > h->size - width) raise_span(L, h, idx, off, width);
+  return (size_t)off;
 }
 
 void raise_readonly(lua_State *L) {
@@ -188,11 +204,14 @@ static int seg_set(lua_State *L) {
   return 0;
 }
 
+/* An integer argument (see check_int_arg); a Lua integer costs one test. */
+static lua_Integer int_arg(lua_State *L, int idx, const char *what) {
+  return lua_isinteger(L, idx) ? lua_tointeger(L, idx) : check_int_arg(L, idx, what);
+}
+
 /* A length argument: a non-negative integer. */
 static size_t check_length(lua_State *L, int idx) {
-  lua_Integer n;
-  if (!lua_isinteger(L, idx)) luaL_typeerror(L, idx, "integer length");
-  n = lua_tointeger(L, idx);
+  lua_Integer n = int_arg(L, idx, "integer length");
   luaL_argcheck(L, n >= 0, idx, "length must not be negative");
   return (size_t)n;
 }
@@ -253,14 +272,55 @@ static int seg_fill(lua_State *L) {
   lua_Integer byte = 0;
   luaL_argcheck(L, len <= h->size - off, 3, "length runs past the end of the segment");
   if (!lua_isnoneornil(L, 4)) {
-    if (!lua_isinteger(L, 4)) luaL_typeerror(L, 4, "integer byte");
-    byte = lua_tointeger(L, 4);
+    byte = int_arg(L, 4, "integer byte");
     luaL_argcheck(L, byte >= 0 && byte <= 255, 4, "byte must be 0..255");
   }
   if (h->readonly) raise_readonly(L);
   memset(h->addr + off, (int)byte, len);
   return 0;
 }
+
+/* smobject.core.handle_state(v [, n [, fn]]), for the methods written in
+ * Lua (internal): for an attached handle its size, whether it is read-only,
+ * n as an integer when it is one or an integral float (else nil), and
+ * whether fn is a function; false for a closed handle; for any other value
+ * nil and its name as luaL_typeerror gives it.  One C call for the checks of
+ * a method's fast path, and it never raises, so that the Lua side can raise
+ * from its caller's line; the handle test is check_seg's. */
+static int smo_handle_state(lua_State *L) {
+  const smo_seg *h = (const smo_seg *)lua_touserdata(L, 1);
+  if (h == NULL || lua_rawlen(L, 1) != sizeof(smo_seg) || h->magic != SMO_MAGIC) {
+    int t;
+    lua_pushnil(L);
+    t = luaL_getmetafield(L, 1, "__name");
+    if (t == LUA_TSTRING) return 2;
+    if (t != LUA_TNIL) lua_pop(L, 1);   /* a __name that is no string */
+    if (lua_type(L, 1) == LUA_TLIGHTUSERDATA) lua_pushliteral(L, "light userdata");
+    else lua_pushstring(L, luaL_typename(L, 1));
+    return 2;
+  }
+  if (h->addr == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)h->size);
+  lua_pushboolean(L, h->readonly);
+  if (lua_isinteger(L, 2)) {
+    lua_pushvalue(L, 2);
+  } else {
+    int isint = 0;
+    lua_Integer n = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
+    if (isint) lua_pushinteger(L, n);
+    else lua_pushnil(L);
+  }
+  lua_pushboolean(L, lua_type(L, 3) == LUA_TFUNCTION);
+  return 4;
+}
+
+static const luaL_Reg access_internal[] = {
+  { "handle_state", smo_handle_state },
+  { NULL, NULL }
+};
 
 static const luaL_Reg access_methods[] = {
   { "get", seg_get },
@@ -304,4 +364,5 @@ void push_ctype_align(lua_State *L) {
 
 void access_open(lua_State *L) {
   register_funcs(L, SMO_METHODS, access_methods);
+  register_funcs(L, SMO_MODULE, access_internal);
 }

@@ -32,9 +32,15 @@ static inline unsigned ct_slot(const char *p) {
   return (unsigned)((v >> 4) ^ (v >> 11)) & (CT_SLOTS - 1);
 }
 
-/* Cold paths of the checks below: they only raise. */
+/* Cold paths of the checks below.  check_int_arg is what an integer
+ * argument that is not a Lua integer goes through: a float with an exact
+ * integer value passes (as for luaL_checkinteger), a fraction raises "number
+ * has no integer representation", anything but a number (strings included)
+ * raises "<what> expected, got <type>". */
 SMO_NORETURN void raise_ctype(lua_State *L, int idx);
-SMO_NORETURN void raise_span(lua_State *L, const smo_seg *h, int idx, size_t width);
+SMO_NORETURN void raise_span(lua_State *L, const smo_seg *h, int idx, lua_Integer off, size_t width);
+lua_Integer check_int_arg(lua_State *L, int idx, const char *what);
+size_t span_slow(lua_State *L, const smo_seg *h, int idx, size_t width);
 
 /* The code of the C type named at idx.  A number there becomes its string
  * (lua_tolstring) and then fails as an unknown name. */
@@ -48,12 +54,14 @@ static inline int check_ctype(lua_State *L, const smo_seg *h, int idx) {
 }
 
 /* Offset of a width-byte access; raises unless it lies inside the segment.
- * Written as in lstrlib: width <= size && off <= size - width (no overflow). */
+ * Written as in lstrlib: width <= size && off <= size - width (no overflow).
+ * A Lua integer is checked inline; anything else (an integral float, or an
+ * error) goes out of line. */
 static inline size_t check_span(lua_State *L, const smo_seg *h, int idx, size_t width) {
   lua_Integer off;
-  if (!lua_isinteger(L, idx)) raise_span(L, h, idx, width);
+  if (!lua_isinteger(L, idx)) return span_slow(L, h, idx, width);
   off = lua_tointeger(L, idx);
-  if (off < 0 || width > h->size || (size_t)off > h->size - width) raise_span(L, h, idx, width);
+  if (off < 0 || width > h->size || (size_t)off > h->size - width) raise_span(L, h, idx, off, width);
   return (size_t)off;
 }
 

@@ -8,7 +8,7 @@ local core = require("smobject.core")
 local smo = {}
 local INTERNAL = { methods = true, ctypes = true, ctype_align = true, max_align = true, bookkeeping = true,
                    compile_layout = true, new_view = true, view_info = true, view_decode = true,
-                   view_meta = true, view_methods = true }
+                   view_meta = true, view_methods = true, handle_state = true }
 for k, v in pairs(core) do
   if not INTERNAL[k] then smo[k] = v end
 end
@@ -37,24 +37,107 @@ core.methods.view = view.view
 -- @section lua_methods
 
 local methods = core.methods
-local type, pcall, error, select = type, pcall, error, select
+local type, pcall, error = type, pcall, error
+local getinfo = debug.getinfo
 local spack, sunpack, spacksize = string.pack, string.unpack, string.packsize
+local tpack, tunpack = table.pack, table.unpack
+local handle_state = core.handle_state
+local c_size, c_read, c_write = methods.size, methods.read, methods.write
+local c_lock, c_unlock, c_holds_lock = methods.lock, methods.unlock, methods.holds_lock
 
--- Re-raises an error of string.pack/unpack as one of seg:pack/unpack: pack's
--- arguments stand one place further right (the offset comes first); every
--- unpack error is the format's (#2), the data being the segment itself.
-local function reraise(name, err)
-  local n, why = tostring(err):match("bad argument #(%d+) to '[^']*' %((.*)%)$")
-  if not n then error(err, 3) end
-  n = name == "pack" and tonumber(n) + 1 or 2
-  if why == "data string too short" then why = "format reads past the end of the segment" end
-  error(("bad argument #%d to '%s' (%s)"):format(n, name, why), 3)
+-- Errors of the methods below follow the C methods': luaL_argerror's
+-- numbering (self is not counted in a method call, and a bad self there is
+-- "calling 'f' on bad self"), raised from the line that called the method.
+local lua_methods = {}   -- the methods, to find them on the stack
+
+-- The stack level of the innermost of lua_methods, as seen from the
+-- function that calls method_level (1 = that function).
+local function method_level()
+  local level = 2
+  repeat
+    local ar = getinfo(level, "f")
+    if ar == nil then return 1 end
+    level = level + 1
+  until lua_methods[ar.func]
+  return level - 2
 end
 
-local function check_format(name, fmt)
-  if type(fmt) ~= "string" then
-    error(("bad argument #2 to '%s' (string.pack format expected, got %s)"):format(name, type(fmt)), 3)
+-- Raises msg from the line that called the method.
+local function raise(msg)
+  error(msg, method_level() + 1)
+end
+
+-- Raises "bad argument #arg to 'name' (why)" for argument arg (self is #1)
+-- of the method.  A Lua function run by a tail call (`return seg:pack(...)`)
+-- cannot see how it was called, and its caller's frame is gone (the
+-- position is then that of the caller's caller, as for any Lua error): the
+-- usual forms are assumed, a method call unless self is wrong.
+local function argerror(arg, name, why)
+  local level = method_level()
+  local ar = getinfo(level, "nt")
+  if ar and (ar.namewhat == "method" or (ar.istailcall and arg > 1)) then
+    arg = arg - 1
+    if arg == 0 then error(("calling '%s' on bad self (%s)"):format(name, why), level + 1) end
   end
+  error(("bad argument #%d to '%s' (%s)"):format(arg, name, why), level + 1)
+end
+
+-- The type name luaL_typeerror would give v.
+local function typename(v)
+  local size, name = handle_state(v)
+  if size == nil then return name end
+  return "smobject"
+end
+
+-- The slow paths of the checks, called once a fast test in the method has
+-- failed; they raise.
+
+-- self is not an attached handle, or is read-only for a write: the
+-- messages of a closed or read-only handle are the C methods' own.
+local function bad_handle(name, self)
+  local size, tname = handle_state(self)
+  if size == nil then argerror(1, name, "smobject expected, got " .. tname) end
+  local _, msg
+  if size == false then _, msg = pcall(c_size, self) else _, msg = pcall(c_write, self, 0, "") end
+  raise(msg)
+end
+
+-- An integer argument that is neither an integer nor an integral float
+-- (handle_state takes those, as luaL_checkinteger does; strings are refused).
+local function bad_integer(name, arg, v, what)
+  if type(v) ~= "number" then argerror(arg, name, ("%s expected, got %s"):format(what, typename(v))) end
+  argerror(arg, name, "number has no integer representation")
+end
+
+local function bad_format(name, fmt)
+  argerror(3, name, "string.pack format expected, got " .. typename(fmt))
+end
+
+local function bad_function(name, arg, fn)
+  argerror(arg, name, "function expected, got " .. typename(fn))
+end
+
+-- The offset (#2) is out of range for a width-byte access.
+local function span_error(name, off, width, size)
+  argerror(2, name, ("offset %d out of range (%d-byte access in a %d-byte segment)"):format(off, width, size))
+end
+
+-- A uint32_t sequence counter at off is outside the segment or misaligned.
+local function bad_seq(name, off, size)
+  if off < 0 or size < 4 or off > size - 4 then span_error(name, off, 4, size) end
+  argerror(2, name, ("sequence counter offset %d is misaligned for a uint32_t"):format(off))
+end
+
+-- Re-raises an error of string.pack/unpack as one of seg:pack/unpack: pack's
+-- value arguments stand two places further right (self and offset come
+-- first); every other error is the format's (#3 counting self), the data
+-- being the segment itself.
+local function reraise(name, err)
+  local n, why = tostring(err):match("^bad argument #(%d+) to '[^']*' %((.*)%)$")
+  n = (n and name == "pack" and tonumber(n) > 1) and tonumber(n) + 2 or 3
+  why = why or tostring(err)
+  if why == "data string too short" then why = "format reads past the end of the segment" end
+  argerror(n, name, why)
 end
 
 --- Packs values with a `string.pack` format straight into the segment.
@@ -65,22 +148,20 @@ end
 -- @tparam string fmt a `string.pack` format
 -- @param ... the values
 -- @treturn integer the offset just past what was written
--- @raise when the bytes do not fit, on a bad format or value
+-- @raise when the bytes do not fit, on a bad format or value, a read-only or closed handle
 -- @usage local nxt = seg:pack(0, "<i4d", 1, 2.5)
 function methods.pack(self, offset, fmt, ...)
-  check_format("pack", fmt)
+  local size, readonly, off = handle_state(self, offset)
+  if not size then bad_handle("pack", self) end
+  if not off then bad_integer("pack", 2, offset, "integer offset") end
+  if type(fmt) ~= "string" then bad_format("pack", fmt) end
   local ok, s = pcall(spack, fmt, ...)
   if not ok then reraise("pack", s) end
-  self:write(offset, s)
-  return offset + #s
-end
-
-local function unpacked(offset, ok, ...)
-  if not ok then reraise("unpack", (...)) end
-  local n = select("#", ...)
-  local res = { ... }
-  res[n] = offset + res[n] - 1
-  return table.unpack(res, 1, n)
+  local n = #s
+  if off < 0 or n > size or off > size - n then span_error("pack", off, n, size) end
+  if readonly then bad_handle("pack", self) end
+  c_write(self, off, s)
+  return off + n
 end
 
 --- Unpacks values with a `string.unpack` format straight from the segment.
@@ -88,24 +169,26 @@ end
 -- @tparam integer offset 0-based byte offset
 -- @tparam string fmt a `string.unpack` format
 -- @return the values, then the offset just past them
--- @raise when the format reads past the end, on a bad format
+-- @raise when the format reads past the end, on a bad format, a closed handle
 -- @usage local n, x, nxt = seg:unpack(0, "<i4d")
 function methods.unpack(self, offset, fmt)
-  check_format("unpack", fmt)
+  local size, _, off = handle_state(self, offset)
+  if not size then bad_handle("unpack", self) end
+  if not off then bad_integer("unpack", 2, offset, "integer offset") end
+  if type(fmt) ~= "string" then bad_format("unpack", fmt) end
   -- A fixed-size format reads only its bytes; 's' and 'z' need the rest.
   local fixed, n = pcall(spacksize, fmt)
-  local size = self:size()
-  local bytes
-  if fixed and math.type(offset) == "integer" and offset >= 0 and offset <= size and n <= size - offset then
-    bytes = self:read(offset, n)
-  else
-    bytes = self:read(offset)
-  end
-  return unpacked(offset, pcall(sunpack, fmt, bytes))
+  if not fixed then n = 0 end
+  if off < 0 or off > size then span_error("unpack", off, n, size) end
+  local res = tpack(pcall(sunpack, fmt, c_read(self, off, fixed and n <= size - off and n or nil)))
+  if not res[1] then reraise("unpack", res[2]) end
+  local last = res.n
+  res[last] = off + res[last] - 1
+  return tunpack(res, 2, last)
 end
 
 local function unlocked(self, ok, ...)
-  if self:holds_lock() then self:unlock() end
+  if c_holds_lock(self) then c_unlock(self) end
   if not ok then error((...), 0) end
   return ...
 end
@@ -117,10 +200,15 @@ end
 -- @param ... its arguments
 -- @return `fn`'s results
 -- @return[2] nil, message, errno when the lock cannot be had (`EIDRM`, `EDEADLK`)
--- @raise what `fn` raises
+-- @raise what `fn` raises; when `fn` is not a function, on a closed handle or one without a lock
 -- @usage local n = seg:with_lock(function() local v = seg:get("int64_t", 0) + 1; seg:set("int64_t", 0, v); return v end)
 function methods.with_lock(self, fn, ...)
-  local ok, msg, err = self:lock()
+  local size, _, _, isfn = handle_state(self, nil, fn)
+  if not size then bad_handle("with_lock", self) end
+  if not isfn then bad_function("with_lock", 2, fn) end
+  -- (lock's own errors, such as a segment without a lock, from our caller's line)
+  local done, ok, msg, err = pcall(c_lock, self)
+  if not done then raise(ok) end
   if not ok then return nil, msg, err end
   return unlocked(self, pcall(fn, ...))
 end
@@ -139,8 +227,9 @@ end
 -- that died mid-write is known dead: the next `publish` finds the counter odd
 -- while holding the lock, takes that write over (the counter stays odd) and
 -- ends it, and readers resume with its bytes. Write the whole record then:
--- what it does not write may be half-written by the dead writer. A live writer, however slow, holds the lock, so it
--- is never "repaired" from under itself. Writers that use `publish_begin`
+-- what it does not write may be half-written by the dead writer. A live
+-- writer, however slow, holds the lock, so it is never "repaired" from under
+-- itself. Writers that use `publish_begin`
 -- directly should hold the lock too. On a `PRIVATE` segment (no lock) the
 -- counter is not repaired.
 -- @function Segment:publish
@@ -149,7 +238,9 @@ end
 -- @param ... its arguments
 -- @return `fn`'s results
 -- @return[2] nil, message, errno when the lock cannot be had (`EIDRM`)
--- @raise what `fn` raises (the counter is made even again, and the lock released, first)
+-- @raise what `fn` raises (the counter is made even again, and the lock
+-- released, first); on a misaligned counter, a `fn` that is not a function,
+-- a read-only or closed handle
 -- @usage seg:publish(0, function() seg:set("double", 8, x) end)
 local function begin(self, seq_off)
   -- Odd while this handle holds the lock: the writer that made it odd died
@@ -160,6 +251,13 @@ local function begin(self, seq_off)
 end
 
 function methods.publish(self, seq_off, fn, ...)
+  local size, readonly, off, isfn = handle_state(self, seq_off, fn)
+  if not size then bad_handle("publish", self) end
+  if not off then bad_integer("publish", 2, seq_off, "integer offset") end
+  if off < 0 or size < 4 or off > size - 4 or off % 4 ~= 0 then bad_seq("publish", off, size) end
+  seq_off = off
+  if not isfn then bad_function("publish", 3, fn) end
+  if readonly then bad_handle("publish", self) end
   local locked_here = false
   if self:lockable() and not self:holds_lock() then
     local ok, msg, err = self:lock()
@@ -169,9 +267,11 @@ function methods.publish(self, seq_off, fn, ...)
   local ok, err = pcall(begin, self, seq_off)
   if not ok then
     if locked_here then self:unlock() end
-    error(err, 2)
+    raise(err)
   end
   return published(self, seq_off, locked_here, pcall(fn, ...))
 end
+
+for _, name in ipairs({ "pack", "unpack", "with_lock", "publish" }) do lua_methods[methods[name]] = true end
 
 return smo

@@ -115,7 +115,7 @@ describe("bad input", function()
     { "read at a string offset", function() return seg:read("0") end,
       "bad argument #1 to 'read' (integer offset expected, got string)" },
     { "read at a fractional offset", function() return seg:read(1.5) end,
-      "bad argument #1 to 'read' (integer offset expected, got number)" },
+      "bad argument #1 to 'read' (number has no integer representation)" },
     { "write a number", function() return seg:write(0, 5) end,
       "bad argument #2 to 'write' (string expected, got number)" },
     { "write past the end", function() return seg:write(4095, "ab") end,
@@ -157,7 +157,7 @@ describe("bad input", function()
     { "pack a string as an integer", function() return seg:pack(0, "i4", "x") end,
       "bad argument #3 to 'pack' (number expected, got string)" },
     { "pack a bad format", function() return seg:pack(0, "i99", 1) end,
-      "integral size (99) out of limits [1,16]" },
+      "bad argument #2 to 'pack' (integral size (99) out of limits [1,16])" },
     { "unpack past the end", function() return seg:unpack(4093, "i4") end,
       "bad argument #2 to 'unpack' (format reads past the end of the segment)" },
     -- the wrong self

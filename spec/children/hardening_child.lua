@@ -1,4 +1,4 @@
--- Child for spec/22-hardening_spec.lua.  usage: hardening_child.lua MODE KEY [ARG]
+-- Child for spec/23-hardening_spec.lua.  usage: hardening_child.lua MODE KEY [ARG]
 --   stuck:   publishes under the counter at 0, half-writes the int64 fields at
 --            8..71, says "inside" and sleeps until killed, the counter odd
 --   once:    publishes once (the counter at 0), then says "wrote"
