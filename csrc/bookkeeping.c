@@ -198,7 +198,10 @@ int bk_enter_key(int key, int may_create, int mode, int any_owner, int *semid, b
       if (!trusted) return BK_FOREIGN;
       if (!bk_untouched(id, &ds)) {
         /* Its creator may have marked it since we looked: then it is ours. */
-        if (semctl(id, BK_MAGIC, GETVAL) == BK_MAGIC_VALUE) continue;
+        int magic = semctl(id, BK_MAGIC, GETVAL);
+        if (magic == BK_MAGIC_VALUE) continue;
+        /* ... or it is gone already (made, used and removed meanwhile). */
+        if (magic < 0 && (errno == EIDRM || errno == EINVAL)) continue;
         return BK_FOREIGN;
       }
       err = bk_init(id);

@@ -298,6 +298,12 @@ static int open_gated(const open_req *rq, int semid, const bk_info *bi, enum no_
   } else if (rq->create == OPEN_CREATE_EXCL) {
     fail(e, "shmget", EEXIST);
     goto abandon;
+  } else if (no_set == NOSET_UNOWNED) {
+    /* Not ours when we looked; if the key now names a segment of ours (removed
+     * and made again meanwhile), it must get its bookkeeping: start again. */
+    struct shmid_ds ds;
+    if (shmctl(shmid, IPC_STAT, &ds) != 0 || bk_ours_uid((unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid))
+      return 1;
   }
   if (attach_checked(rq, shmid, *created, h, &seg_mode, e) != 0) {
     /* Removed between our shmget and shmat (ipcrm, a remove() without the
@@ -360,8 +366,9 @@ static int open_keyed(const open_req *rq, smo_seg *h, int *created, open_err *e)
        * ours (it is then attached, if allowed, without a counter). */
       struct shmid_ds ds;
       int setmode = set_mode_for(rq->mode), shmid = shmget((key_t)rq->key, 0, 0);
-      if (shmid >= 0 && (shmctl(shmid, IPC_STAT, &ds) != 0 ||
-                         !bk_ours_uid((unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid))) {
+      int stat_rc = shmid >= 0 ? shmctl(shmid, IPC_STAT, &ds) : 0;
+      if (stat_rc != 0 && (errno == EIDRM || errno == EINVAL)) continue;   /* removed meanwhile */
+      if (shmid >= 0 && (stat_rc != 0 || !bk_ours_uid((unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid))) {
         rc = BK_FOREIGN;
         no_set = NOSET_UNOWNED;
       } else {
