@@ -122,6 +122,69 @@ describe("hardening", function()
     end)
   end)
 
+  describe("smo gc", function()
+    local SMO = H.ROOT .. "/bin/smo"
+    local function smo_cmd(args)
+      return H.sh(H.child_env() .. H.LUA .. " " .. SMO .. " " .. args)
+    end
+    local function child(code)
+      local out, ok = H.run(code)
+      assert(ok, out)
+      return math.tointeger(tonumber(out:match("(%d+)")))
+    end
+
+    it("finds and removes only orphans: never attached, or smobject's lock segment", function()
+      local exe = H.compile("mkprivate", [[
+        #include <stdio.h>
+        #include <sys/ipc.h>
+        #include <sys/shm.h>
+        int main(void) { printf("%d\n", shmget(IPC_PRIVATE, 64, IPC_CREAT | 0600)); return 0; }
+      ]])
+      local never = math.tointeger(tonumber((H.sh(exe))))
+      -- a lock segment whose creator died before marking it for removal
+      local lockseg = child([[
+        local smo = require("smobject")
+        local s = assert(smo.open{ key = smo.PRIVATE, size = 512, create = true, persist = true })
+        s:write(0, "SMOAUX01")
+        print(s:shmid())
+        s:close()
+      ]])
+      -- a kept one: attached once, persist, creator gone: never an orphan
+      local kept = child([[
+        local smo = require("smobject")
+        local s = assert(smo.open{ key = smo.PRIVATE, size = 512, create = true, persist = true })
+        print(s:shmid())
+        s:close()
+      ]])
+      local ids = { never, lockseg, kept }
+      local ok, err = pcall(function()
+        local out, done = smo_cmd("gc --min-age 0")
+        assert.is_true(done, out)
+        assert.matches("shmid " .. never .. ", 64 bytes.*never attached", out)
+        assert.matches("shmid " .. lockseg .. ", 512 bytes.*smobject lock segment", out)
+        assert.is_nil(out:find("shmid " .. kept .. ",", 1, true))
+        -- nothing young is listed
+        assert.is_nil(smo_cmd("gc"):find("shmid " .. never .. ",", 1, true))
+        assert.is_truthy(H.shm_by_id(never))           -- listing removes nothing
+        out, done = smo_cmd("gc --remove --min-age 0")
+        assert.is_true(done, out)
+        assert.matches("removed shmid " .. never, out)
+        assert.is_nil(H.shm_by_id(never))
+        assert.is_nil(H.shm_by_id(lockseg))
+        assert.is_truthy(H.shm_by_id(kept))
+      end)
+      for _, id in ipairs(ids) do os.execute("ipcrm -m " .. id .. " 2>/dev/null") end
+      assert(ok, err)
+    end)
+
+    it("refuses unknown arguments with exit code 2", function()
+      local _, _, code = smo_cmd("gc --frobnicate")
+      assert.are.equal(2, code)
+      _, _, code = smo_cmd("gc --min-age")
+      assert.are.equal(2, code)
+    end)
+  end)
+
   describe("integers given as floats", function()
     it("are taken where they have an exact integer value, as luaL_checkinteger does", function()
       local k2 = H.key()
