@@ -70,19 +70,9 @@ void raise_span(lua_State *L, const smo_seg *h, int idx, lua_Integer off, size_t
   __builtin_unreachable();   /* luaL_ errors longjmp */
 }
 
-/* See access.h: an integer argument that is not a Lua integer. */
-lua_Integer check_int_arg(lua_State *L, int idx, const char *what) {
-  int isint;
-  lua_Integer v;
-  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, what);
-  v = lua_tointegerx(L, idx, &isint);
-  if (!isint) luaL_argerror(L, idx, "number has no integer representation");
-  return v;
-}
-
 /* check_span for what is not a Lua integer. */
 size_t span_slow(lua_State *L, const smo_seg *h, int idx, size_t width) {
-  lua_Integer off = check_int_arg(L, idx, "integer offset");
+  lua_Integer off = smo_checkinteger(L, idx, "integer offset");
   if (off < 0 || width > h->size || (size_t)off > h->size - width) raise_span(L, h, idx, off, width);
   return (size_t)off;
 }
@@ -204,9 +194,9 @@ static int seg_set(lua_State *L) {
   return 0;
 }
 
-/* An integer argument (see check_int_arg); a Lua integer costs one test. */
+/* An integer argument (see smo_checkinteger); a Lua integer costs one test. */
 static lua_Integer int_arg(lua_State *L, int idx, const char *what) {
-  return lua_isinteger(L, idx) ? lua_tointeger(L, idx) : check_int_arg(L, idx, what);
+  return lua_isinteger(L, idx) ? lua_tointeger(L, idx) : smo_checkinteger(L, idx, what);
 }
 
 /* A length argument: a non-negative integer. */

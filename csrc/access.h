@@ -32,14 +32,13 @@ static inline unsigned ct_slot(const char *p) {
   return (unsigned)((v >> 4) ^ (v >> 11)) & (CT_SLOTS - 1);
 }
 
-/* Cold paths of the checks below.  check_int_arg is what an integer
- * argument that is not a Lua integer goes through: a float with an exact
+/* Cold paths of the checks below.  An integer argument that is not a Lua
+ * integer goes through smo_checkinteger (smobject.h): a float with an exact
  * integer value passes (as for luaL_checkinteger), a fraction raises "number
  * has no integer representation", anything but a number (strings included)
  * raises "<what> expected, got <type>". */
 SMO_NORETURN void raise_ctype(lua_State *L, int idx);
 SMO_NORETURN void raise_span(lua_State *L, const smo_seg *h, int idx, lua_Integer off, size_t width);
-lua_Integer check_int_arg(lua_State *L, int idx, const char *what);
 size_t span_slow(lua_State *L, const smo_seg *h, int idx, size_t width);
 
 /* The code of the C type named at idx.  A number there becomes its string
