@@ -7,7 +7,7 @@
 -- the call that crashed is known, and its batch can be replayed exactly.
 --
 -- SMO_FUZZ_SEED=n      repeat a run (the seed is printed)
--- SMO_FUZZ_CALLS=n     calls in all (default 20000; a batch that crashes is
+-- SMO_FUZZ_CALLS=n     calls in all (default 30000; a batch that crashes is
 --                      run again skipping the call, so more are made)
 -- SMO_FUZZ_BATCH_CALLS=n  calls per child (default 500)
 -- SMO_FUZZ_JOBS=n      children at a time (default 2)
@@ -26,12 +26,12 @@ end
 
 local UNDER_VALGRIND = H.LUA:find("valgrind", 1, true) ~= nil
 local SEED = env_int("SMO_FUZZ_SEED", nil) or math.floor(H.now() * 1000) % 1000000007
-local CALLS = env_int("SMO_FUZZ_CALLS", UNDER_VALGRIND and 1000 or 20000)
+local CALLS = env_int("SMO_FUZZ_CALLS", UNDER_VALGRIND and 1000 or 30000)
 local PER_BATCH = env_int("SMO_FUZZ_BATCH_CALLS", UNDER_VALGRIND and 250 or 500)
 local JOBS = env_int("SMO_FUZZ_JOBS", 2)
 local ONLY = env_int("SMO_FUZZ_ONLY", nil)
 local SKIP0 = os.getenv("SMO_FUZZ_SKIP") or ""
-local TIMEOUT = UNDER_VALGRIND and 300 or 20     -- seconds per child
+local TIMEOUT = UNDER_VALGRIND and 300 or 12     -- seconds per child (a batch takes about 1)
 local MAX_RUNS = 5                                -- runs of one batch (each crash skips its call)
 local SCRIPT = H.ROOT .. "/spec/children/fuzz_batch.lua"
 local AFTER = H.ROOT .. "/spec/children/fuzz_after.lua"

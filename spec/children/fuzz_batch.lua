@@ -1056,17 +1056,29 @@ local LAYOUT_FIELDS = { "size", "count", "kind", "align", "elem", "fields", "cty
 function ops.mutate_layout()
   local T, ts = from("L")
   if not T then return end
-  local f = pick(LAYOUT_FIELDS)
+  local f = chance(0.4) and "size" or pick(LAYOUT_FIELDS)
   local v, vs
   if f == "kind" and chance(0.7) then
     local k = pick({ "array", "struct", "union", "scalar", "string", "bogus" })
     v, vs = k, qs(k)
   elseif f == "elem" and chance(0.7) then v, vs = from("L")
+  elseif f == "size" and chance(0.6) then
+    v = pick({ 0, 1, 4, 8, -1, -8, 3 })
+    vs = tostring(v)
   else v, vs = num() end
   if chance(0.2) then v, vs = any() end
   local stmt = ("%s.%s = %s"):format(ts, f, vs)
-  call(stmt, function() T[f] = v end, nil)
+  local ok = call(stmt, function() T[f] = v end, nil)
   log(("M %s %s"):format(ts, stmt))
+  if not (ok and f == "size" and math.type(v) == "integer") then return end
+  -- a view where the changed size says the layout still fits
+  local h, hs = a_handle(true)
+  local off = size_of(h) - math.max(v, 0)
+  local vok, vres = method_call(hs, h, "view", { T, off, n = 2 }, { ts, tostring(off) })
+  if vok and type(vres[1]) == "userdata" then
+    local e = add("V", vres[1], ("%s:view(%s, %d)"):format(hs, ts, off))
+    method_call(e.s, vres[1], "get", { n = 0 }, {})
+  end
 end
 
 local function forged_parts()
@@ -1458,7 +1470,7 @@ local function shq(s) return "'" .. s:gsub("%z", ""):gsub("'", "'\\''") .. "'" e
 local function seg_word(for_rm)
   local r = random()
   if r < 0.5 then
-    local k = KEYS[random(#KEYS)]
+    local k = KEYS[random(3)]     -- K1..K3 have segments from the start
     return pick({ tostring(k), ("0x%x"):format(k & 0xffffffff), "key:" .. k })
   elseif r < 0.7 then
     local h = a_handle(true)
@@ -1478,20 +1490,31 @@ local function seg_word(for_rm)
   return s
 end
 
+local HUGE_DIMS = { "4611686018427387905", "0x4000000000000001", "2305843009213693953", "1152921504606846977",
+  "0x2000000000000001", "99999999999999999999", "4294967297", "2*0x2000000000000001" }
 local header_n = 0
 local function header_file()
   local r = random()
-  if r < 0.75 then
+  if r < 0.85 then
     header_n = header_n + 1
     local path = ("%s/h%d.h"):format(DIR, header_n)
-    local text = chance(0.5) and gen_cdef() or gen_decl()
-    if chance(0.3) then
-      text = ("struct big { int a[%s]; };"):format(pick(DIMS))
+    local text
+    local t = random()
+    if t < 0.35 then
+      text = "struct pose { double x, y; uint32_t seq; char name[16]; double lat; };"
+    elseif t < 0.65 then
+      text = ("struct big { int a[%s]; };"):format(chance(0.7) and pick(HUGE_DIMS) or pick(DIMS))
+    elseif t < 0.7 then
+      local depth = pick({ 1000, 60000 })
+      text = ("struct deep { %sint x;%s };"):format(("struct { "):rep(depth), (" } a;"):rep(depth))
+    else
+      text = chance(0.5) and gen_cdef() or gen_decl()
     end
     local f = assert(io.open(path, "w"))
     f:write(text)
     f:close()
-    log(("M - write %s: %s"):format(path, qs(text)))
+    log(("M - write %s: %s"):format(path, #text > 300 and (qs(text:sub(1, 300)) .. ("... (%d bytes)"):format(#text))
+                                                          or qs(text)))
     return path
   end
   return pick({ "/dev/null", DIR, "/nonexistent.h", "" })
@@ -1540,12 +1563,12 @@ function ops.cli()
   sub = sub + 1
   log(("C %d.%d %s"):format(index, sub, src))
   calls = calls + 1
-  local p = io.popen(("timeout -k 1 10 %s %s/bin/smo %s 2>&1; echo \"rc=$?\""):format(LUA, ROOT, line))
+  local p = io.popen(("timeout -k 1 5 %s %s/bin/smo %s 2>&1; echo \"rc=$?\""):format(LUA, ROOT, line))
   local out = p:read("a")
   p:close()
   local rc = tonumber(out:match("rc=(%d+)%s*$")) or -1
   if rc == 124 or rc == 137 then
-    finding("cli-hang", src .. " ran for over 10 s")
+    finding("cli-hang", src .. " ran for over 5 s")
   elseif rc >= 128 or rc < 0 then
     finding("cli-crash", ("%s died with signal %d"):format(src, rc - 128))
   elseif out:find("stack traceback", 1, true) or out:match("^lua5%.4: ") or out:match("\nlua5%.4: ") then
@@ -1580,7 +1603,7 @@ local WEIGHTS = {
   { ops.seg_method, 30 }, { ops.seg_hostile_self, 5 }, { ops.lock, 6 }, { ops.wait, 4 }, { ops.publish, 4 },
   { ops.struct, 8 }, { ops.array, 2 }, { ops.mutate_layout, 2 }, { ops.forge_layout, 2 }, { ops.layout_method, 2 },
   { ops.deep, 0.12 }, { ops.view, 7 }, { ops.view_op, 16 }, { ops.view_hostile, 3 }, { ops.core, 5 },
-  { ops.meta, 2 }, { ops.gc, 0.7 }, { ops.cli, 0.35 },
+  { ops.meta, 2 }, { ops.gc, 0.7 }, { ops.cli, 1.2 },
 }
 local total = 0
 for _, w in ipairs(WEIGHTS) do total = total + w[2] end
