@@ -12,6 +12,8 @@
 -- SMO_FUZZ_BATCH_CALLS=n  calls per child (default 500)
 -- SMO_FUZZ_JOBS=n      children at a time (default 2)
 -- SMO_FUZZ_ONLY=b      run batch b only; SMO_FUZZ_SKIP=i,j: calls it skips
+-- SMO_FUZZ_FINDINGS=f  write every finding to file f, one a line
+-- SMO_FUZZ_VERBOSE=1   one line per child run
 --
 -- A crash (signal), a hang, a leaked IPC object, a raw internal Lua error, an
 -- error naming another function or a library line, or a wrong answer is a
@@ -474,6 +476,16 @@ local function fuzz()
   for _, c in ipairs({ "crash", "hang", "leak", "internal", "message", "wrong", "harness" }) do
     local r = report(c, false)
     if r then io.stdout:write(("fuzz %s: %s\n"):format(c, r)) end
+  end
+  local path = os.getenv("SMO_FUZZ_FINDINGS")
+  if path then
+    local f = assert(io.open(path, "w"))
+    for _, fd in ipairs(findings) do
+      local repro = fd.repro and reproducer(fd.repro.log, fd.repro.at, fd.repro.src) or {}
+      f:write(("%s\tbatch %d\t%s\t%s\t%s\t%s\n"):format(fd.kind, fd.batch, fd.src:gsub("[\t\n]", " "),
+        (fd.msg or ""):gsub("[\t\n]", " "), table.concat(repro, " ; "):gsub("[\t\n]", " "), fd.replay))
+    end
+    f:close()
   end
 end
 

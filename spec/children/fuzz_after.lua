@@ -15,7 +15,7 @@ local function shm_exists(k)
   f:read("l")
   for line in f:lines() do
     local key, perms = line:match("^%s*(%-?%d+)%s+%d+%s+(%d+)")
-    if tonumber(key) == k and tonumber(perms) & 512 == 0 then   -- 01000: marked for removal
+    if tonumber(key) == k and tonumber(perms, 8) & 512 == 0 then   -- 01000: marked for removal
       f:close()
       return true
     end

@@ -29,6 +29,7 @@ local SKIP = {}
 for n in (arg[7] or ""):gmatch("%d+") do SKIP[tonumber(n)] = true end
 local ROOT = (arg[0]:match("^(.*)/spec/children/[^/]*$")) or "."
 local LUA = os.getenv("SMO_LUA") or "lua5.4"
+local CLI_TIMEOUT = LUA:find("valgrind", 1, true) and 120 or 5     -- seconds
 math.randomseed(SEED, BATCH)
 
 local KEYS = {}
@@ -68,9 +69,10 @@ local function sysvipc(file)
   if not f then return rows end
   f:read("l")
   for line in f:lines() do
-    local key, id, _, size, cpid = line:match("^%s*(%-?%d+)%s+(%d+)%s+(%d+)%s+(%d+)%s+(%d+)")
+    local key, id, perms, size, cpid = line:match("^%s*(%-?%d+)%s+(%d+)%s+(%d+)%s+(%d+)%s+(%d+)")
     if key then
-      rows[#rows + 1] = { key = tonumber(key), id = tonumber(id), size = tonumber(size), cpid = tonumber(cpid) }
+      rows[#rows + 1] = { key = tonumber(key), id = tonumber(id), perms = tonumber(perms, 8), size = tonumber(size),
+                          cpid = tonumber(cpid) }
     end
   end
   f:close()
@@ -530,10 +532,10 @@ local function note_handle(h, src)
   local e = add("H", h, src)
   local id = probe("SEG.shmid", SEG.shmid, h)
   if id then MY_IDS[id] = true end
-  if id and probe("SEG.key", SEG.key, h) == smo.PRIVATE and probe("SEG.stat", SEG.stat, h) then
-    -- a persistent PRIVATE segment is kept by design: tell the parent
-    local st = probe("SEG.stat", SEG.stat, h)
-    if st and not st.removed then log("P " .. id) end
+  -- a PRIVATE segment not marked for removal is a persistent one, kept by
+  -- design: tell the parent
+  for _, r in ipairs(sysvipc("/proc/sysvipc/shm")) do
+    if r.id == id and r.key == 0 and r.perms & 512 == 0 then log("P " .. id) end
   end
   return e
 end
@@ -1563,12 +1565,12 @@ function ops.cli()
   sub = sub + 1
   log(("C %d.%d %s"):format(index, sub, src))
   calls = calls + 1
-  local p = io.popen(("timeout -k 1 5 %s %s/bin/smo %s 2>&1; echo \"rc=$?\""):format(LUA, ROOT, line))
+  local p = io.popen(("timeout -k 1 %d %s %s/bin/smo %s 2>&1; echo \"rc=$?\""):format(CLI_TIMEOUT, LUA, ROOT, line))
   local out = p:read("a")
   p:close()
   local rc = tonumber(out:match("rc=(%d+)%s*$")) or -1
   if rc == 124 or rc == 137 then
-    finding("cli-hang", src .. " ran for over 5 s")
+    finding("cli-hang", ("%s ran for over %d s"):format(src, CLI_TIMEOUT))
   elseif rc >= 128 or rc < 0 then
     finding("cli-crash", ("%s died with signal %d"):format(src, rc - 128))
   elseif out:find("stack traceback", 1, true) or out:match("^lua5%.4: ") or out:match("\nlua5%.4: ") then
