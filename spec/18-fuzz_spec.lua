@@ -33,7 +33,9 @@ local PER_BATCH = env_int("SMO_FUZZ_BATCH_CALLS", UNDER_VALGRIND and 250 or 500)
 local JOBS = env_int("SMO_FUZZ_JOBS", 2)
 local ONLY = env_int("SMO_FUZZ_ONLY", nil)
 local SKIP0 = os.getenv("SMO_FUZZ_SKIP") or ""
-local TIMEOUT = UNDER_VALGRIND and 300 or 12     -- seconds per child (a batch takes about 1)
+local UNDER_ASAN = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) ~= nil
+-- seconds per child (a batch takes about 1)
+local TIMEOUT = UNDER_VALGRIND and 300 or UNDER_ASAN and 60 or 12
 local MAX_RUNS = 5                                -- runs of one batch (each crash skips its call)
 local SCRIPT = H.ROOT .. "/spec/children/fuzz_batch.lua"
 local AFTER = H.ROOT .. "/spec/children/fuzz_after.lua"
@@ -333,7 +335,10 @@ local function finish(lane)
   else
     crashed_at = log.last
     totals.crashes = totals.crashes + 1
-    local why = rc > 128 and (SIGNALS[rc - 128] or ("signal " .. (rc - 128))) or ("exit status " .. rc)
+    local why = rc > 128 and (SIGNALS[rc - 128] or ("signal " .. (rc - 128)))
+      or rc == 98 and "sanitizer report (exit 98)" or rc == 99 and "valgrind error (exit 99)" or ("exit status " .. rc)
+    local summary = (read_file(run.out) or ""):match("SUMMARY: [^\n]*")
+    if summary then why = why .. ": " .. summary end
     note("crash", run, log.last or "(before the first call)", why, { log = log, src = log.last })
   end
   after_batch(lane, run, log, normal)

@@ -29,7 +29,8 @@ local SKIP = {}
 for n in (arg[7] or ""):gmatch("%d+") do SKIP[tonumber(n)] = true end
 local ROOT = (arg[0]:match("^(.*)/spec/children/[^/]*$")) or "."
 local LUA = os.getenv("SMO_LUA") or "lua5.4"
-local CLI_TIMEOUT = LUA:find("valgrind", 1, true) and 120 or 5     -- seconds
+local CLI_TIMEOUT = LUA:find("valgrind", 1, true) and 120                       -- seconds
+  or (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) and 30 or 5
 math.randomseed(SEED, BATCH)
 
 local KEYS = {}
