@@ -4,7 +4,8 @@
 -- command), with arguments from a hostile pool.  Each batch of calls runs in
 -- a child process (spec/children/fuzz_batch.lua) under a timeout, so that a
 -- crash or a hang is caught; the child logs every call before making it, so
--- the call that crashed is known, and its batch can be replayed exactly.
+-- the call that crashed is known, and its batch can be replayed (exactly,
+-- but for crashes that read wild pointers: those depend on memory contents).
 --
 -- SMO_FUZZ_SEED=n      repeat a run (the seed is printed)
 -- SMO_FUZZ_CALLS=n     calls in all (default 30000; a batch that crashes is
@@ -40,7 +41,7 @@ local MAX_RUNS = 5                                -- runs of one batch (each cra
 local SCRIPT = H.ROOT .. "/spec/children/fuzz_batch.lua"
 local AFTER = H.ROOT .. "/spec/children/fuzz_after.lua"
 local q = H.shell_quote
--- Without address randomisation a crash on a wild pointer replays alike.
+-- Without address randomisation a crash on a wild pointer replays more alike.
 local NORAND = os.execute("setarch -R true 2>/dev/null") and "setarch -R " or ""
 
 local CATEGORY = {
