@@ -1,7 +1,10 @@
 -- make soak: a crash storm.  Worker processes do random open, close, lock,
 -- unlock, publish, snapshot, atomic_add, wait and wake on a few keys while
 -- a killer sends SIGKILL to random workers at random instants and starts new
--- ones.  At the end every worker is stopped, a last user opens and closes
+-- ones.  Every other worker mostly churns short-lived users (open, lock,
+-- unlock, close) on a key of their own, so that the lock's segment is made
+-- again and again and kills land while it is made.  At the end every worker
+-- is stopped, a last user opens and closes
 -- each key, and the storm must have left nothing: no object of its keys in
 -- /proc/sysvipc, no orphan PRIVATE segment made by a worker, no count that
 -- outlived its process, no lock that let two holders in or forgot that its
@@ -10,10 +13,11 @@
 --
 -- SMO_SOAK_SECONDS  how long the storm lasts (default 60)
 -- SMO_SOAK_WORKERS  workers alive at a time (default 8)
--- SMO_SOAK_KEYS     keys they share (default 3)
+-- SMO_SOAK_KEYS     keys they share (default 3; one more has only short-lived users)
 -- SMO_SOAK_SEED     the killer's random seed (default: the time)
 --
--- usage: lua5.4 tools/soak.lua                (the storm)
+-- usage: lua5.4 tools/soak.lua                (the storm; LUA_PATH and
+--                                               LUA_CPATH as make sets them)
 --        lua5.4 tools/soak.lua worker DIR KEYS ID   (one worker; internal)
 local smo = require("smobject")
 local system = require("system")
@@ -41,6 +45,9 @@ end
 local function worker(dir, keylist, id)
   local keys = {}
   for k in keylist:gmatch("[-%d]+") do keys[#keys + 1] = math.tointeger(tonumber(k)) end
+  -- the last key only ever has short-lived users: its lock segment is made
+  -- again and again (a kill then often lands while it is being made)
+  local churn = table.remove(keys)
   local pid = pid_of_self()
   math.randomseed(pid, math.floor(system.gettime() * 1e6))
   local stats = { ops = 0, opens = 0, closes = 0, locks = 0, recovered = 0, lock_timeouts = 0, publishes = 0,
@@ -81,9 +88,9 @@ local function worker(dir, keylist, id)
     return list[math.random(#list)]
   end
 
-  -- The critical section: nobody else inside, the owner stays ours, and a
-  -- pair published for the readers.
-  local function locked(seg)
+  -- The critical section: nobody else inside, the owner stays ours, and
+  -- (unless lean) a pair published for the readers, sometimes slowly.
+  local function locked(seg, lean)
     local ok, state, err = seg:lock(math.random() * 0.2)
     if not ok then
       if state == "timeout" then
@@ -105,7 +112,7 @@ local function worker(dir, keylist, id)
       seg:set("int64_t", INSIDE, 1)
     end
     seg:set("int64_t", OWNER, pid)
-    if math.random() < 0.5 then
+    if not lean and math.random() < 0.5 then
       local x = math.random(1, 1 << 40)
       local slow = math.random() < 0.1       -- (a kill then lands mid-write)
       local pok, perr = pcall(seg.publish, seg, SEQ, function()
@@ -115,12 +122,22 @@ local function worker(dir, keylist, id)
       end)
       if pok then stats.publishes = stats.publishes + 1 else report("error", "publish: %s", tostring(perr)) end
     end
-    if math.random() < 0.1 then system.sleep(math.random() * 0.002) end
+    if not lean and math.random() < 0.1 then system.sleep(math.random() * 0.002) end
     if seg:get("int64_t", OWNER) ~= pid then
       report("counter", "the lock's owner changed to %d while pid %d held it", seg:get("int64_t", OWNER), pid)
     end
     seg:atomic_add("int64_t", INSIDE, -1)
     seg:unlock()
+  end
+
+  local function short_lived(k)
+    local seg = smo.open{ key = k, size = SIZE, create = true }
+    if seg then
+      stats.opens = stats.opens + 1
+      locked(seg, true)
+      seg:close()
+      stats.closes = stats.closes + 1
+    end
   end
 
   local ops = {
@@ -136,15 +153,9 @@ local function worker(dir, keylist, id)
     end,
     function(k) local seg = a_handle(k) if seg then locked(seg) end end,
     function(k) local seg = a_handle(k) if seg then locked(seg) end end,
-    function(k)                                     -- a short-lived user
-      local seg = smo.open{ key = k, size = SIZE, create = true }
-      if seg then
-        stats.opens = stats.opens + 1
-        locked(seg)
-        seg:close()
-        stats.closes = stats.closes + 1
-      end
-    end,
+    function(k) short_lived(k) end,
+    function() short_lived(churn) end,
+    function() short_lived(churn) end,
     function(k)
       local seg = a_handle(k)
       if not seg then return end
@@ -182,9 +193,14 @@ local function worker(dir, keylist, id)
     end,
   }
 
+  -- Every other worker mostly churns (a kill lands while the lock's segment
+  -- is made about once in 300 kills of a churner).
+  local churner = id % 2 == 0
   while true do
     local k = keys[math.random(#keys)]
-    local ok, err = pcall(ops[math.random(#ops)], k)
+    local op = (churner and math.random() < 0.9) and short_lived or ops[math.random(#ops)]
+    if op == short_lived then k = churn end
+    local ok, err = pcall(op, k)
     if not ok then report("error", "%s", tostring(err)) end
     stats.ops = stats.ops + 1
     if stats.ops % 50 == 0 then
@@ -255,7 +271,7 @@ local function storm()
   local nworkers = math.tointeger(tonumber(os.getenv("SMO_SOAK_WORKERS"))) or 8
   local seed = math.tointeger(tonumber(os.getenv("SMO_SOAK_SEED"))) or math.floor(system.gettime() * 1000)
   math.randomseed(seed)
-  local keys, ours = free_keys(math.tointeger(tonumber(os.getenv("SMO_SOAK_KEYS"))) or 3)
+  local keys, ours = free_keys((math.tointeger(tonumber(os.getenv("SMO_SOAK_KEYS"))) or 3) + 1)
   local p = io.popen("mktemp -d /tmp/smobject-soak.XXXXXX")
   local dir = p:read("l")
   p:close()
