@@ -4,12 +4,11 @@
 -- ones.  Every other worker mostly churns short-lived users (open, lock,
 -- unlock, close) on a key of their own, so that the lock's segment is made
 -- again and again and kills land while it is made.  At the end every worker
--- is stopped, a last user opens and closes
--- each key, and the storm must have left nothing: no object of its keys in
--- /proc/sysvipc, no orphan PRIVATE segment made by a worker, no count that
--- outlived its process, no lock that let two holders in or forgot that its
--- holder died, no torn snapshot, no unexpected error.  Exit status 1 if
--- anything is wrong.
+-- is stopped, a last user opens and closes each key, and the storm must have
+-- left nothing: no object of its keys in /proc/sysvipc, no orphan PRIVATE
+-- segment made by a worker, no count that outlived its process, no lock that
+-- let two holders in or forgot that its holder died, no torn snapshot, no
+-- unexpected error.  Exit status 1 if anything is wrong.
 --
 -- SMO_SOAK_SECONDS  how long the storm lasts (default 60)
 -- SMO_SOAK_WORKERS  workers alive at a time (default 8)
