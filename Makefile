@@ -23,7 +23,7 @@ export SMO_LUA   := $(LUA)
 
 DEB_PKGS = gcc libc6-dev make procps util-linux lua5.4 liblua5.4-dev lua-busted lua-system luarocks
 
-.PHONY: all deps test test-valgrind test-asan demo bench install clean lint doc
+.PHONY: all deps test test-valgrind test-asan demo bench install clean lint doc soak
 
 all: $(LIB)
 
@@ -68,6 +68,12 @@ test-asan: $(ASAN_LIB)
 
 demo: all
 	$(LUA) examples/manager.lua
+
+# A crash storm, not part of make test: workers doing random operations on a
+# few keys while a killer SIGKILLs them; fails when anything is left behind or
+# a counter goes wrong.  SMO_SOAK_SECONDS (default 60), SMO_SOAK_WORKERS (8).
+soak: all
+	$(LUA) tools/soak.lua
 
 # Debian's Python, where python3-sysv-ipc installs (not a pyenv one on PATH).
 PYTHON ?= /usr/bin/python3
