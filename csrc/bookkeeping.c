@@ -105,10 +105,14 @@ int bk_set(int semid, int which, int value) {
   return semctl(semid, which, SETVAL, arg) == 0 ? 0 : errno;
 }
 
-/* Removes the set; under the gate, so an orphan of a dead creator of the
- * fast lock's segment goes with it (bk_reap_pending). */
+/* Removes the set, and what lives as long as it; under the gate, so an
+ * orphan of a dead creator of the fast lock's segment goes too
+ * (bk_reap_pending). */
+void (*bk_remove_hook)(int semid);
+
 void bk_remove(int semid) {
   bk_reap_pending(semid);
+  if (bk_remove_hook) bk_remove_hook(semid);
   semctl(semid, 0, IPC_RMID);
 }
 

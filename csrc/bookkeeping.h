@@ -14,6 +14,7 @@
  *             count drops to zero; 0 for persistent or foreign segments.
  *   BK_AUX0..2 the id + 1 of the fast lock's private segment (sync.c), 15
  *             bits in each; 0 = none yet.  Set under the gate, without SEM_UNDO.
+ *             That segment lives as long as the set: bk_remove removes it.
  *   BK_LOCK   the kernel-kept lock of segments other users may write: 1 while
  *             held, taken with SEM_UNDO (a death releases it).
  *   BK_HELD   the lock's "owner died" flag: +1 with the lock, -1 with the
@@ -62,6 +63,9 @@ int bk_leave(int semid, int count_delta);
 int bk_get(int semid, int which);
 int bk_set(int semid, int which, int value);
 void bk_remove(int semid);
+/* Called by bk_remove, under the gate, just before the set goes: whatever
+ * else lives as long as the set (the fast lock's segment, sync.c). */
+extern void (*bk_remove_hook)(int semid);
 int bk_is_ours(int semid);
 int bk_mode(int semid);
 int bk_set_mode(int semid, int mode);

@@ -728,7 +728,6 @@ static int smo_remove(lua_State *L) {
   else if (shmctl(shmid, IPC_RMID, NULL) != 0) err = errno;
   if (rc == 0) {
     if (err == 0 || err == ENOENT) {   /* an orphan set goes too */
-      sync_mark_removed(semid, NULL);
       bk_remove(semid);
     }
     else bk_leave(semid, 0);
@@ -1054,7 +1053,6 @@ static int seg_remove(lua_State *L) {
   int gated = h->semid >= 0 && bk_is_ours(h->semid) && bk_enter(h->semid, 0, 1) == 0;
   if (shmctl(h->shmid, IPC_RMID, NULL) != 0) err = errno;
   if (gated) {
-    sync_mark_removed(h->semid, h);
     bk_remove(h->semid);
   }
   if (err) return push_oserror(L, "shmctl", err);

@@ -99,6 +99,5 @@ void view_open(lua_State *L);
 
 /* sync.c: what closing and removing a handle must do about the lock. */
 void sync_release(smo_seg *h);
-void sync_mark_removed(int semid, smo_seg *h);
 
 #endif

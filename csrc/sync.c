@@ -14,13 +14,15 @@
  *   EOWNERDEAD, never silently released) in a small private segment of mode
  *   0600, the "aux" segment, found through the bookkeeping set.  glibc follows
  *   pointers kept inside a robust mutex, so it must live where only our uid
- *   can write.  The aux segment is marked for removal as soon as it is made,
- *   so the kernel frees it when its last user detaches, whatever way that
- *   user ends; Linux lets processes that know its id attach it until then.
+ *   can write.  The aux segment lives exactly as long as the bookkeeping set:
+ *   it is removed with it (bk_remove calls sync_remove_aux), never when its
+ *   last attacher goes, because a holder that dies as the only process
+ *   attached must still be reported as "recovered" to the next one (the
+ *   kernel marks the dead owner in the mutex word, which must outlive it).
  *   It also counts sleepers in wait(), so that wake() skips the system call
  *   when nobody sleeps.  Its creator's pid is recorded in the set around the
- *   window between shmget and IPC_RMID, so an orphan of a death there is found
- *   and removed by the next user (bk_reap_pending).
+ *   window between its shmget and the recording of its id, so an orphan of a
+ *   death there is found and removed by the next user (bk_reap_pending).
  * - SMO_LOCK_KERNEL, when group or others may write the set: a semaphore of
  *   the set taken with SEM_UNDO (the kernel releases a dead holder's) plus an
  *   "owner died" flag that only a clean unlock lowers, as LMDB does with
@@ -95,9 +97,17 @@ static int aux_attach(smo_seg *h) {
   int id, err;
   void *p;
   if ((err = bk_enter(h->semid, 0, 1)) != 0) return err == EINVAL ? EIDRM : err;
-  if ((h->aux = aux_open(h->semid, bk_get_aux(h->semid))) != NULL) {
-    bk_leave(h->semid, 0);
-    return 0;
+  id = bk_get_aux(h->semid);
+  if ((h->aux = aux_open(h->semid, id)) != NULL) {
+    if (!__atomic_load_n(&h->aux->removed, __ATOMIC_SEQ_CST)) {
+      bk_leave(h->semid, 0);
+      return 0;
+    }
+    /* Marked removed, yet its set lives: a removal was cut short by a
+     * death.  It goes now, and the set gets a new one. */
+    shmdt(h->aux);
+    h->aux = NULL;
+    shmctl(id, IPC_RMID, NULL);
   }
   {
     pthread_mutexattr_t ma;
@@ -116,7 +126,6 @@ static int aux_attach(smo_seg *h) {
       shmctl(id, IPC_RMID, NULL);
       goto fail;
     }
-    shmctl(id, IPC_RMID, NULL);
     a = (smo_aux *)p;
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
@@ -143,6 +152,18 @@ fail:
   return err;
 }
 
+/* Removes the aux segment of semid (under the gate, just before the set
+ * goes): processes still attached keep it until they detach, and see it
+ * marked removed (lock then gives EIDRM). */
+static void sync_remove_aux(int semid) {
+  int id = bk_get_aux(semid);
+  smo_aux *p = aux_open(semid, id);
+  if (p == NULL) return;
+  __atomic_store_n(&p->removed, 1, __ATOMIC_SEQ_CST);
+  shmdt(p);
+  shmctl(id, IPC_RMID, NULL);
+}
+
 /* Closing a handle releases its lock and its aux attachment.  A forked
  * child holds neither the lock (its thread is not the owner) nor anything
  * else but the mapping. */
@@ -158,19 +179,6 @@ void sync_release(smo_seg *h) {
   h->locked = 0;
   shmdt(h->aux);
   h->aux = NULL;
-}
-
-/* remove(): makes later lock() calls fail with EIDRM, in every process. */
-void sync_mark_removed(int semid, smo_seg *h) {
-  smo_aux *p;
-  if (h != NULL && h->aux != NULL) {
-    __atomic_store_n(&h->aux->removed, 1, __ATOMIC_SEQ_CST);
-    return;
-  }
-  p = aux_open(semid, bk_get_aux(semid));
-  if (p == NULL) return;
-  __atomic_store_n(&p->removed, 1, __ATOMIC_SEQ_CST);
-  shmdt(p);
 }
 
 /* ---------------------------------------------------------------- lock */
@@ -803,5 +811,6 @@ static const luaL_Reg sync_methods[] = {
 };
 
 void sync_open(lua_State *L) {
+  bk_remove_hook = sync_remove_aux;
   register_funcs(L, SMO_METHODS, sync_methods);
 }

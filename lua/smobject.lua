@@ -214,8 +214,11 @@ function methods.with_lock(self, fn, ...)
 end
 
 local function published(self, seq_off, locked_here, ok, ...)
-  self:publish_end(seq_off)
-  if locked_here then self:unlock() end
+  -- (fn may have closed the handle, or released the lock itself)
+  if handle_state(self) then
+    self:publish_end(seq_off)
+    if locked_here and self:holds_lock() then self:unlock() end
+  end
   if not ok then error((...), 0) end
   return ...
 end

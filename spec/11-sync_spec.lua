@@ -121,50 +121,50 @@ describe("synchronisation", function()
   end
 
   describe("the lock", function()
-    it("keeps the fast lock in a self-removing segment only this uid may touch", function()
+    -- The private segments this process made, by id.
+    local function my_private_segments()
       local f = io.open("/proc/self/stat")
       local mypid = tonumber(f:read("l"):match("^(%d+)"))
       f:close()
-      local function lock_segments()
-        local found = {}
-        for _, st in ipairs(smo.list()) do
-          if st.key == smo.PRIVATE and st.cpid == mypid and st.removed then found[#found + 1] = st end
-        end
-        return found
+      local found = {}
+      for _, st in ipairs(smo.list()) do
+        if st.key == smo.PRIVATE and st.cpid == mypid then found[st.shmid] = st end
       end
+      return found
+    end
+    local function new_since(before)
+      local new = {}
+      for id, st in pairs(my_private_segments()) do if not before[id] then new[#new + 1] = st end end
+      return new
+    end
+
+    it("keeps the fast lock in a segment only this uid may touch, removed with the bookkeeping", function()
       for _, mode in ipairs{ "600", "640", "644" } do
         local g = assert(smo.open{ key = H.key(), size = 64, create = true, mode = tonumber(mode, 8) })
-        local before = #lock_segments()
+        local before = my_private_segments()
         assert(g:lock())
-        local after = lock_segments()
-        assert.are.equal(before + 1, #after)
-        for _, st in ipairs(after) do assert.are.equal(tonumber("600", 8), st.mode) end
+        local new = new_since(before)
+        assert.are.equal(1, #new)
+        assert.are.equal(tonumber("600", 8), new[1].mode)
+        assert.are.equal(512, new[1].size)
         g:unlock()
         g:close()
-        assert.are.equal(before, #lock_segments())
+        assert.are.equal(0, #new_since(before))
       end
     end)
 
     it("gives segments that others may write a kernel lock, with no segment of its own", function()
-      local f = io.open("/proc/self/stat")
-      local mypid = tonumber(f:read("l"):match("^(%d+)"))
-      f:close()
-      local function private_segments()
-        local n = 0
-        for _, st in ipairs(smo.list()) do
-          if st.key == smo.PRIVATE and st.cpid == mypid then n = n + 1 end
-        end
-        return n
-      end
       for _, mode in ipairs{ "660", "664", "666" } do
         local g = assert(smo.open{ key = H.key(), size = 64, create = true, mode = tonumber(mode, 8) })
-        local before = private_segments()
+        local before = my_private_segments()
         assert.are.same({ true }, { g:lock() })
-        assert.are.same({ nil, "timeout", E.ETIMEDOUT }, { assert(smo.open{ key = g:key() }):lock(0) })
+        local other = assert(smo.open{ key = g:key() })
+        assert.are.same({ nil, "timeout", E.ETIMEDOUT }, { other:lock(0) })
+        other:close()
         g:unlock()
         assert(g:wait(0, 1, 0.01) ~= nil)
         g:wake(0)
-        assert.are.equal(before, private_segments())
+        assert.are.equal(0, #new_since(before))
         g:close()
       end
     end)

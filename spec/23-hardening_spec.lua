@@ -141,14 +141,26 @@ describe("hardening", function()
         int main(void) { printf("%d\n", shmget(IPC_PRIVATE, 64, IPC_CREAT | 0600)); return 0; }
       ]])
       local never = math.tointeger(tonumber((H.sh(exe))))
-      -- a lock segment whose creator died before marking it for removal
+      -- a lock segment whose bookkeeping set was removed behind smobject's back
       local lockseg = child([[
         local smo = require("smobject")
         local s = assert(smo.open{ key = smo.PRIVATE, size = 512, create = true, persist = true })
         s:write(0, "SMOAUX01")
+        s:set("int32_t", 8, 2147483000)   -- (no such set)
         print(s:shmid())
         s:close()
       ]])
+      -- a live one: the lock segment of a key in use is never listed
+      local live = assert(smo.open{ key = H.key(), size = 64, create = true })
+      local mine = {}
+      for _, st in ipairs(smo.list()) do mine[st.shmid] = true end
+      assert(live:lock())
+      live:unlock()
+      local live_lock
+      for _, st in ipairs(smo.list()) do
+        if not mine[st.shmid] and st.key == smo.PRIVATE and st.size == 512 then live_lock = st.shmid end
+      end
+      assert.is_truthy(live_lock)
       -- a kept one: attached once, persist, creator gone: never an orphan
       local kept = child([[
         local smo = require("smobject")
@@ -161,8 +173,9 @@ describe("hardening", function()
         local out, done = smo_cmd("gc --min-age 0")
         assert.is_true(done, out)
         assert.matches("shmid " .. never .. ", 64 bytes.*never attached", out)
-        assert.matches("shmid " .. lockseg .. ", 512 bytes.*smobject lock segment", out)
+        assert.matches("shmid " .. lockseg .. ", 512 bytes.*smobject lock segment whose bookkeeping is gone", out)
         assert.is_nil(out:find("shmid " .. kept .. ",", 1, true))
+        assert.is_nil(out:find("shmid " .. live_lock .. ",", 1, true))
         -- nothing young is listed
         assert.is_nil(smo_cmd("gc"):find("shmid " .. never .. ",", 1, true))
         assert.is_truthy(H.shm_by_id(never))           -- listing removes nothing
@@ -174,6 +187,7 @@ describe("hardening", function()
         assert.is_truthy(H.shm_by_id(kept))
       end)
       for _, id in ipairs(ids) do os.execute("ipcrm -m " .. id .. " 2>/dev/null") end
+      live:close()
       assert(ok, err)
     end)
 

@@ -273,6 +273,7 @@ M.format = format_value
 -- tostring(v): the type, its offset in the segment, and its values (never
 -- raises: a view whose attachment ended says so).
 meta.__tostring = function(v)
+  if getmetatable(v) ~= meta then argerror(1, "tostring", "smobject view expected, got " .. typename(v)) end
   local _, base, T, state = view_info(v)
   local name = T.name or T.kind
   if state == "closed" then return ("%s @%d (closed)"):format(name, base) end
