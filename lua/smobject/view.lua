@@ -13,6 +13,7 @@ local methods = core.view_methods
 local meta = core.view_meta
 local seg_methods = core.methods
 local view_info, new_view, decode = core.view_info, core.new_view, core.view_decode
+local seg_snapshot = core.methods.snapshot
 local raise, argerror, typename = struct.raise, struct.argerror, struct.typename
 
 local STALE = "attempt to use a view of an earlier attachment (make a new view)"
@@ -176,8 +177,10 @@ function methods.wake(v, name, n)
   return r, msg, err
 end
 
---- The writer's side of the one-writer pattern: runs `fn(v, ...)` with the
--- `uint32_t` sequence field `seq` odd. One writer at a time.
+--- The writer's side of the sequence-counter pattern: runs `fn(v, ...)` with
+-- the `uint32_t` sequence field `seq` odd, holding the segment's lock (as
+-- `Segment:publish` does, which also takes over the write of a writer that
+-- died mid-write).
 -- @function View:publish
 -- @tparam string seq the sequence counter field
 -- @tparam function fn the writes; gets the view and the extra arguments
@@ -202,14 +205,33 @@ end
 -- @treturn table the copy
 -- @return[2] nil, `"timeout"`, `ETIMEDOUT` when the writer died mid-write
 -- @usage local pose = assert(v:snapshot("seq"))
+-- Per layout and counter field, once checked: { offset in the struct, struct size }.
+local snapshot_plans = setmetatable({}, { __mode = "k" })
+
 function methods.snapshot(v, seq, timeout)
-  local seg, off, FT, base = field(v, seq, "snapshot")
-  if FT.ctype ~= "uint32_t" and FT.ctype ~= "unsigned int" and FT.ctype ~= "unsigned" then
-    uint32_field(v, seq, "snapshot")   -- raises with the reason
+  local seg, base, T = info(v, "snapshot")
+  local plans = snapshot_plans[T]
+  local plan = plans and plans[seq]
+  if not plan then
+    local _, off, FT = field(v, seq, "snapshot")
+    if FT.ctype ~= "uint32_t" and FT.ctype ~= "unsigned int" and FT.ctype ~= "unsigned" then
+      uint32_field(v, seq, "snapshot")   -- raises with the reason
+    end
+    plan = { off - base, select(5, view_info(v)) }
+    plans = plans or {}
+    snapshot_plans[T] = plans
+    plans[seq] = plan
   end
-  local size = select(5, view_info(v))
-  local ok, bytes, msg, err = pcall(seg_methods.snapshot, seg, off, base, size, timeout)
-  if not ok then seg_error("snapshot", 2, bytes) end
+  local bytes, msg, err
+  local off = base + plan[1]
+  if off % 4 == 0 and (timeout == nil or (type(timeout) == "number" and timeout >= 0)) then
+    -- (nothing here can raise: the view is live, the plan checked, the counter aligned)
+    bytes, msg, err = seg_snapshot(seg, off, base, plan[2], timeout)
+  else
+    local ok
+    ok, bytes, msg, err = pcall(seg_snapshot, seg, off, base, plan[2], timeout)
+    if not ok then seg_error("snapshot", 2, bytes) end
+  end
   if not bytes then return nil, msg, err end
   return decode(v, bytes)
 end
