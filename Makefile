@@ -21,7 +21,7 @@ export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 export SMO_LUA   := $(LUA)
 
-DEB_PKGS = gcc libc6-dev make procps util-linux lua5.4 liblua5.4-dev lua-busted lua-system luarocks
+DEB_PKGS = gcc libc6-dev make procps util-linux strace lua5.4 liblua5.4-dev lua-busted lua-system luarocks
 
 .PHONY: all deps test test-valgrind test-asan demo bench install clean lint doc soak
 
@@ -34,7 +34,8 @@ $(LIB): $(SRCS) $(HDRS) | deps
 # Installs the Debian packages a fresh machine lacks (needs root and apt).
 deps:
 	@if ! command -v $(LUA) >/dev/null || [ ! -f $(LUA_INC)/lua.h ] || [ ! -f /usr/bin/busted ] || ! command -v ipcs >/dev/null \
-	    || ! command -v luarocks >/dev/null || ! command -v $(CC) >/dev/null; then \
+	    || ! command -v luarocks >/dev/null || ! command -v $(CC) >/dev/null || ! command -v strace >/dev/null \
+	    || ! command -v setpriv >/dev/null; then \
 	  echo "installing missing packages: $(DEB_PKGS)"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS); \
 	fi
