@@ -1,5 +1,8 @@
-# smobject: build, test, demo, bench.  `make demo` and `make test` install what
-# a fresh Debian 12 machine is missing (as root) before building.
+# smobject: build, test, demo, bench.  Plain `make` only compiles.  Installing
+# packages is `make deps` (build and test: what `make demo` and `make test`,
+# the README's two commands, call first, so that a fresh Debian 12 machine
+# works; it needs root and apt and does nothing when all is there),
+# `make deps-dev` (lint, doc, valgrind) and `make deps-bench`.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -7,48 +10,66 @@ CC       ?= gcc
 WARN      = -Wall -Wextra -pedantic -Wmissing-prototypes -Wshadow -Wwrite-strings \
             -Wcast-qual -Wstrict-prototypes -Wconversion -Wno-sign-conversion
 CFLAGS   ?= -O2 -g
+# -fvisibility=hidden: only luaopen_smobject_core is exported (the internal
+# functions cannot clash with other modules').  -fno-plt: calls into libc
+# go straight through the GOT, which the get/set hot path notices.
 ALL_CFLAGS = -std=c99 -fPIC -fvisibility=hidden -fno-plt $(WARN) -I$(LUA_INC) $(CFLAGS)
 LDFLAGS  ?=
 
 SRCS     = $(wildcard csrc/*.c)
 HDRS     = $(wildcard csrc/*.h)
 LIB      = build/smobject/core.so
-BUSTED   = $(LUA) /usr/bin/busted
 
 # Paths for our Lua and every child process it starts (busted's own path
 # settings do not reach children).
-export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 export SMO_LUA   := $(LUA)
 
-DEB_PKGS = gcc libc6-dev make procps util-linux strace lua5.4 liblua5.4-dev lua-busted lua-system luarocks
+DEB_PKGS   = gcc libc6-dev make procps util-linux strace lua5.4 liblua5.4-dev lua-busted lua-system luarocks
+DEV_PKGS   = lua-check cppcheck lua-ldoc valgrind
+BENCH_PKGS = python3 python3-sysv-ipc lua-system
+APT_INSTALL = apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 
-.PHONY: all deps test test-valgrind test-asan demo bench install clean lint doc soak
+.PHONY: all deps deps-dev deps-bench test test-valgrind test-asan demo bench install clean lint doc soak
 
 all: $(LIB)
 
-$(LIB): $(SRCS) $(HDRS) | deps
+$(LIB): $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRCS) $(LDFLAGS)
 
 # Installs the Debian packages a fresh machine lacks (needs root and apt).
 deps:
-	@if ! command -v $(LUA) >/dev/null || [ ! -f $(LUA_INC)/lua.h ] || [ ! -f /usr/bin/busted ] || ! command -v ipcs >/dev/null \
-	    || ! command -v luarocks >/dev/null || ! command -v $(CC) >/dev/null || ! command -v strace >/dev/null \
-	    || ! command -v setpriv >/dev/null; then \
+	@if ! command -v $(LUA) >/dev/null || [ ! -f $(LUA_INC)/lua.h ] || ! command -v busted >/dev/null \
+	    || ! command -v ipcs >/dev/null || ! command -v luarocks >/dev/null || ! command -v $(CC) >/dev/null \
+	    || ! command -v strace >/dev/null || ! command -v setpriv >/dev/null; then \
 	  echo "installing missing packages: $(DEB_PKGS)"; \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS); \
+	  $(APT_INSTALL) $(DEB_PKGS); \
+	fi
+deps-dev:
+	@if ! command -v luacheck >/dev/null || ! command -v cppcheck >/dev/null || ! command -v ldoc >/dev/null \
+	    || ! command -v valgrind >/dev/null; then \
+	  echo "installing missing packages: $(DEV_PKGS)"; \
+	  $(APT_INSTALL) $(DEV_PKGS); \
+	fi
+deps-bench:
+	@if ! $(PYTHON) -c 'import sysv_ipc' 2>/dev/null || ! $(LUA) -e 'require("system")' 2>/dev/null; then \
+	  echo "installing missing packages: $(BENCH_PKGS)"; \
+	  $(APT_INSTALL) $(BENCH_PKGS); \
 	fi
 
-test: all
+# A tool a target needs, or a message saying which deps target installs it.
+need = @command -v $(1) >/dev/null || { echo "$(1) is missing: run 'make $(2)' (installs Debian packages)"; exit 1; }
+
+test: deps all
 	@sh tools/run-tests.sh $(LUA) $(BUSTED_ARGS)
 
 # The whole suite with every Lua process (busted and its children) under
-# valgrind: any invalid access or leak from our code fails it.
-VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-           --suppressions=$(CURDIR)/tools/valgrind.supp
+# valgrind: any invalid access or definite leak from our code fails it.
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 test-valgrind: all
-	@command -v valgrind >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind)
+	$(call need,valgrind,deps-dev)
 	SMO_LUA="$(VALGRIND) $(LUA)" sh tools/run-tests.sh "$(VALGRIND) $(LUA)" $(BUSTED_ARGS)
 
 # The core built with AddressSanitizer and UndefinedBehaviorSanitizer; the
@@ -58,7 +79,7 @@ test-valgrind: all
 # are not ours; make test-valgrind checks leaks, in our processes only.
 ASAN_LIB  = build-asan/smobject/core.so
 ASAN_RT   = $(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)
-$(ASAN_LIB): $(SRCS) $(HDRS) | deps
+$(ASAN_LIB): $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  -shared -o $@ $(SRCS) $(LDFLAGS)
@@ -67,7 +88,7 @@ test-asan: $(ASAN_LIB)
 	  ASAN_OPTIONS=detect_leaks=0:exitcode=98 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  sh tools/run-tests.sh $(LUA) $(BUSTED_ARGS)
 
-demo: all
+demo: deps all
 	$(LUA) examples/manager.lua
 
 # A crash storm, not part of make test: workers doing random operations on a
@@ -78,11 +99,7 @@ soak: all
 
 # Debian's Python, where python3-sysv-ipc installs (not a pyenv one on PATH).
 PYTHON ?= /usr/bin/python3
-bench: all
-	@$(PYTHON) -c 'import sysv_ipc' 2>/dev/null || \
-	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-sysv-ipc)
-	@$(LUA) -e 'require("system")' 2>/dev/null || \
-	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lua-system)
+bench: all deps-bench
 	PYTHON=$(PYTHON) $(LUA) bench/bench.lua
 
 # luarocks make builds in the tree and leaves ./smobject/core.so and csrc/*.o
@@ -93,8 +110,8 @@ install: all
 	rm -rf smobject csrc/*.o
 
 lint: all
-	@command -v luacheck >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y lua-check)
-	@command -v cppcheck >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y cppcheck)
+	$(call need,luacheck,deps-dev)
+	$(call need,cppcheck,deps-dev)
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRCS)
 	luacheck --no-color lua spec bench examples bin/smo
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability --force \
@@ -102,7 +119,7 @@ lint: all
 
 # The API reference (LDoc) in doc/html; any LDoc warning fails it.
 doc:
-	@command -v ldoc >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y lua-ldoc)
+	$(call need,ldoc,deps-dev)
 	ldoc --fatalwarnings .
 
 clean:

@@ -6,9 +6,7 @@ local system = require("system")
 
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local header = dir .. "/device.h"
-local f = assert(io.open(header))
-local Reading = smo.cdef(f:read("a")).reading
-f:close()
+local Reading = assert(smo.cdef_file(header)).reading
 local want = tonumber(arg[1]) or 10
 
 -- The device may not be up yet: try for a few seconds.

@@ -6,9 +6,7 @@ local system = require("system")
 
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local header = dir .. "/device.h"
-local f = assert(io.open(header))
-local Reading = smo.cdef(f:read("a")).reading
-f:close()
+local Reading = assert(smo.cdef_file(header)).reading
 local interval, limit = tonumber(arg[1]) or 0.05, tonumber(arg[2]) or math.huge
 
 local seg <close> = assert(smo.open{ path = header, proj = "D", size = Reading.size, create = true })

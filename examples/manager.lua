@@ -10,9 +10,7 @@ local system = require("system")
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local lua = os.getenv("SMO_LUA") or "lua5.4"
 local header = dir .. "/plant.h"
-local f = assert(io.open(header))
-local Plant = smo.cdef(f:read("a")).plant
-f:close()
+local Plant = assert(smo.cdef_file(header)).plant
 local NAMES = { "sensor", "display", "logger" }
 
 local function ipcs_lines(key)

@@ -7,9 +7,7 @@ local system = require("system")
 
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local header = dir .. "/plant.h"
-local f = assert(io.open(header))
-local Plant = smo.cdef(f:read("a")).plant
-f:close()
+local Plant = assert(smo.cdef_file(header)).plant
 local slot, name = tonumber(arg[1]), arg[2]
 
 local obj = smo.new(header, "M", Plant.size)

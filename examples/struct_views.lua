@@ -5,9 +5,7 @@ local smo = require("smobject")
 
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local header = dir .. "/pose.h"
-local f = assert(io.open(header))
-local types = smo.cdef(f:read("a"))
-f:close()
+local types = assert(smo.cdef_file(header))
 local Pose = types.pose
 print(("struct pose: %d bytes, align %d, fix.lon at %d, covariance[1][1] at %d"):format(
   Pose.size, Pose.align, Pose:offsetof("fix.lon"), Pose:offsetof("covariance[1][1]")))

@@ -5,22 +5,26 @@
 
 local core = require("smobject.core")
 
-local smo = {}
-local INTERNAL = { methods = true, ctypes = true, ctype_align = true, max_align = true, bookkeeping = true,
-                   compile_layout = true, new_view = true, view_info = true, view_decode = true,
-                   view_meta = true, view_methods = true, handle_state = true }
-for k, v in pairs(core) do
-  if not INTERNAL[k] then smo[k] = v end
-end
-
 local struct = require("smobject.struct")
 local view = require("smobject.view")
 
+-- What `require("smobject")` exposes is exactly the documented API (an
+-- allowlist); the internals stay in smobject.core, read only by the
+-- library's own modules.
+local smo = {}
+for _, name in ipairs{ "open", "attach", "key", "new", "remove", "list", "limits", "bookkeeping", "errno",
+                       "PRIVATE" } do
+  smo[name] = core[name]
+end
 smo.struct = struct.struct
 smo.cdef = struct.cdef
 smo.array = struct.array
-smo.bookkeeping = core.bookkeeping
 core.methods.view = view.view
+
+--- The version of this library.
+-- @field _VERSION
+-- @usage print(smo._VERSION)   --> smobject 0.2.0
+smo._VERSION = "smobject 0.2.0"
 
 --- Error numbers by name (`ENOENT`, `EEXIST`, `EACCES`, `EPERM`, `EINVAL`,
 -- `ENOMEM`, `ENOSPC`, `EIDRM`, `ETIMEDOUT`, `EINTR`, `EDEADLK`...), and names
@@ -32,6 +36,47 @@ core.methods.view = view.view
 --- The `IPC_PRIVATE` key (0): a segment only its id can name.
 -- @field PRIVATE
 -- @usage local seg = smo.open{ key = smo.PRIVATE, size = 64, create = true }
+
+local handle_state_of = core.handle_state
+
+--- What x is, as `io.type` tells files: `"smobject"` for an attached
+-- handle, `"closed smobject"` for a handle that is closed (or, in the
+-- SMObject form, not attached yet), `"view"` for a struct view, `nil` for
+-- anything else.
+-- @function type
+-- @param x any value
+-- @treturn string|nil
+-- @usage assert(smo.type(seg) == "smobject")
+function smo.type(x)
+  local state = handle_state_of(x)
+  if state then return "smobject" end
+  if state == false then return "closed smobject" end
+  if view.is_view(x) then return "view" end
+  return nil
+end
+
+--- The C declarations of a header file, as `smo.cdef` takes them from a
+-- string.
+-- @function cdef_file
+-- @tparam string path the header
+-- @param ... what `smo.cdef` takes after the declarations
+-- @return what `smo.cdef` returns (the declared types by name)
+-- @return[2] nil, message, errno when the file cannot be read
+-- @raise on a declaration `smo.cdef` refuses (the message names the file)
+-- @usage local types = assert(smo.cdef_file("pose.h")); local Pose = types.pose
+function smo.cdef_file(path, ...)
+  if type(path) ~= "string" then
+    error(("bad argument #1 to 'cdef_file' (string expected, got %s)"):format(type(path)), 2)
+  end
+  local f, msg, err = io.open(path)
+  if not f then return nil, msg, err end
+  local text, rmsg, rerr = f:read("a")
+  f:close()
+  if not text then return nil, ("%s: %s"):format(path, tostring(rmsg)), rerr end
+  local ok, types = pcall(struct.cdef, text, ...)
+  if not ok then error(("%s: %s"):format(path, tostring(types):gsub("^[^:]*:%d+: ", "")), 2) end
+  return types
+end
 
 --- Segment methods written in Lua.
 -- @section lua_methods

@@ -290,7 +290,36 @@ local function format_value(x, T, depth)
   end
   return "{ " .. table.concat(parts, ", ") .. " }"
 end
-M.format = format_value
+
+--- The view's values as one line of text, as `tostring` and `smo watch`
+-- show them: `{ x = 1.5, name = "bot", samples = { 0, 0, ... } }`. Given
+-- values (a copy from `get` or `snapshot`), formats those instead, as this
+-- view's type, or as the type of the member at `path`.
+-- @function View:format
+-- @param[opt] values a copy of this view's type (or of the member's); default: the view's current values
+-- @tparam[opt] string path a member path: format values as that member
+-- @treturn string the text
+-- @raise on a closed view, or an unknown path
+-- @usage print(v:format(assert(v:snapshot("seq"))))
+function methods.format(v, values, path)
+  local _, _, T = info(v, "format")
+  if path ~= nil then
+    if type(path) ~= "string" then argerror(3, "format", "member path expected, got " .. typename(path)) end
+    local ok, FT = pcall(T.typeof, T, path)
+    if not ok then raise(("format: %s"):format((tostring(FT):gsub("^typeof: ", "")))) end
+    T = FT
+  end
+  if values == nil then
+    if path ~= nil then argerror(2, "format", "values expected with a path") end
+    values = methods.get(v)
+  end
+  return format_value(values, T, 1)
+end
+
+--- Whether x is a view (any state).
+function M.is_view(x)
+  return getmetatable(x) == meta
+end
 
 -- tostring(v): the type, its offset in the segment, and its values (never
 -- raises: a view whose attachment ended says so).
