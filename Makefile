@@ -31,7 +31,7 @@ DEV_PKGS   = lua-check cppcheck lua-ldoc valgrind
 BENCH_PKGS = python3 python3-sysv-ipc lua-system
 APT_INSTALL = apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 
-.PHONY: all deps deps-dev deps-bench test test-valgrind test-asan demo bench install clean lint doc soak
+.PHONY: all deps deps-dev deps-bench test test-fast test-valgrind test-asan demo bench install clean lint doc soak
 
 all: $(LIB)
 
@@ -64,6 +64,11 @@ need = @command -v $(1) >/dev/null || { echo "$(1) is missing: run 'make $(2)' (
 
 test: deps all
 	@sh tools/run-tests.sh $(LUA) $(BUSTED_ARGS)
+
+# The fast subset: no spec tagged #slow (storms, the fuzzer, the hostile and
+# kill-point specs, multi-process stress).
+test-fast: all
+	@sh tools/run-tests.sh $(LUA) --exclude-tags=slow $(BUSTED_ARGS)
 
 # The whole suite with every Lua process (busted and its children) under
 # valgrind: any invalid access or definite leak from our code fails it.

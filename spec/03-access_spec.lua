@@ -1,4 +1,4 @@
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
 -- Each C type with the string.pack format of the same representation.

@@ -1,7 +1,7 @@
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
-describe("concurrent open and close", function()
+describe("concurrent open and close #slow", function()
   local pids = {}
   after_each(function()
     H.stop_all(pids)
@@ -14,8 +14,7 @@ describe("concurrent open and close", function()
     for i = 1, 8 do pids[i] = H.spawn("cycler.lua", k, 400) end
     for _, pid in ipairs(pids) do assert.is_true(H.wait_exit(pid, 120)) end
     for _, pid in ipairs(pids) do assert.are.equal("done 0\n", H.output(pid)) end
-    assert.is_nil(H.shm_by_key(k))
-    assert.is_nil(H.sem_by_key(k))
+    H.assert_gone(k)
   end)
 
   it("cycling processes killed mid-use leave a state the next user repairs", function()
@@ -29,8 +28,7 @@ describe("concurrent open and close", function()
     local a = assert(smo.open{ key = k, size = 4096, create = true })
     assert.are.equal(1, a:users())
     a:close()
-    assert.is_nil(H.shm_by_key(k))
-    assert.is_nil(H.sem_by_key(k))
+    H.assert_gone(k)
   end)
 
   it("a long-lived user keeps the segment alive through others' cycles", function()

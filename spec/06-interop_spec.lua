@@ -1,4 +1,4 @@
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
 -- A plain C program: no smobject, only shmget/shmat, at offset 0 of the segment.
@@ -39,6 +39,12 @@ int main(int argc, char **argv) {
   return 0;
 }
 ]]
+
+
+if H.missing("cc") then   -- every test here runs a C peer
+  describe("sharing with a plain C program", function() pending(H.missing("cc")) end)
+  return
+end
 
 describe("sharing with a plain C program", function()
   local exe

@@ -1,6 +1,6 @@
 -- Bad input of every kind: each case asserts the exact outcome (the error
 -- message raised, or the nil, msg, errno returned), and none may crash.
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 local E = smo.errno
 

@@ -1,4 +1,4 @@
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
 describe("the SMObject form", function()
@@ -62,8 +62,7 @@ describe("the SMObject form", function()
     b:close()
     assert.is_not_nil(H.shm_by_key(k))
     a:close()
-    assert.is_nil(H.shm_by_key(k))
-    assert.is_nil(H.sem_by_key(k))
+    H.assert_gone(k)
   end)
 
   it("a closed SMObject can be created again", function()

@@ -1,4 +1,4 @@
-local H = require("helpers")
+local H = require("spec.helpers")
 
 describe("the rockspec", function()
   teardown(H.cleanup_all)

@@ -1,5 +1,5 @@
 -- Every ```lua block of the README runs, each in its own lua5.4 process.
-local H = require("helpers")
+local H = require("spec.helpers")
 
 describe("the README", function()
   teardown(H.cleanup_all)

@@ -1,4 +1,4 @@
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
 local raised = H.raised

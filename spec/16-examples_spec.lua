@@ -1,5 +1,5 @@
 -- Every example runs with one command and leaves nothing behind.
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
 local EX = H.ROOT .. "/examples"

@@ -6,7 +6,7 @@
 -- Attacks that go after "every object the attacker can see" run in an IPC
 -- namespace of their own (unshare --ipc): they then see ours only, and leave
 -- other programs on this machine alone.
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 local E = smo.errno
 
@@ -94,7 +94,7 @@ if not (IS_ROOT and HAVE_SETPRIV) then
   return
 end
 
-describe("hostile neighbours", function()
+describe("hostile neighbours #slow", function()
   local IPC, pids, extra_shm = nil, {}, {}
 
   -- Runs the tool (as root, or under prefix); returns its output and status.
@@ -208,8 +208,7 @@ describe("hostile neighbours", function()
         other:close()
         seg:close()
         assert.are.same({}, bad, "segments made for a segment of mode " .. m)
-        assert.is_nil(H.shm_by_key(k))
-        assert.is_nil(H.sem_by_key(k))
+        H.assert_gone(k)
       end
     end)
 
@@ -507,8 +506,7 @@ describe("hostile neighbours", function()
       ]]):format(k, k), 10)
       assert.are.equal("exit 0", st, res)
       assert.matches("created true users 2", res, 1, true)
-      assert.is_nil(H.shm_by_key(k))
-      assert.is_nil(H.sem_by_key(k))
+      H.assert_gone(k)
     end)
   end)
 
@@ -550,8 +548,7 @@ describe("hostile neighbours", function()
       assert.is_true(H.wait_exit(a, 10))
       assert.are.equal(1, seg:users())
       seg:close()
-      assert.is_nil(H.shm_by_key(k))
-      assert.is_nil(H.sem_by_key(k))
+      H.assert_gone(k)
     end)
   end)
 

@@ -19,7 +19,7 @@
 -- A crash (signal), a hang, a leaked IPC object, a raw internal Lua error, an
 -- error naming another function or a library line, or a wrong answer is a
 -- finding; an ordinary raised error is not.
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
 local function env_int(name, default)
@@ -501,7 +501,7 @@ local function check(category)
   assert(r == nil, r)
 end
 
-describe("fuzzing the whole API with hostile arguments", function()
+describe("fuzzing the whole API with hostile arguments #slow", function()
   teardown(function()
     for _, lane in ipairs(lanes) do sweep(lane) end
     H.cleanup_all()

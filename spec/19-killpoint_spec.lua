@@ -11,7 +11,7 @@
 -- (spec/children/killpoint.lua), which marks the operation's start and end
 -- on stderr; the Nth call of the operation is then the k-th call of its name
 -- counted from the start of the process.
-local H = require("helpers")
+local H = require("spec.helpers")
 
 local SYSV = { "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl" }
 local CHILD = H.ROOT .. "/spec/children/killpoint.lua"
@@ -206,7 +206,7 @@ local function kill_point(case, n, calls, before)
   return problems
 end
 
-describe("a SIGKILL before each System V call", function()
+describe("a SIGKILL before each System V call #slow", function()
   after_each(function()
     for _, pid in ipairs(holders) do
       if H.alive(pid) then stop_holder(pid) end

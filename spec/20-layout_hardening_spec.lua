@@ -4,7 +4,7 @@
 -- name the argument as Lua does, and point at the caller's line.
 -- What crashed the interpreter runs in a child process, so that the suite
 -- survives and the child's end (a Lua error, not a signal) is checked.
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 local core = require("smobject.core")
 

@@ -2,7 +2,7 @@
 -- caller's line: the methods written in Lua (pack, unpack, with_lock,
 -- publish) raise what the C methods raise, never Lua's own internal errors;
 -- and every integer argument of the access methods takes an integral float.
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
 local raised = H.raised

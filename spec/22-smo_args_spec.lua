@@ -3,7 +3,7 @@
 -- missing files, directories, headers that do not parse, fields that do not
 -- exist or are not uint32_t.  smo never prints a Lua traceback: a message
 -- "smo: ..." on stderr, exit code 2 for bad usage and 1 for failures.
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
 local SMO = H.ROOT .. "/bin/smo"
@@ -40,7 +40,7 @@ local function assert_clean(what, err)
   assert.matches("^smo: ", err, 1, false, what)
 end
 
-describe("smo with hostile arguments", function()
+describe("smo with hostile arguments #slow", function()
   local seg, K, hdr, dir
   setup(function()
     K = ("0x%x"):format(H.key())

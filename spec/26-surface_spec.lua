@@ -1,6 +1,6 @@
 -- The public surface: require("smobject") exposes exactly the documented API,
 -- and what the CLI and examples need is part of it.
-local H = require("helpers")
+local H = require("spec.helpers")
 local smo = H.smo
 
 describe("the public surface", function()

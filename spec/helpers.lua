@@ -213,5 +213,65 @@ function H.cleanup_all()
   tmpdir = nil
 end
 
+-- What the machine offers the specs that need more than Lua: root (for
+-- setpriv to other uids), a C compiler, setpriv, strace.  H.missing(...)
+-- names the first one missing, for `pending`:
+--   local why = H.missing("root", "cc"); if why then pending(why) return end
+local function have_cmd(name)
+  local ok = os.execute("command -v " .. name .. " >/dev/null 2>&1")
+  return ok == true or ok == 0
+end
+local checks = {
+  root = function()
+    local p = io.popen("id -u")
+    local uid = p:read("l")
+    p:close()
+    return uid == "0"
+  end,
+}
+local known = {}
+function H.missing(...)
+  for i = 1, select("#", ...) do
+    local what = select(i, ...)
+    if known[what] == nil then
+      local check = checks[what] or function() return have_cmd(what) end
+      -- (SMO_SPEC_WITHOUT=cc,root pretends they are missing: to see the pending path)
+      local pretend = ("," .. (os.getenv("SMO_SPEC_WITHOUT") or "") .. ","):find("," .. what .. ",", 1, true)
+      known[what] = not pretend and check() and true or false
+    end
+    if not known[what] then
+      return what == "root" and "needs root (setpriv to other uids)" or ("needs " .. what)
+    end
+  end
+  return nil
+end
+
+--- Asserts that nothing of key k is left: no segment, no semaphore set.
+function H.assert_gone(k, what)
+  assert(H.shm_by_key(k) == nil, (what or "") .. ": a segment of key " .. ("0x%08x"):format(k) .. " is left")
+  assert(H.sem_by_key(k) == nil, (what or "") .. ": a semaphore set of key " .. ("0x%08x"):format(k) .. " is left")
+end
+
+--- Runs a child script from spec/children in the foreground (as H.spawn
+-- starts one in the background); returns its output, ok, exit code.
+function H.run_script(script, ...)
+  local args = {}
+  for i = 1, select("#", ...) do args[i] = H.shell_quote(select(i, ...)) end
+  return H.sh(child_env() .. H.LUA .. " " .. H.shell_quote(H.ROOT .. "/spec/children/" .. script) .. " "
+    .. table.concat(args, " "))
+end
+
+--- Waits until process pid sleeps in the kernel on a futex (a wait() that
+-- really sleeps, not one still spinning or not started); true when it does.
+function H.wait_futex_sleep(pid, timeout)
+  return H.wait_for(function()
+    local f = io.open("/proc/" .. pid .. "/wchan")
+    if not f then return false end
+    local w = f:read("a") or ""
+    f:close()
+    return w:match("futex") ~= nil
+  end, timeout or 10)
+end
+
 H.smo = smo
 return H
