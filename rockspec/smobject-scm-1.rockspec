@@ -22,6 +22,7 @@ dependencies = {
 
 build = {
   type = "builtin",
+  copy_directories = { "docs" },   -- the API contract (docs/API.md) goes with the rock
   install = {
     bin = { smo = "bin/smo" },
   },

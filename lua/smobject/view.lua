@@ -316,7 +316,7 @@ function methods.format(v, values, path)
   return format_value(values, T, 1)
 end
 
---- Whether x is a view (any state).
+-- Whether x is a view (any state).
 function M.is_view(x)
   return getmetatable(x) == meta
 end
