@@ -18,7 +18,7 @@ describe("the rockspec", function()
   it("installs offline with luarocks make, and a script using only that tree requires it", function()
     local dir = H.tmpdir() .. "/rock"
     local tree = dir .. "/tree"
-    local out, ok = H.sh("mkdir -p " .. dir .. " && cd " .. H.ROOT .. " && cp -r csrc lua rockspec bin " .. dir
+    local out, ok = H.sh("mkdir -p " .. dir .. " && cd " .. H.ROOT .. " && cp -r csrc lua rockspec bin docs " .. dir
       .. " 2>/dev/null; cd " .. dir .. " && luarocks --lua-version=5.4 make " .. ROCKSPEC .. " --tree " .. tree)
     assert.is_true(ok, out)
     local script = [[
