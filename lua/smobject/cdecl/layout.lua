@@ -81,7 +81,7 @@ function M.is_layout(v) return data_of[v] ~= nil end
 function M.copy_record(T)
   local copy = {}
   for k, v in pairs(data_of[T]) do copy[k] = v end
-  copy.members, copy.byname, copy.holder, copy.origin = nil, nil, nil, nil
+  copy.members, copy.byname, copy.holder = nil, nil, nil
   return copy
 end
 
@@ -167,13 +167,6 @@ function Layout:members()
     out[i] = { name = m.name, type = m.type, offset = m.offset }
   end
   return out
-end
-
-function Layout:member(name)
-  local r = check_layout(self, "member")
-  flat_members(r)
-  local m = r.byname[name]
-  if m then return { name = m.name, type = m.type, offset = m.offset } end
 end
 
 -- offsetof on record r; what names the caller in errors ("offsetof: ...").

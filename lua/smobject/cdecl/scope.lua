@@ -83,10 +83,8 @@ local function new(parent)
   return ns
 end
 
-function M.is_scope(v) return data_of[v] ~= nil end
-
 -- The scope every declaration made without a scope goes to.
-M.default = new(nil)
+local default = new(nil)
 
 --- A new, empty scope: a namespace for one library's declarations, so that
 -- its `struct header` and another library's never meet.
@@ -105,7 +103,7 @@ end
 
 -- The scope argument n of fname: the given scope, or the default one.
 function M.check(ns, n, fname)
-  if ns == nil then return M.default end
+  if ns == nil then return default end
   if not data_of[ns] then argerror(n, fname, "smobject scope expected, got " .. typename(ns)) end
   return ns
 end
