@@ -6,7 +6,8 @@
 -- @submodule smobject
 
 local core = require("smobject.core")
-local struct = require("smobject.struct")
+local errors = require("smobject.errors")
+local layouts = require("smobject.cdecl.layout")
 
 local M = {}
 local methods = core.view_methods
@@ -14,7 +15,7 @@ local meta = core.view_meta
 local seg_methods = core.methods
 local view_info, new_view, decode = core.view_info, core.new_view, core.view_decode
 local seg_snapshot = core.methods.snapshot
-local raise, argerror, typename = struct.raise, struct.argerror, struct.typename
+local raise, argerror, typename = errors.raise, errors.argerror, errors.typename
 
 local STALE = "attempt to use a view of an earlier attachment (make a new view)"
 
@@ -35,14 +36,14 @@ end
 -- @raise when it does not fit, or T is not a struct or array layout
 -- @usage local v = seg:view(Pose); v.x = 1
 function M.view(seg, T, offset)
-  local holder, size, name = struct.compiled(T)
+  local holder, size, name = layouts.compiled(T)
   if offset == nil then offset = 0 end
   local v, n, why, segsize = new_view(seg, holder or false, offset)
   if v then return v end
   if why == "handle" then argerror(1, "view", "smobject expected, got " .. typename(seg)) end
   if why == "closed" then raise_closed(seg) end
   if why == "layout" then
-    argerror(2, "view", "struct or array layout expected, got " .. (struct.is_layout(T) and T.kind or typename(T)))
+    argerror(2, "view", "struct or array layout expected, got " .. (layouts.is_layout(T) and T.kind or typename(T)))
   end
   if why == "type" then argerror(n, "view", "number expected, got " .. typename(offset)) end
   if why == "integer" then argerror(n, "view", "number has no integer representation") end

@@ -1,0 +1,74 @@
+--- Errors of the library's Lua side, worded and placed as the C core's are:
+-- luaL_argerror's "bad argument #n to 'f' (why)", raised at the line that
+-- called into the library, whatever depth inside it raised.
+-- (Private: only the library's own modules require it.)
+
+local M = {}
+
+-- Errors point at the caller's line, as error(msg, 2) does for a function
+-- called directly: the first frame outside this library (lua/smobject.lua
+-- and lua/smobject/**.lua) is blamed.
+local THIS = debug.getinfo(1, "S").source
+local LIB = THIS:match("^(@.*)smobject/errors%.lua$")
+local function in_library(info)
+  local src = info.source
+  if LIB then return src:sub(1, #LIB + 8) == LIB .. "smobject" end
+  return src == THIS
+end
+
+-- The level of the first frame outside the library, counted from
+-- outside_level itself (1) and starting the search at level `from`.
+local function outside_level(from)
+  local level = from
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info or not in_library(info) then return level end
+    level = level + 1
+  end
+end
+
+-- Raises msg at the caller's line.
+function M.raise(msg)
+  error(msg, outside_level(3) - 1)
+end
+
+-- The metatables of the library's sealed objects hide behind these names
+-- (__metatable), so getmetatable gives the name itself.
+local SEALED = { ["smobject layout"] = true, ["smobject scope"] = true }
+
+-- The value's type name as luaL_typeerror gives it (__name first); none:
+-- the argument is absent.
+function M.typename(x, none)
+  if none then return "no value" end
+  local mt = getmetatable(x)
+  if SEALED[mt] then return mt end
+  if type(mt) == "table" and type(rawget(mt, "__name")) == "string" then return rawget(mt, "__name") end
+  return type(x)
+end
+
+-- Raises "bad argument #n to 'fname' (why)" at the caller's line, counting
+-- arguments as luaL_argerror does: the self of a method call is not counted
+-- (and a bad self reads "calling 'fname' on bad self").
+function M.argerror(n, fname, why)
+  local level = outside_level(3)            -- counted from outside_level: one more than here
+  local entry = debug.getinfo(level - 2, "n")
+  if entry and entry.namewhat == "method" then
+    n = n - 1
+    if n == 0 then error(("calling '%s' on bad self (%s)"):format(fname, why), level - 1) end
+  end
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, why), level - 1)
+end
+
+-- The integer value of argument n, as luaL_checkinteger takes it (floats
+-- with an exact integer value too); raises naming the argument.
+function M.check_integer(x, n, fname, none)
+  if math.type(x) == "integer" then return x end
+  if type(x) == "number" then
+    local i = math.tointeger(x)
+    if i then return i end
+    M.argerror(n, fname, "number has no integer representation")
+  end
+  M.argerror(n, fname, "number expected, got " .. M.typename(x, none))
+end
+
+return M
