@@ -19,6 +19,7 @@ end
 smo.struct = struct.struct
 smo.cdef = struct.cdef
 smo.array = struct.array
+smo.scope = struct.scope
 core.methods.view = view.view
 
 --- The version of this library.

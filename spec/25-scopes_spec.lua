@@ -7,7 +7,7 @@ local smo = H.smo
 
 local raised = H.raised
 -- (smo.scope once lua/smobject.lua exports it; the module's meanwhile)
-local new_scope = smo.scope or require("smobject.struct").scope
+local new_scope = smo.scope
 
 -- Two libraries that both declare `struct header`, differently; their
 -- records embed it.
