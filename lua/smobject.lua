@@ -44,7 +44,7 @@ local handle_state_of = core.handle_state
 -- handle, `"closed smobject"` for a handle that is closed (or, in the
 -- SMObject form, not attached yet), `"view"` for a struct view, `nil` for
 -- anything else.
--- @function type
+-- @function smo.type
 -- @param x any value
 -- @treturn string|nil
 -- @usage assert(smo.type(seg) == "smobject")
@@ -58,7 +58,7 @@ end
 
 --- The C declarations of a header file, as `smo.cdef` takes them from a
 -- string.
--- @function cdef_file
+-- @function smo.cdef_file
 -- @tparam string path the header
 -- @param ... what `smo.cdef` takes after the declarations
 -- @return what `smo.cdef` returns (the declared types by name)

@@ -17,7 +17,7 @@
 -- (sealed layouts and their queries), cdecl/lexer.lua, cdecl/gcc.lua (the
 -- layout rules), cdecl/parser.lua, cdecl/scope.lua; this file holds the
 -- entry points.
--- @submodule smobject
+-- @module smobject
 
 --- Struct layouts: C declarations laid out as gcc does.
 -- @section layouts
@@ -79,7 +79,7 @@ end
 -- resolved in `scope`, and a named struct is defined there, usable by name
 -- in later declarations given that scope. Layouts equal gcc's, and are
 -- read-only.
--- @function struct
+-- @function smo.struct
 -- @tparam string|table decl `"struct pose { double x, y; char name[16]; }"`,
 -- `"double x, y;"`, or `{ {"x", "double"}, {"name", "char[16]"} }`
 -- @tparam[opt] Scope scope where names are resolved and defined (default:
@@ -114,7 +114,7 @@ end
 
 --- Several declarations at once (structs, unions, typedefs), defined in a
 -- scope for later declarations: all of them, or none when one fails.
--- @function cdef
+-- @function smo.cdef
 -- @tparam string decls C declarations, for example a header's text
 -- @tparam[opt] Scope scope where names are resolved and defined (default:
 -- the default scope)
@@ -134,7 +134,7 @@ function M.cdef(decls, ns)
 end
 
 --- An array layout: `n` elements of `T`; a view of it indexes 0..n-1.
--- @function array
+-- @function smo.array
 -- @tparam Layout|string T a layout or a type string (`"double"`, `"struct pose"`)
 -- @tparam integer n how many
 -- @tparam[opt] Scope scope where a type string's names are resolved

@@ -3,7 +3,7 @@
 -- (csrc/view.c); this file compiles layouts for it and adds what is not hot:
 -- atomics and wait/wake on fields, sequence-counter snapshots, `pairs`,
 -- `tostring`.
--- @submodule smobject
+-- @module smobject
 
 local core = require("smobject.core")
 local errors = require("smobject.errors")

@@ -2,7 +2,7 @@
 -- char[n] strings, arrays, structs and unions), their queries (`members`,
 -- `offsetof`, `typeof`) and their compiled form for views (csrc/view.c).
 -- Only this file makes layouts, so none can be forged or changed once made.
--- @submodule smobject
+-- @module smobject
 
 --- Struct layouts: C declarations laid out as gcc does.
 -- @section layouts

@@ -4,7 +4,7 @@
 -- again with a different layout raises, with the same layout is accepted
 -- (a header included twice).  One call's declarations go in all together
 -- or not at all: they are gathered in a transaction and committed at the end.
--- @submodule smobject
+-- @module smobject
 
 --- Scopes: namespaces of declared types.
 -- @section scopes
@@ -88,7 +88,7 @@ local default = new(nil)
 
 --- A new, empty scope: a namespace for one library's declarations, so that
 -- its `struct header` and another library's never meet.
--- @function scope
+-- @function smo.scope
 -- @tparam[opt] Scope parent a scope whose names this one sees (and may not
 -- redefine differently)
 -- @treturn Scope the scope
