@@ -18,8 +18,8 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "smobject.h"
 #include "access.h"
+#include "areas.h"
 
 /* C type names and their representation on this machine. */
 typedef struct ctype_name {
@@ -289,7 +289,7 @@ static int smo_handle_state(lua_State *L) {
     else lua_pushstring(L, luaL_typename(L, 1));
     return 2;
   }
-  if (h->addr == NULL) {
+  if (h->state != SMO_ATTACHED) {
     lua_pushboolean(L, 0);
     return 1;
   }

@@ -29,6 +29,10 @@
 
 #include <sys/types.h>
 
+#include "visibility.h"
+
+SMO_HIDDEN_BEGIN
+
 enum {
   BK_GATE, BK_COUNT, BK_MAGIC, BK_OWNED, BK_AUX0, BK_AUX1, BK_AUX2,
   BK_LOCK, BK_HELD, BK_PEND0, BK_PEND1,
@@ -74,5 +78,7 @@ int bk_set_aux(int semid, int shmid);
 int bk_pending_begin(int semid);
 void bk_reap_pending(int semid);
 int bk_ours_uid(unsigned uid, unsigned cuid);
+
+SMO_HIDDEN_END
 
 #endif

@@ -1,12 +1,12 @@
 /*
  * smobject.core: builds the module table and the handle metatable, then lets
- * each area (segment.c, access.c) register its functions.
+ * each area (areas.h) register its functions.  Nothing calls back into it.
  */
 #include <errno.h>
 #include <sys/ipc.h>
 
-#include "smobject.h"
-#include "access.h"
+#include "handle.h"
+#include "areas.h"
 
 static const struct { const char *name; int value; } errno_names[] = {
   { "EPERM", EPERM }, { "ENOENT", ENOENT }, { "EINTR", EINTR }, { "E2BIG", E2BIG },
@@ -30,19 +30,8 @@ static void push_errno_table(lua_State *L) {
   }
 }
 
-/* Adds funcs to the table at stack index target, each with the metatable
- * and the C type index as upvalues. */
-void register_funcs(lua_State *L, int target, const luaL_Reg *funcs) {
-  lua_pushvalue(L, target);
-  lua_pushvalue(L, SMO_META);
-  lua_pushvalue(L, SMO_CTYPES);
-  luaL_setfuncs(L, funcs, 2);
-  lua_pop(L, 1);
-}
-
-/* The one exported symbol (built with -fvisibility=hidden, so calls between
- * our files stay direct). */
-__attribute__((visibility("default"))) int luaopen_smobject_core(lua_State *L);
+/* The one exported symbol (everything else is hidden: visibility.h). */
+SMO_EXPORT int luaopen_smobject_core(lua_State *L);
 
 int luaopen_smobject_core(lua_State *L) {
   lua_settop(L, 0);

@@ -15,7 +15,7 @@
  *   0600, the "aux" segment, found through the bookkeeping set.  glibc follows
  *   pointers kept inside a robust mutex, so it must live where only our uid
  *   can write.  The aux segment lives exactly as long as the bookkeeping set:
- *   it is removed with it (bk_remove calls sync_remove_aux), never when its
+ *   it is removed with it (sync_remove_aux is bk_remove_hook), never when its
  *   last attacher goes, because a holder that dies as the only process
  *   attached must still be reported as "recovered" to the next one (the
  *   kernel marks the dead owner in the mutex word, which must outlive it).
@@ -44,9 +44,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "smobject.h"
 #include "access.h"
+#include "areas.h"
 #include "bookkeeping.h"
+#include "counter.h"
 
 #define AUX_MAGIC 0x31305855414f4d53ULL   /* "SMOAUX01" */
 #define AUX_SLOTS 64                      /* sleeper counters, by offset hash */
@@ -164,12 +165,13 @@ static void sync_remove_aux(int semid) {
   shmctl(id, IPC_RMID, NULL);
 }
 
-/* Closing a handle releases its lock and its aux attachment.  A forked
+/* Closing a handle releases its lock and its aux attachment (this is
+ * ctr_release_hook: the close protocol calls it, never by name).  A forked
  * child holds neither the lock (its thread is not the owner) nor anything
  * else but the mapping. */
 static void klock_release(smo_seg *h);
 
-void sync_release(smo_seg *h) {
+static void sync_release(smo_seg *h) {
   if (h->locked && getpid() == h->pid && h->lock_kind == SMO_LOCK_KERNEL) klock_release(h);
   if (h->aux == NULL) {
     h->locked = 0;
@@ -437,7 +439,7 @@ Whether this handle holds the lock.
 */
 static int seg_holds_lock(lua_State *L) {
   smo_seg *h = check_seg_any(L, 1);
-  lua_pushboolean(L, h->addr != NULL && h->locked);
+  lua_pushboolean(L, h->state == SMO_ATTACHED && h->locked);
   return 1;
 }
 
@@ -812,5 +814,6 @@ static const luaL_Reg sync_methods[] = {
 
 void sync_open(lua_State *L) {
   bk_remove_hook = sync_remove_aux;
+  ctr_release_hook = sync_release;
   register_funcs(L, SMO_METHODS, sync_methods);
 }

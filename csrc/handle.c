@@ -1,0 +1,75 @@
+/*
+ * Lua handles (handle.h): the checks, argument helpers, failure results and
+ * the registration every binding file uses.
+ */
+#include <string.h>
+
+#include "handle.h"
+
+/* Any handle, attached or not; raises on a value that is not one. */
+smo_seg *check_seg_any(lua_State *L, int idx) {
+  smo_seg *h = (smo_seg *)lua_touserdata(L, idx);
+  if (h == NULL || lua_rawlen(L, idx) != sizeof(smo_seg) || h->magic != SMO_MAGIC)
+    luaL_typeerror(L, idx, SMO_TYPENAME);
+  return h;
+}
+
+void raise_closed(lua_State *L, const smo_seg *h) {
+  if (h->state == SMO_CONFIGURED)
+    luaL_error(L, "attempt to use a closed smobject (not attached yet: call create() or access())");
+  luaL_error(L, "attempt to use a closed smobject");
+  __builtin_unreachable();   /* luaL_error longjmps */
+}
+
+smo_seg *new_handle(lua_State *L) {
+  smo_seg *h = (smo_seg *)lua_newuserdatauv(L, sizeof(smo_seg), 1);
+  memset(h, 0, sizeof *h);
+  h->magic = SMO_MAGIC;
+  h->state = SMO_CLOSED;
+  h->ctypes = (const struct ctype_index *)lua_touserdata(L, lua_upvalueindex(2));
+  h->shmid = -1;
+  h->semid = -1;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_setmetatable(L, -2);
+  return h;
+}
+
+lua_Integer smo_checkinteger(lua_State *L, int idx, const char *expected) {
+  lua_Integer v = 0;
+  int rc = smo_tointeger(L, idx, &v);
+  if (rc < 0) luaL_typeerror(L, idx, expected);
+  if (rc == 0) luaL_argerror(L, idx, "number has no integer representation");
+  return v;
+}
+
+int check_key(lua_State *L, int idx) {
+  lua_Integer k = smo_checkinteger(L, idx, "integer key");
+  luaL_argcheck(L, k >= -2147483648LL && k <= 4294967295LL, idx, "key out of range for key_t");
+  return (int)(unsigned)(k & 0xffffffff);
+}
+
+/* The one place failures become results: nil, "what: reason", errno. */
+static int push_fail(lua_State *L, const char *what, const char *reason, int err) {
+  luaL_pushfail(L);
+  lua_pushfstring(L, "%s: %s", what, reason);
+  lua_pushinteger(L, err);
+  return 3;
+}
+
+int push_oserror(lua_State *L, const char *what, int err) {
+  return push_fail(L, what, strerror(err), err);
+}
+
+int push_ctr_error(lua_State *L, const ctr_error *e) {
+  return push_fail(L, e->what, e->detail[0] ? e->detail : strerror(e->err), e->err);
+}
+
+/* Adds funcs to the table at stack index target, each with the metatable
+ * and the C type index as upvalues. */
+void register_funcs(lua_State *L, int target, const luaL_Reg *funcs) {
+  lua_pushvalue(L, target);
+  lua_pushvalue(L, SMO_META);
+  lua_pushvalue(L, SMO_CTYPES);
+  luaL_setfuncs(L, funcs, 2);
+  lua_pop(L, 1);
+}
