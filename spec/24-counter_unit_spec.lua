@@ -1,8 +1,8 @@
--- The memory counter protocol without Lua: tests/counter_test.c links
--- csrc/counter.c and csrc/bookkeeping.c alone (no Lua header or library on
--- its command line) and checks create, open twice, count, close, removal, a
--- user and a creator killed with SIGKILL, and the refusal of a foreign and
--- of a squatted set.
+-- The memory counter protocol and the lock without Lua: tests/counter_test.c
+-- links csrc/counter.c, csrc/lock.c and csrc/bookkeeping.c alone (no Lua
+-- header or library on its command line) and checks create, open twice,
+-- count, close, removal, a user, a creator and a lock holder killed with
+-- SIGKILL, and the refusal of a foreign and of a squatted set.
 local H = require("helpers")
 
 local function have_cc()
@@ -21,16 +21,17 @@ describe("the counter unit", function()
     local source = f:read("a")
     f:close()
     local exe = H.compile("counter_test", source,
-      "-Wextra -Werror -I " .. root .. "/csrc " .. root .. "/csrc/counter.c " .. root .. "/csrc/bookkeeping.c")
+      "-Wextra -Werror -I " .. root .. "/csrc " .. root .. "/csrc/counter.c " .. root .. "/csrc/lock.c "
+      .. root .. "/csrc/bookkeeping.c -lm")
     local keys = {}
-    for i = 1, 5 do keys[i] = ("%d"):format(H.key()) end
+    for i = 1, 6 do keys[i] = ("%d"):format(H.key()) end
     local out, ok = H.sh(H.shell_quote(exe) .. " " .. table.concat(keys, " "))
     assert(ok, "counter_test failed:\n" .. out)
     assert.truthy(out:match("\n0 failed\n$"), out)
     assert.falsy(out:match("FAIL"), out)
     -- every case ran (the squatted set only as root)
     local _, checks = out:gsub("\nok: ", "")
-    assert.is_true(checks >= 30, out)
+    assert.is_true(checks >= 45, out)
     for _, k in ipairs(keys) do
       assert.is_nil(H.shm_by_key(tonumber(k)))
       assert.is_nil(H.sem_by_key(tonumber(k)))

@@ -1,9 +1,9 @@
 /*
- * The memory counter protocol tested without Lua: links csrc/counter.c and
- * csrc/bookkeeping.c only.
+ * The memory counter protocol and the lock tested without Lua: links
+ * csrc/counter.c, csrc/lock.c and csrc/bookkeeping.c only.
  *
- *   cc -std=c99 -I csrc tests/counter_test.c csrc/counter.c csrc/bookkeeping.c
- *   ./a.out KEY1 KEY2 KEY3 KEY4 KEY5     (five keys no object uses)
+ *   cc -std=c99 -I csrc tests/counter_test.c csrc/counter.c csrc/lock.c csrc/bookkeeping.c -lm
+ *   ./a.out KEY1 KEY2 KEY3 KEY4 KEY5 KEY6     (six keys no object uses)
  *
  * Prints one line per check; exits 0 when all pass, 1 otherwise.  Removes
  * everything it made, failures included (spec/24-counter_unit_spec.lua
@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "counter.h"
+#include "lock.h"
 
 static int failures;
 
@@ -105,7 +106,7 @@ static void test_lifecycle(int key) {
 
 /* A child that opens key (creating it when create), says so on fd, and waits
  * to be killed. */
-static pid_t child_holding(int key, ctr_create create) {
+static pid_t child_holding(int key, ctr_create create, int take_lock) {
   int fds[2];
   char c = 0;
   pid_t pid;
@@ -117,6 +118,7 @@ static pid_t child_holding(int key, ctr_create create) {
     int created;
     close(fds[0]);
     c = open_key(key, create, &h, &created, &e) == 0 ? 'y' : 'n';
+    if (c == 'y' && take_lock) c = lock_take(&h, 1) == 0 ? 'y' : 'n';
     if (write(fds[1], &c, 1) != 1) _exit(2);
     for (;;) pause();
   }
@@ -144,7 +146,7 @@ static void test_killed_user(int key) {
   int created;
   pid_t pid;
   CHECK(open_key(key, CTR_CREATE, &a, &created, &e) == 0, "parent creates");
-  pid = child_holding(key, CTR_ATTACH_ONLY);
+  pid = child_holding(key, CTR_ATTACH_ONLY, 0);
   CHECK(pid > 0, "a child opened it");
   if (pid <= 0) {
     ctr_release(&a);
@@ -163,7 +165,7 @@ static void test_killed_creator(int key) {
   smo_seg a;
   ctr_error e;
   int created = -1;
-  pid_t pid = child_holding(key, CTR_CREATE);
+  pid_t pid = child_holding(key, CTR_CREATE, 0);
   CHECK(pid > 0, "a child created it");
   if (pid <= 0) return;
   kill_child(pid);
@@ -223,20 +225,58 @@ static void test_squatted_set(int key) {
   scrub(key);
 }
 
+/* A holder killed holding the lock: the next taker is told (LOCK_RECOVERED),
+ * for the fast lock (mode 0600) and the kernel's (0660); closing a holder
+ * releases it; the last close removes the lock's private segment too. */
+static void test_killed_lock_holder(int key, int mode) {
+  ctr_request rq = request(key, CTR_CREATE);
+  smo_seg a, b;
+  ctr_error e;
+  int created, rc;
+  pid_t pid;
+  rq.mode = mode;
+  memset(&a, 0, sizeof a);
+  CHECK(ctr_open(&rq, &a, &created, &e) == 0, "mode 0%o: parent creates", (unsigned)mode);
+  pid = child_holding(key, CTR_ATTACH_ONLY, 1);
+  CHECK(pid > 0, "mode 0%o: a child holds the lock", (unsigned)mode);
+  if (pid > 0) {
+    CHECK(lock_take(&a, 0) == ETIMEDOUT, "mode 0%o: busy while it lives", (unsigned)mode);
+    kill_child(pid);
+    rc = lock_take(&a, 1);
+    CHECK(rc == LOCK_RECOVERED, "mode 0%o: recovered after its death (%d)", (unsigned)mode, rc);
+    a.locked = 1;
+    CHECK(open_key(key, CTR_ATTACH_ONLY, &b, &created, &e) == 0 && lock_take(&b, 0) == ETIMEDOUT,
+          "mode 0%o: held by the survivor", (unsigned)mode);
+    ctr_release(&a);   /* releases the lock */
+    rc = lock_take(&b, 0);
+    CHECK(rc == 0, "mode 0%o: a close released it, taken cleanly (%d)", (unsigned)mode, rc);
+    if (rc == 0) b.locked = 1;
+    ctr_release(&b);
+  } else {
+    ctr_release(&a);
+  }
+  CHECK(!key_has_segment(key) && !key_has_set(key), "mode 0%o: the last close removed everything",
+        (unsigned)mode);
+}
+
 int main(int argc, char **argv) {
-  int keys[5], i;
-  if (argc != 6) {
-    fprintf(stderr, "usage: %s KEY1 KEY2 KEY3 KEY4 KEY5\n", argv[0]);
+  int keys[6], i;
+  if (argc != 7) {
+    fprintf(stderr, "usage: %s KEY1 KEY2 KEY3 KEY4 KEY5 KEY6\n", argv[0]);
     return 2;
   }
-  for (i = 0; i < 5; i++) keys[i] = (int)strtol(argv[i + 1], NULL, 0);
+  for (i = 0; i < 6; i++) keys[i] = (int)strtol(argv[i + 1], NULL, 0);
+  lock_init();
   setvbuf(stdout, NULL, _IONBF, 0);
   test_lifecycle(keys[0]);
   test_killed_user(keys[1]);
   test_killed_creator(keys[2]);
   test_foreign_set(keys[3]);
   test_squatted_set(keys[4]);
-  for (i = 0; i < 5; i++) scrub(keys[i]);
+  test_killed_lock_holder(keys[5], 0600);
+  scrub(keys[5]);
+  test_killed_lock_holder(keys[5], 0660);
+  for (i = 0; i < 6; i++) scrub(keys[i]);
   printf("%d failed\n", failures);
   return failures ? 1 : 0;
 }
