@@ -11,14 +11,14 @@
 
 SMO_HIDDEN_BEGIN
 
+void handle_open(lua_State *L);    /* handle.c: errno names, the methods table */
 void segment_open(lua_State *L);   /* segment.c: open, attach, close, stat... */
 void access_open(lua_State *L);    /* access.c: read, write, get, set */
 void sync_open(lua_State *L);      /* sync.c: lock, atomics, wait/wake, snapshots */
 void view_open(lua_State *L);      /* view.c: struct views */
 
-/* Tables the Lua side reads (access.c). */
+/* The C type index (access.c), made before the areas: their upvalue 2. */
 void push_ctype_index(lua_State *L);
-void push_ctype_align(lua_State *L);
 
 SMO_HIDDEN_END
 

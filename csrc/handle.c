@@ -2,8 +2,10 @@
  * Lua handles (handle.h): the checks, argument helpers, failure results and
  * the registration every binding file uses.
  */
+#include <errno.h>
 #include <string.h>
 
+#include "areas.h"
 #include "handle.h"
 
 /* Any handle, attached or not; raises on a value that is not one. */
@@ -36,9 +38,9 @@ smo_seg *new_handle(lua_State *L) {
 
 lua_Integer smo_checkinteger(lua_State *L, int idx, const char *expected) {
   lua_Integer v = 0;
-  int rc = smo_tointeger(L, idx, &v);
-  if (rc < 0) luaL_typeerror(L, idx, expected);
-  if (rc == 0) luaL_argerror(L, idx, "number has no integer representation");
+  smo_int rc = smo_tointeger(L, idx, &v);
+  if (rc == SMO_NOT_NUMBER) luaL_typeerror(L, idx, expected);
+  if (rc == SMO_FRACTION) luaL_argerror(L, idx, "number has no integer representation");
   return v;
 }
 
@@ -62,6 +64,35 @@ int push_oserror(lua_State *L, const char *what, int err) {
 
 int push_ctr_error(lua_State *L, const ctr_error *e) {
   return push_fail(L, e->what, e->detail[0] ? e->detail : strerror(e->err), e->err);
+}
+
+static const struct { const char *name; int value; } errno_names[] = {
+  { "EPERM", EPERM }, { "ENOENT", ENOENT }, { "EINTR", EINTR }, { "E2BIG", E2BIG },
+  { "EAGAIN", EAGAIN }, { "ENOMEM", ENOMEM }, { "EACCES", EACCES }, { "EFAULT", EFAULT },
+  { "EBUSY", EBUSY }, { "EEXIST", EEXIST }, { "EINVAL", EINVAL }, { "ENFILE", ENFILE },
+  { "EMFILE", EMFILE }, { "EFBIG", EFBIG }, { "ENOSPC", ENOSPC }, { "ERANGE", ERANGE },
+  { "EDEADLK", EDEADLK }, { "ENOSYS", ENOSYS }, { "EIDRM", EIDRM }, { "EOVERFLOW", EOVERFLOW },
+  { "ETIMEDOUT", ETIMEDOUT }, { "EOWNERDEAD", EOWNERDEAD }, { "ENOTRECOVERABLE", ENOTRECOVERABLE },
+  { NULL, 0 }
+};
+
+/* smo.errno: name -> number, and number -> name for reading results. */
+static void push_errno_table(lua_State *L) {
+  int i;
+  lua_newtable(L);
+  for (i = 0; errno_names[i].name; i++) {
+    lua_pushinteger(L, errno_names[i].value);
+    lua_setfield(L, -2, errno_names[i].name);
+    lua_pushstring(L, errno_names[i].name);
+    lua_rawseti(L, -2, errno_names[i].value);
+  }
+}
+
+void handle_open(lua_State *L) {
+  push_errno_table(L);
+  lua_setfield(L, SMO_MODULE, "errno");
+  lua_pushvalue(L, SMO_METHODS);
+  lua_setfield(L, SMO_MODULE, "methods");
 }
 
 /* Adds funcs to the table at stack index target, each with the metatable

@@ -49,17 +49,22 @@ static inline smo_seg *check_seg(lua_State *L, int idx) {
 smo_seg *new_handle(lua_State *L);
 
 /* An integer argument as Lua's own library takes it: an integer, or a float
- * with an exact integer value (64 * 2^20).  1 with *out set; 0 for a number
- * without an integer representation; -1 for a value that is not a number. */
-static inline int smo_tointeger(lua_State *L, int idx, lua_Integer *out) {
+ * with an exact integer value (64 * 2^20). */
+typedef enum smo_int {
+  SMO_NOT_NUMBER = -1,   /* not a number (strings included) */
+  SMO_FRACTION = 0,      /* a number without an integer representation */
+  SMO_INTEGER = 1        /* *out set */
+} smo_int;
+
+static inline smo_int smo_tointeger(lua_State *L, int idx, lua_Integer *out) {
   int ok;
   if (lua_isinteger(L, idx)) {
     *out = lua_tointeger(L, idx);
-    return 1;
+    return SMO_INTEGER;
   }
-  if (lua_type(L, idx) != LUA_TNUMBER) return -1;
+  if (lua_type(L, idx) != LUA_TNUMBER) return SMO_NOT_NUMBER;
   *out = lua_tointegerx(L, idx, &ok);
-  return ok ? 1 : 0;
+  return ok ? SMO_INTEGER : SMO_FRACTION;
 }
 
 /* The same, raising as luaL_checkinteger does (expected names the type). */

@@ -47,9 +47,10 @@ static int check_proj(lua_State *L, int idx) {
 
 static size_t check_size(lua_State *L, int idx, const char *what) {
   lua_Integer n = 0;
-  int rc = smo_tointeger(L, idx, &n);
-  if (rc <= 0) {
-    lua_pushfstring(L, rc < 0 ? "%s must be an integer" : "%s: number has no integer representation", what);
+  smo_int rc = smo_tointeger(L, idx, &n);
+  if (rc != SMO_INTEGER) {
+    lua_pushfstring(L, rc == SMO_NOT_NUMBER ? "%s must be an integer" : "%s: number has no integer representation",
+                    what);
     luaL_argerror(L, idx, lua_tostring(L, -1));
   }
   if (n <= 0) {
@@ -107,33 +108,41 @@ static int opt_bool(lua_State *L, int idx, const char *name) {
   return v;
 }
 
+/* Execute bits, and write without read (shmat needs read), mean nothing for
+ * shared memory: both are what 444, 440 or 400 written in Lua give (decimal:
+ * octal 0674, 0670, 0620), the usual slip, which the message names. */
+static int mode_is_slip(lua_Integer m) {
+  return (m & 0111) || ((m & 0222) & ~((m & 0444) >> 1));
+}
+
+SMO_NORETURN static void raise_mode_slip(lua_State *L, lua_Integer m) {
+  char digits[24], msg[240];
+  const char *why = (m & 0111) ? "has execute bits" : "grants write without read";
+  int looks_octal = 1;
+  snprintf(digits, sizeof digits, "%d", (int)m);
+  for (const char *c = digits; *c; c++)
+    if (*c > '7') looks_octal = 0;
+  if (looks_octal)
+    snprintf(msg, sizeof msg, "option 'mode' %d is octal 0%o, which %s: that means nothing for shared "
+             "memory. Lua has no octal literals: did you mean tonumber(\"%s\", 8)?",
+             (int)m, (unsigned)m, why, digits);
+  else
+    snprintf(msg, sizeof msg, "option 'mode' 0%o %s, which means nothing for shared memory "
+             "(give read or read and write bits, e.g. tonumber(\"640\", 8))", (unsigned)m, why);
+  luaL_error(L, "%s", msg);
+  __builtin_unreachable();   /* luaL_error longjmps */
+}
+
+/* Option 'mode': permission bits, default 0600. */
 static int opt_mode(lua_State *L, int idx) {
-  int t = opt_field(L, idx, "mode"), v = 0600;
-  if (t != LUA_TNIL) {
+  int v = 0600;
+  if (opt_field(L, idx, "mode") != LUA_TNIL) {
     lua_Integer m = 0;
-    int rc = smo_tointeger(L, -1, &m);
-    if (rc < 0) luaL_error(L, "option 'mode' must be an integer (e.g. tonumber('640', 8))");
-    if (rc == 0) luaL_error(L, "option 'mode': number has no integer representation");
+    smo_int rc = smo_tointeger(L, -1, &m);
+    if (rc == SMO_NOT_NUMBER) luaL_error(L, "option 'mode' must be an integer (e.g. tonumber('640', 8))");
+    if (rc == SMO_FRACTION) luaL_error(L, "option 'mode': number has no integer representation");
     if (m < 0 || m > 0777) luaL_error(L, "option 'mode' must be permission bits 0..0777 (0..511)");
-    /* Execute bits, and write without read (shmat needs read), mean nothing
-     * for shared memory: both are what 444, 440 or 400 written in Lua give
-     * (decimal: octal 0674, 0670, 0620), the usual slip. */
-    if ((m & 0111) || ((m & 0222) & ~((m & 0444) >> 1))) {
-      char digits[24], msg[240];
-      const char *why = (m & 0111) ? "has execute bits" : "grants write without read";
-      int looks_octal = 1;
-      snprintf(digits, sizeof digits, "%d", (int)m);
-      for (const char *c = digits; *c; c++)
-        if (*c > '7') looks_octal = 0;
-      if (looks_octal)
-        snprintf(msg, sizeof msg, "option 'mode' %d is octal 0%o, which %s: that means nothing for shared "
-                 "memory. Lua has no octal literals: did you mean tonumber(\"%s\", 8)?",
-                 (int)m, (unsigned)m, why, digits);
-      else
-        snprintf(msg, sizeof msg, "option 'mode' 0%o %s, which means nothing for shared memory "
-                 "(give read or read and write bits, e.g. tonumber(\"640\", 8))", (unsigned)m, why);
-      luaL_error(L, "%s", msg);
-    }
+    if (mode_is_slip(m)) raise_mode_slip(L, m);
     v = (int)m;
   }
   lua_pop(L, 1);
@@ -142,9 +151,9 @@ static int opt_mode(lua_State *L, int idx) {
 /* The integer value of option name (on the stack top). */
 static lua_Integer opt_integer(lua_State *L, const char *name) {
   lua_Integer n = 0;
-  int rc = smo_tointeger(L, -1, &n);
-  if (rc < 0) luaL_error(L, "option '%s' must be an integer", name);
-  if (rc == 0) luaL_error(L, "option '%s': number has no integer representation", name);
+  smo_int rc = smo_tointeger(L, -1, &n);
+  if (rc == SMO_NOT_NUMBER) luaL_error(L, "option '%s' must be an integer", name);
+  if (rc == SMO_FRACTION) luaL_error(L, "option '%s': number has no integer representation", name);
   return n;
 }
 
@@ -203,7 +212,7 @@ static int opt_proj(lua_State *L, int idx) {
       proj = (unsigned char)s[0];
     } else {
       lua_Integer pv = 0;
-      if (smo_tointeger(L, -1, &pv) != 1 || pv < 1 || pv > 255)
+      if (smo_tointeger(L, -1, &pv) != SMO_INTEGER || pv < 1 || pv > 255)
         luaL_error(L, "option 'proj' must be one character or an integer 1..255");
       proj = (int)pv;
     }
@@ -750,4 +759,6 @@ void segment_open(lua_State *L) {
   register_funcs(L, SMO_MODULE, segment_functions);
   register_funcs(L, SMO_METHODS, segment_methods);
   register_funcs(L, SMO_META, segment_metamethods);
+  lua_pushinteger(L, IPC_PRIVATE);
+  lua_setfield(L, SMO_MODULE, "PRIVATE");
 }
