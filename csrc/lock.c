@@ -81,63 +81,76 @@ static smo_aux *aux_open(int semid, int id) {
   return (smo_aux *)p;
 }
 
+/* A set gone (removed, its id stale or reused) reads as EIDRM, as the API says. */
+static int gone_as_eidrm(int err) {
+  return err == EINVAL ? EIDRM : err;
+}
+
+/* Under the gate: the aux segment the set records, if it is valid and live.
+ * Crash state: marked removed, yet its set lives: a removal was cut short by
+ * a death.  It goes now, and the set gets a new one. */
+static smo_aux *aux_find(int semid) {
+  int id = bk_get_aux(semid);
+  smo_aux *a = aux_open(semid, id);
+  if (a == NULL || !__atomic_load_n(&a->removed, __ATOMIC_SEQ_CST)) return a;
+  shmdt(a);
+  shmctl(id, IPC_RMID, NULL);
+  return NULL;
+}
+
+/* A robust, process-shared, error-checking mutex, then the marker. */
+static void aux_init(smo_aux *a, int semid) {
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+  pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+  pthread_mutex_init(&a->lock, &ma);
+  pthread_mutexattr_destroy(&ma);
+  a->semid = semid;
+  __atomic_store_n(&a->magic, AUX_MAGIC, __ATOMIC_RELEASE);
+}
+
+/* Nothing was left behind: no orphan to look for. */
+static int aux_abandon(int semid, int err) {
+  bk_set(semid, BK_PEND0, 0);
+  bk_set(semid, BK_PEND1, 0);
+  return err;
+}
+
+/* Under the gate: makes the aux segment of h's set.  Only this uid may touch
+ * it.  Crash state: a death between shmget and the recording of the id
+ * leaves a segment no key names; the pid recorded first (pending) lets the
+ * next user under the gate remove that orphan (bk_reap_pending). */
+static int aux_create(smo_seg *h) {
+  int id, err;
+  void *p;
+  bk_reap_pending(h->semid);
+  if ((err = bk_pending_begin(h->semid)) != 0) return gone_as_eidrm(err);
+  id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | 0600);
+  if (id < 0) return aux_abandon(h->semid, errno);
+  p = shmat(id, NULL, 0);
+  if (p == (void *)-1) {
+    err = errno;
+    shmctl(id, IPC_RMID, NULL);
+    return aux_abandon(h->semid, err);
+  }
+  aux_init((smo_aux *)p, h->semid);
+  if ((err = bk_set_aux(h->semid, id)) != 0) {
+    shmdt(p);   /* still pending: the next user removes it */
+    return gone_as_eidrm(err);
+  }
+  h->aux = (smo_aux *)p;
+  return 0;
+}
+
 /* Attaches the aux segment of h's bookkeeping, making it if there is none;
  * under the gate.  0 or an errno (EIDRM when the bookkeeping is gone). */
 static int aux_attach(smo_seg *h) {
-  int id, err;
-  void *p;
-  if ((err = bk_enter(h->semid, 0, 1)) != 0) return err == EINVAL ? EIDRM : err;
-  id = bk_get_aux(h->semid);
-  if ((h->aux = aux_open(h->semid, id)) != NULL) {
-    if (!__atomic_load_n(&h->aux->removed, __ATOMIC_SEQ_CST)) {
-      bk_leave(h->semid, 0);
-      return 0;
-    }
-    /* Marked removed, yet its set lives: a removal was cut short by a
-     * death.  It goes now, and the set gets a new one. */
-    shmdt(h->aux);
-    h->aux = NULL;
-    shmctl(id, IPC_RMID, NULL);
-  }
-  {
-    pthread_mutexattr_t ma;
-    smo_aux *a;
-    /* Only this uid may touch it; a death between shmget and IPC_RMID is
-     * recorded (pending) so that the next user under the gate removes the orphan. */
-    bk_reap_pending(h->semid);
-    if ((err = bk_pending_begin(h->semid)) != 0) {
-      bk_leave(h->semid, 0);
-      return err == EINVAL ? EIDRM : err;
-    }
-    id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | 0600);
-    if (id < 0) goto fail;
-    p = shmat(id, NULL, 0);
-    if (p == (void *)-1) {
-      shmctl(id, IPC_RMID, NULL);
-      goto fail;
-    }
-    a = (smo_aux *)p;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
-    pthread_mutex_init(&a->lock, &ma);
-    pthread_mutexattr_destroy(&ma);
-    a->semid = h->semid;
-    __atomic_store_n(&a->magic, AUX_MAGIC, __ATOMIC_RELEASE);
-    if ((err = bk_set_aux(h->semid, id)) != 0) {
-      shmdt(p);
-      bk_leave(h->semid, 0);
-      return err == EINVAL ? EIDRM : err;
-    }
-    h->aux = a;
-    bk_leave(h->semid, 0);
-    return 0;
-  }
-fail:
-  err = errno;
-  bk_set(h->semid, BK_PEND0, 0);   /* nothing left behind: no orphan to look for */
-  bk_set(h->semid, BK_PEND1, 0);
+  int err = bk_enter(h->semid, 0, 1);
+  if (err != 0) return gone_as_eidrm(err);
+  h->aux = aux_find(h->semid);
+  err = h->aux != NULL ? 0 : aux_create(h);
   bk_leave(h->semid, 0);
   return err;
 }
@@ -200,10 +213,6 @@ static int find_lock_kind(smo_seg *h) {
   return 0;
 }
 
-/* A set gone (removed, its id stale or reused) reads as EIDRM, as the API says. */
-static int gone_as_eidrm(int err) {
-  return err == EINVAL ? EIDRM : err;
-}
 
 /* ------------------------------------------------------- the kernel lock */
 
