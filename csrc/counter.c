@@ -186,13 +186,12 @@ static int open_private(const ctr_request *rq, smo_seg *h, ctr_error *e) {
  * next user's last close.
  */
 static step abandon(open_ctx *c, int seg_exists) {
-  if (c->semid >= 0) {
-    int count = 0, owned = 1;
-    if (bk_state(c->semid, &count, &owned) == 0 && count == 0 && (!seg_exists || owned == 0))
-      bk_remove(c->semid);
-    else
-      bk_leave(c->semid, 0);
-  }
+  bk_values vals;
+  if (c->semid < 0) return STEP_FAILED;
+  if (bk_read(c->semid, &vals) == 0 && vals.v[BK_COUNT] == 0 && (!seg_exists || vals.v[BK_OWNED] == 0))
+    bk_remove_read(c->semid, &vals);
+  else
+    bk_leave(c->semid, 0);
   return STEP_FAILED;
 }
 
@@ -266,7 +265,8 @@ static step may_create(open_ctx *c) {
 static step create_segment(open_ctx *c) {
   const ctr_request *rq = c->rq;
   int rc;
-  if (c->semid >= 0 && (!c->fresh || !rq->persist) &&
+  /* (a set this call made starts with the mark asked for: BK_MARK_OWNED) */
+  if (c->semid >= 0 && (!c->fresh || !rq->persist) && !(c->fresh && c->bi.owned) &&
       (rc = bk_set(c->semid, BK_OWNED, rq->persist ? 0 : 1)) != 0) {
     fail(c->e, "semctl", rc);
     return abandon(c, 0);
@@ -387,8 +387,9 @@ static int make_set(open_ctx *c) {
   }
   if (shmid >= 0) setmode = set_mode_for(ds.shm_perm.mode);
   else if (errno == ENOENT && !rq->create) return MAKE_SET_NO_SEGMENT;
-  return bk_enter_key(rq->key, shmid < 0 ? BK_CREATE_FIRST : BK_CREATE, setmode, rq->any_owner,
-                      &c->semid, &c->bi);
+  /* A missing segment this call will create gets its OWNED mark with the set. */
+  return bk_enter_key(rq->key, shmid < 0 ? BK_CREATE_FIRST | (rq->create && !rq->persist ? BK_MARK_OWNED : 0)
+                                         : BK_CREATE, setmode, rq->any_owner, &c->semid, &c->bi);
 }
 
 /* Takes the gate of the key's set (making the set when it is missing), or
@@ -487,19 +488,19 @@ int ctr_attach_id(int shmid, int readonly, int any_owner, smo_seg *h, ctr_error 
  * user's last close removes it. */
 static void decide(int semid, int shmid) {
   struct shmid_ds ds;
-  int count, owned;
-  if (bk_state(semid, &count, &owned) != 0 || count != 0) {   /* (or removed meanwhile) */
+  bk_values vals;
+  if (bk_read(semid, &vals) != 0 || vals.v[BK_COUNT] != 0) {   /* (or removed meanwhile) */
     bk_leave(semid, 0);
     return;
   }
-  if (owned == 1 && shmctl(shmid, IPC_STAT, &ds) == 0) {
+  if (vals.v[BK_OWNED] == 1 && shmctl(shmid, IPC_STAT, &ds) == 0) {
     if (ds.shm_nattch > 0) {
       bk_leave(semid, 0);
       return;
     }
     shmctl(shmid, IPC_RMID, NULL);
   }
-  bk_remove(semid);
+  bk_remove_read(semid, &vals);
 }
 
 void ctr_release(smo_seg *h) {

@@ -158,8 +158,7 @@ static int aux_attach(smo_seg *h) {
 /* Removes the aux segment of semid (under the gate, just before the set
  * goes): processes still attached keep it until they detach, and see it
  * marked removed (lock then gives EIDRM). */
-static void remove_aux(int semid) {
-  int id = bk_get_aux(semid);
+static void remove_aux(int semid, int id) {
   smo_aux *p = aux_open(semid, id);
   if (p == NULL) return;
   __atomic_store_n(&p->removed, 1, __ATOMIC_SEQ_CST);
