@@ -23,10 +23,15 @@
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "counter.h"
+
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18   /* Linux 4.14 */
+#endif
 
 /* Result of one step of the open protocol. */
 typedef enum step {
@@ -57,6 +62,45 @@ typedef struct open_ctx {
 } open_ctx;
 
 void (*ctr_release_hook)(smo_seg *h);
+
+/* ------------------------------------------------------- this process */
+
+/*
+ * getpid() is a system call (glibc caches nothing since 2.25) and the fork
+ * checks run on every lock and close.  The pid is kept in a page the kernel
+ * gives every forked child zeroed (MADV_WIPEONFORK): a child, however it was
+ * forked (atfork handlers or not), reads 0 there and asks the kernel again.
+ * Where that is not available (an older kernel, valgrind) every call asks.
+ */
+static pid_t *self_page;   /* NULL until made; MAP_FAILED when unavailable */
+
+static pid_t *make_self_page(void) {
+  size_t len = (size_t)sysconf(_SC_PAGESIZE);
+  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  pid_t *expected = NULL;
+  if (m != MAP_FAILED && madvise(m, len, MADV_WIPEONFORK) != 0) {
+    munmap(m, len);
+    m = MAP_FAILED;
+  }
+  /* Two threads may make it at once: one page wins, the other goes. */
+  if (!__atomic_compare_exchange_n(&self_page, &expected, (pid_t *)m, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    if (m != MAP_FAILED) munmap(m, len);
+    return expected;
+  }
+  return (pid_t *)m;
+}
+
+pid_t ctr_self(void) {
+  pid_t *page = __atomic_load_n(&self_page, __ATOMIC_ACQUIRE), pid;
+  if (page == NULL) page = make_self_page();
+  if (page == (pid_t *)MAP_FAILED) return getpid();
+  pid = __atomic_load_n(page, __ATOMIC_RELAXED);
+  if (pid == 0) {
+    pid = getpid();
+    __atomic_store_n(page, pid, __ATOMIC_RELAXED);
+  }
+  return pid;
+}
 
 /* ------------------------------------------------------------- errors */
 
@@ -146,7 +190,7 @@ static int attach_checked(const ctr_request *rq, int shmid, int created, smo_seg
   h->shmid = shmid;
   h->readonly = (unsigned char)(rq->readonly != 0);
   h->lock_kind = SMO_LOCK_UNKNOWN;
-  h->pid = getpid();
+  h->pid = ctr_self();
   if (seg_mode) *seg_mode = (int)(ds.shm_perm.mode & 0777);
   return 0;
 }
@@ -507,7 +551,7 @@ void ctr_release(smo_seg *h) {
   int semid = h->semid, rc;
   if (h->state != SMO_ATTACHED) return;
   if (ctr_release_hook) ctr_release_hook(h);
-  if (semid < 0 || getpid() != h->pid) {   /* no counter, or a forked child's copy */
+  if (semid < 0 || ctr_self() != h->pid) {   /* no counter, or a forked child's copy */
     detach(h);
     return;
   }

@@ -79,6 +79,11 @@ typedef struct ctr_error {
   char detail[224];
 } ctr_error;
 
+/* This process's pid, as getpid() gives it, without a system call after the
+ * first (counter.c): what tells a forked child's copy of a handle, which
+ * only detaches and may not use the lock, from the handle itself. */
+pid_t ctr_self(void);
+
 /* Opens: 0 with h attached (and counted when the key has bookkeeping of
  * ours), *created 1 when this call made the segment; -1 with e filled. */
 int ctr_open(const ctr_request *rq, smo_seg *h, int *created, ctr_error *e);

@@ -255,7 +255,7 @@ static int klock_lock(smo_seg *h, double timeout) {
   rc = klock_take(h, NULL, 1, 1);
   if (rc == EAGAIN) {
     /* Busy, or free with the flag up.  Held by this very process? */
-    if (bk_get(h->semid, BK_LOCK) == 1 && semctl(h->semid, BK_LOCK, GETPID) == (int)getpid()) {
+    if (bk_get(h->semid, BK_LOCK) == 1 && semctl(h->semid, BK_LOCK, GETPID) == (int)ctr_self()) {
       if (dl == NULL && !nowait) return EDEADLK;
       if (dl != NULL)
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, dl, NULL) == EINTR) {}
@@ -349,12 +349,12 @@ void lock_release(smo_seg *h) {
  * child holds neither the lock (its thread is not the owner) nor anything
  * else but the mapping. */
 static void release_on_close(smo_seg *h) {
-  if (h->locked && getpid() == h->pid && h->lock_kind == SMO_LOCK_KERNEL) klock_release(h);
+  if (h->locked && ctr_self() == h->pid && h->lock_kind == SMO_LOCK_KERNEL) klock_release(h);
   if (h->aux == NULL) {
     h->locked = 0;
     return;
   }
-  if (h->locked && getpid() == h->pid) pthread_mutex_unlock(&h->aux->lock);
+  if (h->locked && ctr_self() == h->pid) pthread_mutex_unlock(&h->aux->lock);
   h->locked = 0;
   shmdt(h->aux);
   h->aux = NULL;
@@ -365,7 +365,7 @@ static void release_on_close(smo_seg *h) {
 /* The sleeper counters live in the fast lock's aux segment; segments with the
  * kernel lock have none (wake then always makes the system call). */
 static void attach_sleepers(smo_seg *h) {
-  if (h->aux == NULL && h->semid >= 0 && getpid() == h->pid && find_lock_kind(h) == 0 &&
+  if (h->aux == NULL && h->semid >= 0 && ctr_self() == h->pid && find_lock_kind(h) == 0 &&
       h->lock_kind == SMO_LOCK_FAST)
     aux_attach(h);
 }

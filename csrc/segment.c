@@ -523,7 +523,7 @@ static int seg_decrement(lua_State *L) {
   ctr_error e;
   int count;
   if (h->semid < 0) luaL_error(L, "this smobject has no memory counter (PRIVATE or foreign key)");
-  if (getpid() != h->pid) luaL_error(L, "a forked child holds no share of its parent's counter");
+  if (ctr_self() != h->pid) luaL_error(L, "a forked child holds no share of its parent's counter");
   if (ctr_decrement(h, &count, &e) != 0) return push_ctr_error(L, &e);
   lua_pushinteger(L, count);
   return 1;

@@ -47,7 +47,7 @@ static double check_timeout(lua_State *L, int idx) {
 static smo_seg *check_lockable(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   if (h->semid < 0) luaL_error(L, "this smobject has no bookkeeping for a lock (PRIVATE, a foreign key, or one this process may only read)");
-  if (getpid() != h->pid) luaL_error(L, "a forked child cannot use its parent's handle for the lock: open its own");
+  if (ctr_self() != h->pid) luaL_error(L, "a forked child cannot use its parent's handle for the lock: open its own");
   return h;
 }
 
@@ -127,7 +127,7 @@ bookkeeping, in the process that opened it.
 */
 static int seg_lockable(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  lua_pushboolean(L, h->semid >= 0 && getpid() == h->pid);
+  lua_pushboolean(L, h->semid >= 0 && ctr_self() == h->pid);
   return 1;
 }
 

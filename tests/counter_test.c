@@ -18,6 +18,7 @@
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -259,6 +260,34 @@ static void test_killed_lock_holder(int key, int mode) {
         (unsigned)mode);
 }
 
+/* A forked child's copy of a handle only detaches: its close gives no share
+ * back and removes nothing, however the child was forked (also by a raw
+ * system call, which runs no atfork handler: ctr_self must still notice). */
+static void test_forked_copy(int key) {
+  smo_seg a;
+  ctr_error e;
+  int created, status = -1;
+  pid_t pid;
+  CHECK(open_key(key, CTR_CREATE, &a, &created, &e) == 0 && ctr_self() == getpid(), "parent creates");
+  pid = fork();
+  if (pid == 0) {
+    ctr_release(&a);   /* only detaches */
+    _exit(ctr_self() == getpid() ? 0 : 3);
+  }
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "fork(): the child knows it is not the parent");
+  CHECK(users(&a) == 1 && key_has_segment(key), "the child's close gave no share back (count %d)", users(&a));
+#ifdef SYS_fork
+  pid = (pid_t)syscall(SYS_fork);
+  if (pid == 0) _exit(ctr_self() == (pid_t)syscall(SYS_getpid) ? 0 : 3);
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "a raw fork system call: the child knows it is not the parent");
+#endif
+  CHECK(ctr_self() == getpid(), "the parent is still itself");
+  ctr_release(&a);
+  CHECK(!key_has_segment(key) && !key_has_set(key), "the parent's close removed everything");
+}
+
 int main(int argc, char **argv) {
   int keys[6], i;
   if (argc != 7) {
@@ -276,6 +305,8 @@ int main(int argc, char **argv) {
   test_killed_lock_holder(keys[5], 0600);
   scrub(keys[5]);
   test_killed_lock_holder(keys[5], 0660);
+  scrub(keys[5]);
+  test_forked_copy(keys[5]);
   for (i = 0; i < 6; i++) scrub(keys[i]);
   printf("%d failed\n", failures);
   return failures ? 1 : 0;
