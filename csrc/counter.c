@@ -90,6 +90,7 @@ static pid_t *make_self_page(void) {
   return (pid_t *)m;
 }
 
+/* (counter.h) */
 pid_t ctr_self(void) {
   pid_t *page = __atomic_load_n(&self_page, __ATOMIC_ACQUIRE), pid;
   if (page == NULL) page = make_self_page();
@@ -195,6 +196,7 @@ static int attach_checked(const ctr_request *rq, int shmid, int created, smo_seg
   return 0;
 }
 
+/* Unmaps h; it is closed from now on. */
 static void detach(smo_seg *h) {
   shmdt(h->addr);
   h->addr = NULL;
@@ -470,6 +472,8 @@ static step enter_bookkeeping(open_ctx *c) {
   }
 }
 
+/* A keyed open: set, then segment, from the start whenever a step finds the
+ * key changed under it (STEP_RETRY). */
 static int open_keyed(const ctr_request *rq, smo_seg *h, int *created, ctr_error *e) {
   for (;;) {
     open_ctx c;
@@ -490,6 +494,7 @@ static int open_keyed(const ctr_request *rq, smo_seg *h, int *created, ctr_error
   }
 }
 
+/* (counter.h) The state becomes SMO_ATTACHED only once the whole open succeeded. */
 int ctr_open(const ctr_request *rq, smo_seg *h, int *created, ctr_error *e) {
   int rc;
   *created = 0;
@@ -503,6 +508,7 @@ int ctr_open(const ctr_request *rq, smo_seg *h, int *created, ctr_error *e) {
   return rc;
 }
 
+/* (counter.h) */
 int ctr_attach_id(int shmid, int readonly, int any_owner, smo_seg *h, ctr_error *e) {
   ctr_request rq;
   struct shmid_ds ds;
@@ -547,6 +553,8 @@ static void decide(int semid, int shmid) {
   bk_remove_read(semid, &vals);
 }
 
+/* (counter.h) The hook first, while attached; the share goes back in the
+ * operation that takes the gate. */
 void ctr_release(smo_seg *h) {
   int semid = h->semid, rc;
   if (h->state != SMO_ATTACHED) return;
@@ -563,6 +571,7 @@ void ctr_release(smo_seg *h) {
   decide(semid, h->shmid);
 }
 
+/* (counter.h) A count already zero (BK_NOT_COUNTED) is a share already gone. */
 int ctr_decrement(smo_seg *h, int *count, ctr_error *e) {
   if (h->counted) {
     int rc = bk_enter(h->semid, -1, 0);
@@ -578,6 +587,7 @@ int ctr_decrement(smo_seg *h, int *count, ctr_error *e) {
   return 0;
 }
 
+/* (counter.h) */
 int ctr_users(const smo_seg *h, int *count, ctr_error *e) {
   if (h->semid < 0) {
     struct shmid_ds ds;
@@ -592,6 +602,7 @@ int ctr_users(const smo_seg *h, int *count, ctr_error *e) {
 
 /* ----------------------------------------------------------------- remove */
 
+/* (counter.h) */
 int ctr_remove(const smo_seg *h, ctr_error *e) {
   int err = 0;
   /* under the gate, so that no open or close of another process is half done */
@@ -601,6 +612,7 @@ int ctr_remove(const smo_seg *h, ctr_error *e) {
   return err ? fail(e, "shmctl", err) : 0;
 }
 
+/* (counter.h) */
 int ctr_remove_key(int key, ctr_error *e) {
   int semid = -1, shmid, rc, err = 0;
   bk_info bi;

@@ -16,6 +16,7 @@ smo_seg *check_seg_any(lua_State *L, int idx) {
   return h;
 }
 
+/* The one closed-handle message (an SMObject-form handle says why). */
 void raise_closed(lua_State *L, const smo_seg *h) {
   if (h->state == SMO_CONFIGURED)
     luaL_error(L, "attempt to use a closed smobject (not attached yet: call create() or access())");
@@ -23,6 +24,8 @@ void raise_closed(lua_State *L, const smo_seg *h) {
   __builtin_unreachable();   /* luaL_error longjmps */
 }
 
+/* Pushed closed, before any system call (as liolib does): a failure halfway
+ * leaves a consistent handle for __gc. */
 smo_seg *new_handle(lua_State *L) {
   smo_seg *h = (smo_seg *)lua_newuserdatauv(L, sizeof(smo_seg), 1);
   memset(h, 0, sizeof *h);
@@ -36,6 +39,7 @@ smo_seg *new_handle(lua_State *L) {
   return h;
 }
 
+/* (handle.h) */
 lua_Integer smo_checkinteger(lua_State *L, int idx, const char *expected) {
   lua_Integer v = 0;
   smo_int rc = smo_tointeger(L, idx, &v);
@@ -44,6 +48,7 @@ lua_Integer smo_checkinteger(lua_State *L, int idx, const char *expected) {
   return v;
 }
 
+/* (handle.h) */
 int check_key(lua_State *L, int idx) {
   lua_Integer k = smo_checkinteger(L, idx, "integer key");
   luaL_argcheck(L, k >= -2147483648LL && k <= 4294967295LL, idx, "key out of range for key_t");
@@ -58,10 +63,12 @@ static int push_fail(lua_State *L, const char *what, const char *reason, int err
   return 3;
 }
 
+/* nil, "what: strerror(err)", err. */
 int push_oserror(lua_State *L, const char *what, int err) {
   return push_fail(L, what, strerror(err), err);
 }
 
+/* A protocol failure: its sentence replaces strerror when it has one. */
 int push_ctr_error(lua_State *L, const ctr_error *e) {
   return push_fail(L, e->what, e->detail[0] ? e->detail : strerror(e->err), e->err);
 }
@@ -88,6 +95,7 @@ static void push_errno_table(lua_State *L) {
   }
 }
 
+/* smo.errno, and the methods table for the Lua side. */
 void handle_open(lua_State *L) {
   push_errno_table(L);
   lua_setfield(L, SMO_MODULE, "errno");

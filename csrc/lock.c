@@ -168,6 +168,7 @@ static void remove_aux(int semid, int id) {
 
 /* ------------------------------------------------------------- timeouts */
 
+/* Seconds as a timespec, never out of range. */
 struct timespec timespec_of(double seconds) {
   struct timespec ts;
   double whole = floor(seconds);
@@ -178,6 +179,7 @@ struct timespec timespec_of(double seconds) {
   return ts;
 }
 
+/* CLOCK_MONOTONIC now + seconds (capped at TIMEOUT_FOREVER). */
 struct timespec deadline_after(double seconds) {
   struct timespec ts, d;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -336,6 +338,7 @@ int lock_take(smo_seg *h, double timeout) {
   return rc == ETIMEDOUT || rc == LOCK_RECOVERED ? rc : gone_as_eidrm(rc);
 }
 
+/* (lock.h) */
 void lock_release(smo_seg *h) {
   h->locked = 0;
   if (h->lock_kind == SMO_LOCK_KERNEL) klock_release(h);
@@ -376,11 +379,13 @@ static uint32_t *sleepers_of(smo_seg *h, const uint32_t *word) {
   return &h->aux->sleepers[(off >> 2) % AUX_SLOTS];
 }
 
+/* (lock.h) */
 uint32_t *lock_sleepers(smo_seg *h, const uint32_t *word) {
   attach_sleepers(h);
   return sleepers_of(h, word);
 }
 
+/* (lock.h) */
 void lock_init(void) {
   bk_remove_hook = remove_aux;
   ctr_release_hook = release_on_close;
