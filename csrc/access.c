@@ -18,8 +18,8 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "smobject.h"
 #include "access.h"
+#include "areas.h"
 
 /* C type names and their representation on this machine. */
 typedef struct ctype_name {
@@ -289,7 +289,7 @@ static int smo_handle_state(lua_State *L) {
     else lua_pushstring(L, luaL_typename(L, 1));
     return 2;
   }
-  if (h->addr == NULL) {
+  if (h->state != SMO_ATTACHED) {
     lua_pushboolean(L, 0);
     return 1;
   }
@@ -343,7 +343,7 @@ void push_ctype_index(lua_State *L) {
 }
 
 /* Pushes a table name -> alignment of each C type name. */
-void push_ctype_align(lua_State *L) {
+static void push_ctype_align(lua_State *L) {
   const ctype_name *c;
   lua_newtable(L);
   for (c = ctype_names; c->name; c++) {
@@ -355,4 +355,10 @@ void push_ctype_align(lua_State *L) {
 void access_open(lua_State *L) {
   register_funcs(L, SMO_METHODS, access_methods);
   register_funcs(L, SMO_MODULE, access_internal);
+  lua_getiuservalue(L, SMO_CTYPES, 1);
+  lua_setfield(L, SMO_MODULE, "ctypes");
+  push_ctype_align(L);
+  lua_setfield(L, SMO_MODULE, "ctype_align");
+  lua_pushinteger(L, __BIGGEST_ALIGNMENT__);
+  lua_setfield(L, SMO_MODULE, "max_align");
 }

@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "smobject.h"
+#include "handle.h"
+
+SMO_HIDDEN_BEGIN
 
 enum { CT_I8, CT_U8, CT_I16, CT_U16, CT_I32, CT_U32, CT_I64, CT_U64, CT_F32, CT_F64, CT_BOOL, CT_COUNT };
 
@@ -33,7 +35,7 @@ static inline unsigned ct_slot(const char *p) {
 }
 
 /* Cold paths of the checks below.  An integer argument that is not a Lua
- * integer goes through smo_checkinteger (smobject.h): a float with an exact
+ * integer goes through smo_checkinteger (handle.h): a float with an exact
  * integer value passes (as for luaL_checkinteger), a fraction raises "number
  * has no integer representation", anything but a number (strings included)
  * raises "<what> expected, got <type>". */
@@ -92,7 +94,7 @@ static inline void store_bits(unsigned char *p, int code, uint64_t bits) {
 }
 
 void push_scalar(lua_State *L, int code, const unsigned char *p);
-void push_ctype_index(lua_State *L);
-void push_ctype_align(lua_State *L);
+
+SMO_HIDDEN_END
 
 #endif

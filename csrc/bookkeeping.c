@@ -60,17 +60,18 @@ int bk_leave(int semid, int count_delta) {
 }
 
 /* Marks a fresh set (otime 0, magic 0) as ours and takes its gate, atomically,
- * so that two processes initialising it at once cannot both succeed.  Every
- * operation is IPC_NOWAIT: a set whose gate is held is not fresh, and is never
- * waited on here. */
-static int bk_init(int semid) {
-  struct sembuf ops[4] = {
+ * so that two processes initialising it at once cannot both succeed; owned
+ * sets OWNED in the same operation.  Every operation is IPC_NOWAIT: a set
+ * whose gate is held is not fresh, and is never waited on here. */
+static int bk_init(int semid, int owned) {
+  struct sembuf ops[5] = {
     { BK_MAGIC, 0, IPC_NOWAIT },
     { BK_MAGIC, BK_MAGIC_VALUE, IPC_NOWAIT },
     { BK_GATE, 0, IPC_NOWAIT },
     { BK_GATE, 1, SEM_UNDO | IPC_NOWAIT },
+    { BK_OWNED, 1, IPC_NOWAIT },
   };
-  return bk_semop(semid, ops, 4, 0);
+  return bk_semop(semid, ops, owned ? 5 : 4, 0);
 }
 
 /* Both the owner and the creator are this process's effective uid. */
@@ -105,15 +106,24 @@ int bk_set(int semid, int which, int value) {
   return semctl(semid, which, SETVAL, arg) == 0 ? 0 : errno;
 }
 
+static int aux_of(const bk_values *vals);
+static void reap_pending(int semid, const bk_values *vals);
+
 /* Removes the set, and what lives as long as it; under the gate, so an
  * orphan of a dead creator of the fast lock's segment goes too
  * (bk_reap_pending). */
-void (*bk_remove_hook)(int semid);
+void (*bk_remove_hook)(int semid, int aux_id);
+
+void bk_remove_read(int semid, const bk_values *vals) {
+  reap_pending(semid, vals);
+  if (bk_remove_hook) bk_remove_hook(semid, aux_of(vals));
+  semctl(semid, 0, IPC_RMID);
+}
 
 void bk_remove(int semid) {
-  bk_reap_pending(semid);
-  if (bk_remove_hook) bk_remove_hook(semid);
-  semctl(semid, 0, IPC_RMID);
+  bk_values vals;
+  if (bk_read(semid, &vals) == 0) bk_remove_read(semid, &vals);
+  else semctl(semid, 0, IPC_RMID);
 }
 
 /* Gives the set the permission bits mode (the owner's right to). */
@@ -160,7 +170,10 @@ int bk_is_ours(int semid) {
  * may only read it), or another errno.  *info tells whose set it is.
  */
 int bk_enter_key(int key, int may_create, int mode, int any_owner, int *semid, bk_info *info) {
-  int try_create = may_create == BK_CREATE_FIRST;
+  int owned = (may_create & BK_MARK_OWNED) != 0;
+  int try_create;
+  may_create &= ~BK_MARK_OWNED;
+  try_create = may_create == BK_CREATE_FIRST;
   memset(info, 0, sizeof *info);
   for (;;) {
     struct semid_ds ds;
@@ -177,11 +190,12 @@ int bk_enter_key(int key, int may_create, int mode, int any_owner, int *semid, b
       }
       /* Ours and new: mark it and take the gate at once, unless another
        * process found it first (then it is an ordinary existing set). */
-      if (bk_init(id) == 0) {
+      if (bk_init(id, owned) == 0) {
         *semid = id;
         info->uid = info->cuid = (unsigned)geteuid();
         info->mode = mode & 0666;
         info->fresh = 1;
+        info->owned = owned;
         return 0;
       }
     }
@@ -208,7 +222,7 @@ int bk_enter_key(int key, int may_create, int mode, int any_owner, int *semid, b
         if (magic < 0 && (errno == EIDRM || errno == EINVAL)) continue;
         return BK_FOREIGN;
       }
-      err = bk_init(id);
+      err = bk_init(id, 0);
       if (err == EAGAIN) continue;     /* another process marked it first */
     }
     if (err == EIDRM || err == EINVAL) continue;  /* removed under us: start again */
@@ -219,26 +233,24 @@ int bk_enter_key(int key, int may_create, int mode, int any_owner, int *semid, b
   }
 }
 
-/* The count and the OWNED flag in one call. */
-int bk_state(int semid, int *count, int *owned) {
-  unsigned short v[BK_NSEMS];
+/* Every value in one call; 0 or errno. */
+int bk_read(int semid, bk_values *out) {
   union bk_semun arg;
-  arg.array = v;
-  if (semctl(semid, 0, GETALL, arg) != 0) return errno;
-  *count = v[BK_COUNT];
-  *owned = v[BK_OWNED];
-  return 0;
+  memset(out, 0, sizeof *out);
+  arg.array = out->v;
+  return semctl(semid, 0, GETALL, arg) == 0 ? 0 : errno;
+}
+
+/* The lock segment's id in vals, -1 when there is none. */
+static int aux_of(const bk_values *vals) {
+  long id = (long)vals->v[BK_AUX0] | ((long)vals->v[BK_AUX1] << 15) | ((long)vals->v[BK_AUX2] << 30);
+  return (int)(id - 1);
 }
 
 /* The lock segment's id, -1 when there is none (or on error). */
 int bk_get_aux(int semid) {
-  unsigned short v[BK_NSEMS];
-  union bk_semun arg;
-  long id;
-  arg.array = v;
-  if (semctl(semid, 0, GETALL, arg) != 0) return -1;
-  id = (long)v[BK_AUX0] | ((long)v[BK_AUX1] << 15) | ((long)v[BK_AUX2] << 30);
-  return (int)(id - 1);
+  bk_values vals;
+  return bk_read(semid, &vals) == 0 ? aux_of(&vals) : -1;
 }
 
 /* Records the lock segment's id, which ends the pending window (its pid goes). */
@@ -268,15 +280,10 @@ int bk_pending_begin(int semid) {
  * window; its orphan is the private segment of exactly BK_AUX_SIZE bytes that
  * this uid owns and made, created by that pid, attached by nobody and not
  * yet removed.  Removes it and clears the record. */
-void bk_reap_pending(int semid) {
-  unsigned short v[BK_NSEMS];
-  union bk_semun arg;
+static void reap_pending(int semid, const bk_values *vals) {
   struct shm_info info;
-  long pid;
+  long pid = (long)vals->v[BK_PEND0] | ((long)vals->v[BK_PEND1] << 15);
   int maxidx, i;
-  arg.array = v;
-  if (semctl(semid, 0, GETALL, arg) != 0) return;
-  pid = (long)v[BK_PEND0] | ((long)v[BK_PEND1] << 15);
   if (pid == 0) return;
   maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info);
   for (i = 0; i <= maxidx; i++) {
@@ -290,4 +297,9 @@ void bk_reap_pending(int semid) {
   }
   bk_set(semid, BK_PEND0, 0);
   bk_set(semid, BK_PEND1, 0);
+}
+
+void bk_reap_pending(int semid) {
+  bk_values vals;
+  if (bk_read(semid, &vals) == 0) reap_pending(semid, &vals);
 }

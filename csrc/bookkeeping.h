@@ -29,6 +29,10 @@
 
 #include <sys/types.h>
 
+#include "visibility.h"
+
+SMO_HIDDEN_BEGIN
+
 enum {
   BK_GATE, BK_COUNT, BK_MAGIC, BK_OWNED, BK_AUX0, BK_AUX1, BK_AUX2,
   BK_LOCK, BK_HELD, BK_PEND0, BK_PEND1,
@@ -48,24 +52,37 @@ enum {
 
 #define BK_CREATE 1
 #define BK_CREATE_FIRST 2
+#define BK_MARK_OWNED 4        /* or'ed in: a set this call makes starts with OWNED = 1,
+                                * in the operation that marks it (its caller creates
+                                * the segment next, which OWNED must precede) */
 
 /* What bk_enter_key learnt of the set. */
 typedef struct bk_info {
   unsigned uid, cuid;    /* owner and creator */
   int mode;              /* permission bits */
   int fresh;             /* 1 when this call made the set: count and flags are 0 */
+  int owned;             /* (fresh) OWNED was set to 1 with the marker (BK_MARK_OWNED) */
 } bk_info;
 
+/* The set's values at one moment (GETALL). */
+typedef struct bk_values {
+  unsigned short v[BK_NSEMS];
+} bk_values;
+
 int bk_enter_key(int key, int may_create, int mode, int any_owner, int *semid, bk_info *info);
-int bk_state(int semid, int *count, int *owned);
+int bk_read(int semid, bk_values *out);
 int bk_enter(int semid, int count_delta, int retry_intr);
 int bk_leave(int semid, int count_delta);
 int bk_get(int semid, int which);
 int bk_set(int semid, int which, int value);
 void bk_remove(int semid);
+/* The same, given the values read under the gate that is still held (no
+ * second read: what the removal needs changes only under the gate). */
+void bk_remove_read(int semid, const bk_values *vals);
 /* Called by bk_remove, under the gate, just before the set goes: whatever
- * else lives as long as the set (the fast lock's segment, sync.c). */
-extern void (*bk_remove_hook)(int semid);
+ * else lives as long as the set (the fast lock's segment, lock.c, whose id
+ * the set records: aux_id, -1 for none). */
+extern void (*bk_remove_hook)(int semid, int aux_id);
 int bk_is_ours(int semid);
 int bk_mode(int semid);
 int bk_set_mode(int semid, int mode);
@@ -74,5 +91,7 @@ int bk_set_aux(int semid, int shmid);
 int bk_pending_begin(int semid);
 void bk_reap_pending(int semid);
 int bk_ours_uid(unsigned uid, unsigned cuid);
+
+SMO_HIDDEN_END
 
 #endif

@@ -1,50 +1,25 @@
 /*
  * smobject.core: builds the module table and the handle metatable, then lets
- * each area (segment.c, access.c) register its functions.
+ * each area (areas.h) register its functions and fields.  Nothing calls back
+ * into this file.
  */
-#include <errno.h>
-#include <sys/ipc.h>
+#include "handle.h"
+#include "areas.h"
 
-#include "smobject.h"
-#include "access.h"
-
-static const struct { const char *name; int value; } errno_names[] = {
-  { "EPERM", EPERM }, { "ENOENT", ENOENT }, { "EINTR", EINTR }, { "E2BIG", E2BIG },
-  { "EAGAIN", EAGAIN }, { "ENOMEM", ENOMEM }, { "EACCES", EACCES }, { "EFAULT", EFAULT },
-  { "EBUSY", EBUSY }, { "EEXIST", EEXIST }, { "EINVAL", EINVAL }, { "ENFILE", ENFILE },
-  { "EMFILE", EMFILE }, { "EFBIG", EFBIG }, { "ENOSPC", ENOSPC }, { "ERANGE", ERANGE },
-  { "EDEADLK", EDEADLK }, { "ENOSYS", ENOSYS }, { "EIDRM", EIDRM }, { "EOVERFLOW", EOVERFLOW },
-  { "ETIMEDOUT", ETIMEDOUT }, { "EOWNERDEAD", EOWNERDEAD }, { "ENOTRECOVERABLE", ENOTRECOVERABLE },
-  { NULL, 0 }
+/* In this order: the areas below may use what those above registered. */
+static void (*const areas[])(lua_State *L) = {
+  handle_open,    /* handle.c: errno names, the methods table */
+  segment_open,   /* segment.c: open, attach, key, new, remove, list...; close, stat... */
+  access_open,    /* access.c: read, write, get, set; the C type tables */
+  sync_open,      /* sync.c: lock, atomics, wait/wake, snapshots (registers lock.c's hooks) */
+  view_open,      /* view.c: struct views */
 };
 
-/* smo.errno: name -> number, and number -> name for reading results. */
-static void push_errno_table(lua_State *L) {
-  int i;
-  lua_newtable(L);
-  for (i = 0; errno_names[i].name; i++) {
-    lua_pushinteger(L, errno_names[i].value);
-    lua_setfield(L, -2, errno_names[i].name);
-    lua_pushstring(L, errno_names[i].name);
-    lua_rawseti(L, -2, errno_names[i].value);
-  }
-}
-
-/* Adds funcs to the table at stack index target, each with the metatable
- * and the C type index as upvalues. */
-void register_funcs(lua_State *L, int target, const luaL_Reg *funcs) {
-  lua_pushvalue(L, target);
-  lua_pushvalue(L, SMO_META);
-  lua_pushvalue(L, SMO_CTYPES);
-  luaL_setfuncs(L, funcs, 2);
-  lua_pop(L, 1);
-}
-
-/* The one exported symbol (built with -fvisibility=hidden, so calls between
- * our files stay direct). */
-__attribute__((visibility("default"))) int luaopen_smobject_core(lua_State *L);
+/* The one exported symbol (everything else is hidden: visibility.h). */
+SMO_EXPORT int luaopen_smobject_core(lua_State *L);
 
 int luaopen_smobject_core(lua_State *L) {
+  size_t i;
   lua_settop(L, 0);
   lua_newtable(L);                           /* SMO_MODULE */
   luaL_newmetatable(L, SMO_TYPENAME);        /* SMO_META, with __name */
@@ -52,22 +27,7 @@ int luaopen_smobject_core(lua_State *L) {
   lua_pushvalue(L, SMO_METHODS);
   lua_setfield(L, SMO_META, "__index");
   push_ctype_index(L);                       /* SMO_CTYPES */
-  segment_open(L);
-  access_open(L);
-  sync_open(L);
-  view_open(L);
-  lua_getiuservalue(L, SMO_CTYPES, 1);
-  lua_setfield(L, SMO_MODULE, "ctypes");
-  lua_pushvalue(L, SMO_METHODS);
-  lua_setfield(L, SMO_MODULE, "methods");
-  push_ctype_align(L);
-  lua_setfield(L, SMO_MODULE, "ctype_align");
-  lua_pushinteger(L, __BIGGEST_ALIGNMENT__);
-  lua_setfield(L, SMO_MODULE, "max_align");
-  push_errno_table(L);
-  lua_setfield(L, SMO_MODULE, "errno");
-  lua_pushinteger(L, IPC_PRIVATE);
-  lua_setfield(L, SMO_MODULE, "PRIVATE");
+  for (i = 0; i < sizeof areas / sizeof areas[0]; i++) areas[i](L);
   lua_settop(L, SMO_MODULE);
   return 1;
 }

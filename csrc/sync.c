@@ -4,30 +4,9 @@
 
 /*
  * Synchronisation: the crash-safe lock, atomics, wait/wake on a uint32 field,
- * and the sequence-counter snapshots of the one-writer pattern.
- *
- * Two locks, chosen by who may write the bookkeeping set (whose mode is the
- * segment's): no byte of the user's data is taken by either.
- *
- * - SMO_LOCK_FAST, when no other uid may write the set (0600, 0640, 0644...):
- *   a robust, process-shared pthread mutex (a dead holder is reported as
- *   EOWNERDEAD, never silently released) in a small private segment of mode
- *   0600, the "aux" segment, found through the bookkeeping set.  glibc follows
- *   pointers kept inside a robust mutex, so it must live where only our uid
- *   can write.  The aux segment lives exactly as long as the bookkeeping set:
- *   it is removed with it (bk_remove calls sync_remove_aux), never when its
- *   last attacher goes, because a holder that dies as the only process
- *   attached must still be reported as "recovered" to the next one (the
- *   kernel marks the dead owner in the mutex word, which must outlive it).
- *   It also counts sleepers in wait(), so that wake() skips the system call
- *   when nobody sleeps.  Its creator's pid is recorded in the set around the
- *   window between its shmget and the recording of its id, so an orphan of a
- *   death there is found and removed by the next user (bk_reap_pending).
- * - SMO_LOCK_KERNEL, when group or others may write the set: a semaphore of
- *   the set taken with SEM_UNDO (the kernel releases a dead holder's) plus an
- *   "owner died" flag that only a clean unlock lowers, as LMDB does with
- *   System V semaphores.  Nothing in it is a pointer, so a user who may write
- *   it can at worst hold it or release it, never crash us.
+ * and the sequence-counter snapshots of the one-writer pattern: the Lua
+ * binding.  The lock itself, its two kinds and their crash states, is
+ * lock.c (no Lua).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,142 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "smobject.h"
 #include "access.h"
-#include "bookkeeping.h"
+#include "areas.h"
+#include "counter.h"
+#include "handle.h"
+#include "lock.h"
 
-#define AUX_MAGIC 0x31305855414f4d53ULL   /* "SMOAUX01" */
-#define AUX_SLOTS 64                      /* sleeper counters, by offset hash */
 #define SPIN_CHECKS 2000                  /* value checks before wait() sleeps */
-
-typedef struct smo_aux {
-  uint64_t magic;
-  int32_t semid;                /* the bookkeeping set it belongs to */
-  uint32_t removed;             /* set by remove(): lock then fails with EIDRM */
-  uint32_t sleepers[AUX_SLOTS];
-  pthread_mutex_t lock;
-  unsigned char pad[BK_AUX_SIZE - 16 - 4 * AUX_SLOTS - sizeof(pthread_mutex_t)];
-} smo_aux;
-
-/* Its exact size tells an orphan of ours from other segments (bookkeeping.c). */
-typedef char aux_size_check[sizeof(smo_aux) == BK_AUX_SIZE ? 1 : -1];
-
-/* ------------------------------------------------------------ aux segment */
-
-static int aux_valid(const smo_aux *a, int semid) {
-  return a->magic == AUX_MAGIC && a->semid == semid;
-}
-
-/* Attaches the aux segment of semid whose id the set records, or returns
- * NULL.  The id may be stale (freed, even reused by anyone): before anything
- * of it is read, the kernel must say it is a private segment of our size,
- * owned and made by this uid, that no other uid may write, and then it must
- * carry our marker for this very set. */
-static smo_aux *aux_open(int semid, int id) {
-  struct shmid_ds ds;
-  void *p;
-  if (id < 0 || shmctl(id, IPC_STAT, &ds) != 0) return NULL;
-  if (ds.shm_perm.__key != IPC_PRIVATE || ds.shm_segsz != sizeof(smo_aux) || (ds.shm_perm.mode & 0077) != 0 ||
-      !bk_ours_uid((unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid))
-    return NULL;
-  p = shmat(id, NULL, 0);
-  if (p == (void *)-1) return NULL;
-  if (!aux_valid((smo_aux *)p, semid)) {
-    shmdt(p);
-    return NULL;
-  }
-  return (smo_aux *)p;
-}
-
-/* Attaches the aux segment of h's bookkeeping, making it if there is none;
- * under the gate.  0 or an errno (EIDRM when the bookkeeping is gone). */
-static int aux_attach(smo_seg *h) {
-  int id, err;
-  void *p;
-  if ((err = bk_enter(h->semid, 0, 1)) != 0) return err == EINVAL ? EIDRM : err;
-  id = bk_get_aux(h->semid);
-  if ((h->aux = aux_open(h->semid, id)) != NULL) {
-    if (!__atomic_load_n(&h->aux->removed, __ATOMIC_SEQ_CST)) {
-      bk_leave(h->semid, 0);
-      return 0;
-    }
-    /* Marked removed, yet its set lives: a removal was cut short by a
-     * death.  It goes now, and the set gets a new one. */
-    shmdt(h->aux);
-    h->aux = NULL;
-    shmctl(id, IPC_RMID, NULL);
-  }
-  {
-    pthread_mutexattr_t ma;
-    smo_aux *a;
-    /* Only this uid may touch it; a death between shmget and IPC_RMID is
-     * recorded (pending) so that the next user under the gate removes the orphan. */
-    bk_reap_pending(h->semid);
-    if ((err = bk_pending_begin(h->semid)) != 0) {
-      bk_leave(h->semid, 0);
-      return err == EINVAL ? EIDRM : err;
-    }
-    id = shmget(IPC_PRIVATE, sizeof(smo_aux), IPC_CREAT | 0600);
-    if (id < 0) goto fail;
-    p = shmat(id, NULL, 0);
-    if (p == (void *)-1) {
-      shmctl(id, IPC_RMID, NULL);
-      goto fail;
-    }
-    a = (smo_aux *)p;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
-    pthread_mutex_init(&a->lock, &ma);
-    pthread_mutexattr_destroy(&ma);
-    a->semid = h->semid;
-    __atomic_store_n(&a->magic, AUX_MAGIC, __ATOMIC_RELEASE);
-    if ((err = bk_set_aux(h->semid, id)) != 0) {
-      shmdt(p);
-      bk_leave(h->semid, 0);
-      return err == EINVAL ? EIDRM : err;
-    }
-    h->aux = a;
-    bk_leave(h->semid, 0);
-    return 0;
-  }
-fail:
-  err = errno;
-  bk_set(h->semid, BK_PEND0, 0);   /* nothing left behind: no orphan to look for */
-  bk_set(h->semid, BK_PEND1, 0);
-  bk_leave(h->semid, 0);
-  return err;
-}
-
-/* Removes the aux segment of semid (under the gate, just before the set
- * goes): processes still attached keep it until they detach, and see it
- * marked removed (lock then gives EIDRM). */
-static void sync_remove_aux(int semid) {
-  int id = bk_get_aux(semid);
-  smo_aux *p = aux_open(semid, id);
-  if (p == NULL) return;
-  __atomic_store_n(&p->removed, 1, __ATOMIC_SEQ_CST);
-  shmdt(p);
-  shmctl(id, IPC_RMID, NULL);
-}
-
-/* Closing a handle releases its lock and its aux attachment.  A forked
- * child holds neither the lock (its thread is not the owner) nor anything
- * else but the mapping. */
-static void klock_release(smo_seg *h);
-
-void sync_release(smo_seg *h) {
-  if (h->locked && getpid() == h->pid && h->lock_kind == SMO_LOCK_KERNEL) klock_release(h);
-  if (h->aux == NULL) {
-    h->locked = 0;
-    return;
-  }
-  if (h->locked && getpid() == h->pid) pthread_mutex_unlock(&h->aux->lock);
-  h->locked = 0;
-  shmdt(h->aux);
-  h->aux = NULL;
-}
 
 /* ---------------------------------------------------------------- lock */
 
@@ -194,181 +44,11 @@ static double check_timeout(lua_State *L, int idx) {
   return isinf(t) ? -1 : t;
 }
 
-/* Longer timeouts than this are for ever (about 68 years; no timespec overflows). */
-#define TIMEOUT_FOREVER 2147483647.0
-
-static struct timespec timespec_of(double seconds) {
-  struct timespec ts;
-  double whole = floor(seconds);
-  ts.tv_sec = (time_t)whole;
-  ts.tv_nsec = (long)((seconds - whole) * 1e9);
-  if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
-  if (ts.tv_nsec < 0) ts.tv_nsec = 0;
-  return ts;
-}
-
-static struct timespec deadline_after(double seconds) {
-  struct timespec ts, d;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  if (seconds > TIMEOUT_FOREVER) seconds = TIMEOUT_FOREVER;
-  d = timespec_of(seconds);
-  ts.tv_sec += d.tv_sec;
-  ts.tv_nsec += d.tv_nsec;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  return ts;
-}
-
-/* Seconds left until dl (0 when past). */
-static double seconds_until(const struct timespec *dl) {
-  struct timespec now;
-  double left;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  left = (double)(dl->tv_sec - now.tv_sec) + (double)(dl->tv_nsec - now.tv_nsec) / 1e9;
-  return left > 0 ? left : 0;
-}
-
 static smo_seg *check_lockable(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   if (h->semid < 0) luaL_error(L, "this smobject has no bookkeeping for a lock (PRIVATE, a foreign key, or one this process may only read)");
-  if (getpid() != h->pid) luaL_error(L, "a forked child cannot use its parent's handle for the lock: open its own");
+  if (ctr_self() != h->pid) luaL_error(L, "a forked child cannot use its parent's handle for the lock: open its own");
   return h;
-}
-
-/* Which lock the segment has: the kernel's when group or others may write
- * the bookkeeping set, else the fast one.  0 or an errno. */
-static int find_lock_kind(smo_seg *h) {
-  int mode;
-  if (h->lock_kind != SMO_LOCK_UNKNOWN) return 0;
-  mode = bk_mode(h->semid);
-  if (mode < 0) return errno == EINVAL ? EIDRM : errno;
-  h->lock_kind = (mode & 0022) ? SMO_LOCK_KERNEL : SMO_LOCK_FAST;
-  return 0;
-}
-
-/* A set gone (removed, its id stale or reused) reads as EIDRM, as the API says. */
-static int gone_as_eidrm(int err) {
-  return err == EINVAL ? EIDRM : err;
-}
-
-/* ------------------------------------------------------- the kernel lock */
-
-/* Lock results besides 0 and errno values. */
-#define LOCK_RECOVERED (-1)
-
-/* Takes BK_LOCK (0 -> 1, SEM_UNDO), when check_held only if BK_HELD is 0,
- * raising BK_HELD, in one atomic operation.  dl: the deadline, NULL for
- * ever; nowait: do not wait at all.  0, EAGAIN (busy, timed out, or the flag
- * is up) or an errno. */
-static int klock_take(smo_seg *h, const struct timespec *dl, int nowait, int check_held) {
-  struct sembuf ops[4] = {
-    { BK_LOCK, 0, 0 },
-    { BK_LOCK, 1, SEM_UNDO },
-    { BK_HELD, 0, IPC_NOWAIT },
-    { BK_HELD, 1, 0 },
-  };
-  size_t nops = check_held ? 4 : 2;
-  if (nowait) ops[0].sem_flg = IPC_NOWAIT;
-  for (;;) {
-    int rc;
-    if (dl != NULL && !nowait) {
-      struct timespec rel = timespec_of(seconds_until(dl));
-      rc = semtimedop(h->semid, ops, nops, &rel);
-    } else {
-      rc = semop(h->semid, ops, nops);
-    }
-    if (rc == 0) return 0;
-    if (errno == EINTR) continue;
-    return errno;
-  }
-}
-
-/* The kernel lock.  The flag still raised when BK_LOCK is free means that its
- * holder died holding it: the kernel undid its BK_LOCK, nothing undid the
- * flag.  0, LOCK_RECOVERED, ETIMEDOUT, EDEADLK or an errno. */
-static int klock_lock(smo_seg *h, double timeout) {
-  struct timespec deadline, *dl = NULL;
-  int nowait = timeout == 0, rc;
-  if (timeout > 0) {
-    deadline = deadline_after(timeout);
-    dl = &deadline;
-  }
-  rc = klock_take(h, NULL, 1, 1);
-  if (rc == EAGAIN) {
-    /* Busy, or free with the flag up.  Held by this very process? */
-    if (bk_get(h->semid, BK_LOCK) == 1 && semctl(h->semid, BK_LOCK, GETPID) == (int)getpid()) {
-      if (dl == NULL && !nowait) return EDEADLK;
-      if (dl != NULL)
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, dl, NULL) == EINTR) {}
-      return ETIMEDOUT;
-    }
-    if (!nowait) rc = klock_take(h, dl, 0, 1);
-  }
-  if (rc == EAGAIN && bk_get(h->semid, BK_HELD) > 0) {
-    /* Perhaps a dead holder's flag: take the lock whatever the flag, then
-     * look at the flag, which only a holder changes. */
-    int held;
-    rc = klock_take(h, dl, nowait, 0);
-    if (rc != 0) return rc == EAGAIN ? ETIMEDOUT : gone_as_eidrm(rc);
-    held = bk_get(h->semid, BK_HELD);
-    if (held < 0) return gone_as_eidrm(errno);
-    if (held > 0) {
-      if (held > 1) bk_set(h->semid, BK_HELD, 1);
-      return LOCK_RECOVERED;
-    }
-    {
-      struct sembuf up = { BK_HELD, 1, 0 };
-      if (semop(h->semid, &up, 1) != 0) return gone_as_eidrm(errno);
-    }
-    return 0;
-  }
-  if (rc == EAGAIN) return ETIMEDOUT;
-  return gone_as_eidrm(rc);
-}
-
-static void klock_release(smo_seg *h) {
-  struct sembuf ops[2] = {
-    { BK_HELD, -1, IPC_NOWAIT },
-    { BK_LOCK, -1, SEM_UNDO | IPC_NOWAIT },
-  };
-  if (semop(h->semid, ops, 2) != 0) {
-    /* (The flag was changed by someone who may write the set: release anyway.) */
-    semop(h->semid, ops + 1, 1);
-  }
-}
-
-/* --------------------------------------------------------- the fast lock */
-
-static int flock_lock(smo_seg *h, double timeout) {
-  int rc;
-  if (h->aux == NULL && (rc = aux_attach(h)) != 0) return gone_as_eidrm(rc);
-  if (__atomic_load_n(&h->aux->removed, __ATOMIC_RELAXED)) return EIDRM;
-  rc = pthread_mutex_trylock(&h->aux->lock);
-  if (rc == EBUSY && timeout != 0) {
-    if (timeout < 0) {
-      rc = pthread_mutex_lock(&h->aux->lock);
-    } else {
-      struct timespec dl = deadline_after(timeout);
-      rc = pthread_mutex_clocklock(&h->aux->lock, CLOCK_MONOTONIC, &dl);
-    }
-  }
-  if (rc == EDEADLK && timeout >= 0) {
-    /* Another handle of this thread holds it: nothing can release it while
-     * we wait, so the wait can only time out.  (Without a timeout this
-     * would hang for ever: EDEADLK is returned instead.) */
-    struct timespec dl = deadline_after(timeout);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &dl, NULL) == EINTR) {}
-    rc = ETIMEDOUT;
-  }
-  if (rc == EBUSY) return ETIMEDOUT;
-  if (rc == EOWNERDEAD) {
-    /* The holder died holding it: the data it guards may be half-written. */
-    pthread_mutex_consistent(&h->aux->lock);
-    return LOCK_RECOVERED;
-  }
-  return rc;
 }
 
 /***
@@ -394,8 +74,7 @@ static int seg_lock(lua_State *L) {
   double timeout = check_timeout(L, 2);
   int rc;
   if (h->locked) luaL_error(L, "this handle already holds the lock (it is not reentrant)");
-  if ((rc = find_lock_kind(h)) != 0) return push_oserror(L, "lock", rc);
-  rc = h->lock_kind == SMO_LOCK_KERNEL ? klock_lock(h, timeout) : flock_lock(h, timeout);
+  rc = lock_take(h, timeout);
   if (rc == ETIMEDOUT) {
     luaL_pushfail(L);
     lua_pushliteral(L, "timeout");
@@ -408,7 +87,7 @@ static int seg_lock(lua_State *L) {
     lua_pushliteral(L, "recovered");
     return 2;
   }
-  if (rc != 0) return push_oserror(L, "lock", gone_as_eidrm(rc));
+  if (rc != 0) return push_oserror(L, "lock", rc);
   h->locked = 1;
   lua_pushboolean(L, 1);
   return 1;
@@ -423,9 +102,7 @@ Releases the lock.
 static int seg_unlock(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   if (!h->locked) luaL_error(L, "unlock: this handle does not hold the lock");
-  h->locked = 0;
-  if (h->lock_kind == SMO_LOCK_KERNEL) klock_release(h);
-  else pthread_mutex_unlock(&h->aux->lock);
+  lock_release(h);
   return 0;
 }
 
@@ -437,7 +114,7 @@ Whether this handle holds the lock.
 */
 static int seg_holds_lock(lua_State *L) {
   smo_seg *h = check_seg_any(L, 1);
-  lua_pushboolean(L, h->addr != NULL && h->locked);
+  lua_pushboolean(L, h->state == SMO_ATTACHED && h->locked);
   return 1;
 }
 
@@ -450,7 +127,7 @@ bookkeeping, in the process that opened it.
 */
 static int seg_lockable(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  lua_pushboolean(L, h->semid >= 0 && getpid() == h->pid);
+  lua_pushboolean(L, h->semid >= 0 && ctr_self() == h->pid);
   return 1;
 }
 
@@ -600,20 +277,6 @@ static uint32_t *check_futex_word(lua_State *L, smo_seg *h) {
   return (uint32_t *)(void *)(h->addr + off);
 }
 
-/* The sleeper counters live in the fast lock's aux segment; segments with the
- * kernel lock have none (wake then always makes the system call). */
-static void attach_sleepers(smo_seg *h) {
-  if (h->aux == NULL && h->semid >= 0 && getpid() == h->pid && find_lock_kind(h) == 0 &&
-      h->lock_kind == SMO_LOCK_FAST)
-    aux_attach(h);
-}
-
-static uint32_t *sleepers_of(smo_seg *h, const uint32_t *word) {
-  size_t off = (size_t)((const unsigned char *)word - h->addr);
-  if (h->aux == NULL) return NULL;
-  return &h->aux->sleepers[(off >> 2) % AUX_SLOTS];
-}
-
 /***
 Sleeps while the `uint32_t` at `offset` equals `expected` (futex on the
 shared mapping, after a brief spin).
@@ -654,8 +317,7 @@ static int seg_wait(lua_State *L) {
     rel = timespec_of(timeout);
     relp = &rel;
   }
-  attach_sleepers(h);
-  sleepers = sleepers_of(h, word);
+  sleepers = lock_sleepers(h, word);
   if (sleepers) __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
   /* The kernel compares *word with expected atomically with going to sleep. */
   rc = futex(word, FUTEX_WAIT, expected, relp);
@@ -679,8 +341,7 @@ static int seg_wake(lua_State *L) {
   long rc;
   luaL_argcheck(L, n >= 0, 3, "count must not be negative");
   if (n > INT_MAX) n = INT_MAX;
-  attach_sleepers(h);
-  sleepers = sleepers_of(h, word);
+  sleepers = lock_sleepers(h, word);
   /* Pairs with the waiter's increment: the caller's store of the new value
    * comes before this load, so a sleeper we miss sees the new value. */
   if (sleepers && __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) == 0) {
@@ -811,6 +472,6 @@ static const luaL_Reg sync_methods[] = {
 };
 
 void sync_open(lua_State *L) {
-  bk_remove_hook = sync_remove_aux;
+  lock_init();
   register_funcs(L, SMO_METHODS, sync_methods);
 }

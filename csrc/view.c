@@ -20,8 +20,8 @@
 #include <string.h>
 #include <limits.h>
 
-#include "smobject.h"
 #include "access.h"
+#include "areas.h"
 
 #define VIEW_MAGIC 0x5745495645534d53ULL   /* "SMSEVIEW" */
 #define SHORT_NAME 40                       /* LUAI_MAXSHORTLEN: longer names are not interned */
@@ -275,7 +275,7 @@ static SMO_NORETURN void raise_bad_key(lua_State *L, int idx) {
 
 /* A view whose attachment ended: its handle is closed, or attached again. */
 static SMO_NORETURN void raise_dead(lua_State *L, const view *v) {
-  if (v->seg->addr == NULL) raise_closed(L, v->seg);
+  if (v->seg->state != SMO_ATTACHED) raise_closed(L, v->seg);
   luaL_error(L, STALE_MESSAGE);
   __builtin_unreachable();
 }
@@ -288,7 +288,7 @@ static int is_view(lua_State *L, int idx, const view *v) {
 static view *check_view(lua_State *L, int idx) {
   view *v = (view *)lua_touserdata(L, idx);
   if (!is_view(L, idx, v)) raise_not_view(L, idx);
-  if (v->seg->addr == NULL || v->gen != v->seg->attach_gen) raise_dead(L, v);
+  if (v->seg->state != SMO_ATTACHED || v->gen != v->seg->attach_gen) raise_dead(L, v);
   return v;
 }
 
@@ -337,7 +337,7 @@ static int smo_new_view(lua_State *L) {
     if (t == NULL) luaL_typeerror(L, 2, "compiled layout");
   }
   if (h == NULL || lua_rawlen(L, 1) != sizeof(smo_seg) || h->magic != SMO_MAGIC) return view_refused(L, 1, "handle", 0);
-  if (h->addr == NULL) return view_refused(L, 1, "closed", 0);
+  if (h->state != SMO_ATTACHED) return view_refused(L, 1, "closed", 0);
   if (t == NULL) return view_refused(L, 2, "layout", h->size);
   if (lua_type(L, 3) != LUA_TNUMBER) return view_refused(L, 3, "type", h->size);
   off = lua_tointegerx(L, 3, &isint);
@@ -703,7 +703,7 @@ static int smo_view_info(lua_State *L) {
   lua_rawgeti(L, -1, v->type->layout_ref);
   lua_replace(L, -3);
   lua_pop(L, 1);
-  if (v->seg->addr == NULL) lua_pushliteral(L, "closed");
+  if (v->seg->state != SMO_ATTACHED) lua_pushliteral(L, "closed");
   else if (v->gen != v->seg->attach_gen) lua_pushliteral(L, "stale");
   else lua_pushnil(L);
   lua_pushinteger(L, (lua_Integer)v->type->size);

@@ -29,8 +29,8 @@ build = {
   modules = {
     ["smobject.core"] = {
       sources = {
-        "csrc/core.c", "csrc/segment.c", "csrc/bookkeeping.c", "csrc/access.c",
-        "csrc/sync.c", "csrc/view.c",
+        "csrc/core.c", "csrc/segment.c", "csrc/sync.c", "csrc/view.c", "csrc/access.c",
+        "csrc/handle.c", "csrc/lock.c", "csrc/counter.c", "csrc/bookkeeping.c",
       },
       incdirs = { "csrc" },
     },

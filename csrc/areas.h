@@ -1,0 +1,25 @@
+/*
+ * The areas of the module, each in its own file: core.c calls these (with
+ * the stack handle.h describes) and nothing calls back into core.c.
+ */
+#ifndef SMOBJECT_AREAS_H
+#define SMOBJECT_AREAS_H
+
+#include "lua.h"
+
+#include "visibility.h"
+
+SMO_HIDDEN_BEGIN
+
+void handle_open(lua_State *L);    /* handle.c: errno names, the methods table */
+void segment_open(lua_State *L);   /* segment.c: open, attach, close, stat... */
+void access_open(lua_State *L);    /* access.c: read, write, get, set */
+void sync_open(lua_State *L);      /* sync.c: lock, atomics, wait/wake, snapshots */
+void view_open(lua_State *L);      /* view.c: struct views */
+
+/* The C type index (access.c), made before the areas: their upvalue 2. */
+void push_ctype_index(lua_State *L);
+
+SMO_HIDDEN_END
+
+#endif

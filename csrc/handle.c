@@ -1,0 +1,114 @@
+/*
+ * Lua handles (handle.h): the checks, argument helpers, failure results and
+ * the registration every binding file uses.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "areas.h"
+#include "handle.h"
+
+/* Any handle, attached or not; raises on a value that is not one. */
+smo_seg *check_seg_any(lua_State *L, int idx) {
+  smo_seg *h = (smo_seg *)lua_touserdata(L, idx);
+  if (h == NULL || lua_rawlen(L, idx) != sizeof(smo_seg) || h->magic != SMO_MAGIC)
+    luaL_typeerror(L, idx, SMO_TYPENAME);
+  return h;
+}
+
+/* The one closed-handle message (an SMObject-form handle says why). */
+void raise_closed(lua_State *L, const smo_seg *h) {
+  if (h->state == SMO_CONFIGURED)
+    luaL_error(L, "attempt to use a closed smobject (not attached yet: call create() or access())");
+  luaL_error(L, "attempt to use a closed smobject");
+  __builtin_unreachable();   /* luaL_error longjmps */
+}
+
+/* Pushed closed, before any system call (as liolib does): a failure halfway
+ * leaves a consistent handle for __gc. */
+smo_seg *new_handle(lua_State *L) {
+  smo_seg *h = (smo_seg *)lua_newuserdatauv(L, sizeof(smo_seg), 1);
+  memset(h, 0, sizeof *h);
+  h->magic = SMO_MAGIC;
+  h->state = SMO_CLOSED;
+  h->ctypes = (const struct ctype_index *)lua_touserdata(L, lua_upvalueindex(2));
+  h->shmid = -1;
+  h->semid = -1;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_setmetatable(L, -2);
+  return h;
+}
+
+/* (handle.h) */
+lua_Integer smo_checkinteger(lua_State *L, int idx, const char *expected) {
+  lua_Integer v = 0;
+  smo_int rc = smo_tointeger(L, idx, &v);
+  if (rc == SMO_NOT_NUMBER) luaL_typeerror(L, idx, expected);
+  if (rc == SMO_FRACTION) luaL_argerror(L, idx, "number has no integer representation");
+  return v;
+}
+
+/* (handle.h) */
+int check_key(lua_State *L, int idx) {
+  lua_Integer k = smo_checkinteger(L, idx, "integer key");
+  luaL_argcheck(L, k >= -2147483648LL && k <= 4294967295LL, idx, "key out of range for key_t");
+  return (int)(unsigned)(k & 0xffffffff);
+}
+
+/* The one place failures become results: nil, "what: reason", errno. */
+static int push_fail(lua_State *L, const char *what, const char *reason, int err) {
+  luaL_pushfail(L);
+  lua_pushfstring(L, "%s: %s", what, reason);
+  lua_pushinteger(L, err);
+  return 3;
+}
+
+/* nil, "what: strerror(err)", err. */
+int push_oserror(lua_State *L, const char *what, int err) {
+  return push_fail(L, what, strerror(err), err);
+}
+
+/* A protocol failure: its sentence replaces strerror when it has one. */
+int push_ctr_error(lua_State *L, const ctr_error *e) {
+  return push_fail(L, e->what, e->detail[0] ? e->detail : strerror(e->err), e->err);
+}
+
+static const struct { const char *name; int value; } errno_names[] = {
+  { "EPERM", EPERM }, { "ENOENT", ENOENT }, { "EINTR", EINTR }, { "E2BIG", E2BIG },
+  { "EAGAIN", EAGAIN }, { "ENOMEM", ENOMEM }, { "EACCES", EACCES }, { "EFAULT", EFAULT },
+  { "EBUSY", EBUSY }, { "EEXIST", EEXIST }, { "EINVAL", EINVAL }, { "ENFILE", ENFILE },
+  { "EMFILE", EMFILE }, { "EFBIG", EFBIG }, { "ENOSPC", ENOSPC }, { "ERANGE", ERANGE },
+  { "EDEADLK", EDEADLK }, { "ENOSYS", ENOSYS }, { "EIDRM", EIDRM }, { "EOVERFLOW", EOVERFLOW },
+  { "ETIMEDOUT", ETIMEDOUT }, { "EOWNERDEAD", EOWNERDEAD }, { "ENOTRECOVERABLE", ENOTRECOVERABLE },
+  { NULL, 0 }
+};
+
+/* smo.errno: name -> number, and number -> name for reading results. */
+static void push_errno_table(lua_State *L) {
+  int i;
+  lua_newtable(L);
+  for (i = 0; errno_names[i].name; i++) {
+    lua_pushinteger(L, errno_names[i].value);
+    lua_setfield(L, -2, errno_names[i].name);
+    lua_pushstring(L, errno_names[i].name);
+    lua_rawseti(L, -2, errno_names[i].value);
+  }
+}
+
+/* smo.errno, and the methods table for the Lua side. */
+void handle_open(lua_State *L) {
+  push_errno_table(L);
+  lua_setfield(L, SMO_MODULE, "errno");
+  lua_pushvalue(L, SMO_METHODS);
+  lua_setfield(L, SMO_MODULE, "methods");
+}
+
+/* Adds funcs to the table at stack index target, each with the metatable
+ * and the C type index as upvalues. */
+void register_funcs(lua_State *L, int target, const luaL_Reg *funcs) {
+  lua_pushvalue(L, target);
+  lua_pushvalue(L, SMO_META);
+  lua_pushvalue(L, SMO_CTYPES);
+  luaL_setfuncs(L, funcs, 2);
+  lua_pop(L, 1);
+}
