@@ -1,14 +1,15 @@
 /***
-@submodule smobject
+@module smobject
 */
 
 /*
  * Data access: bytes (read, write, fill) and C scalars (get, set), every
  * access bounds-checked against the kernel's size of the segment.
  *
- * get/set are the hot path: the handle check is a pointer comparison of
- * metatables, and the C type name is found with one raw lookup of the
- * (interned) name string in a table built at load time.
+ * get/set are the hot path: a handle is recognised by its magic number and
+ * the userdata's exact size (check_seg in handle.h, no metatable lookup),
+ * and the C type name by the address of its interned string in a small
+ * per-state probe table (access.h).
  */
 #include <float.h>
 #include <stddef.h>

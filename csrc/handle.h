@@ -22,6 +22,10 @@
 #include "lua.h"
 #include "lauxlib.h"
 
+#if !defined(LUA_VERSION_NUM) || LUA_VERSION_NUM != 504
+#error "smobject supports Lua 5.4 only (5.1, 5.2, 5.3 and LuaJIT are planned): build with Lua 5.4's headers (Debian: liblua5.4-dev, LUA_INC=/usr/include/lua5.4)"
+#endif
+
 #include "counter.h"
 
 SMO_HIDDEN_BEGIN

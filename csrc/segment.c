@@ -1,5 +1,5 @@
 /***
-@submodule smobject
+@module smobject
 */
 
 /***
@@ -255,7 +255,7 @@ static int opt_target(lua_State *L, int idx, int *key, ctr_error *e) {
 /***
 Opens a segment: attaches it, creating it when asked, and counts this handle
 in the memory counter.
-@function open
+@function smo.open
 @tparam table opts `key` (integer or `PRIVATE`) or `path` and `proj` (`ftok`;
 `proj` 1..255 or one character, default 1); `size` (bytes, required to create;
 an existing segment smaller than it is `EINVAL`); `create` (`false`: attach
@@ -302,7 +302,7 @@ static int smo_open(lua_State *L) {
 /***
 Attaches a segment by id (a `PRIVATE` segment, or an id shown by `ipcs`). A
 keyed segment joins its key's memory counter.
-@function attach
+@function smo.attach
 @tparam integer shmid the segment id
 @tparam[opt] table opts `readonly`, `any_owner`
 @treturn Segment the handle
@@ -330,7 +330,7 @@ static int smo_attach(lua_State *L) {
 
 /***
 The key of `ftok(path, proj)`, signed as `key_t` and `/proc/sysvipc` show it.
-@function key
+@function smo.key
 @tparam string path an existing file
 @tparam integer|string proj 1..255, or a one-character string
 @treturn integer the key
@@ -353,7 +353,7 @@ static int smo_key(lua_State *L) {
 /***
 Removes the segment of a key and its bookkeeping at once; handles still open
 keep their memory.
-@function remove
+@function smo.remove
 @tparam integer key the key
 @treturn boolean `true`
 @return[2] nil, message, errno (`ENOENT` when no segment has the key)
@@ -374,7 +374,7 @@ static int smo_remove(lua_State *L) {
 /***
 The SMObject form: a handle configured with a key and a size but not
 attached; no system call is made until `create` or `access`.
-@function new
+@function smo.new
 @tparam string path an existing file (for `ftok`)
 @tparam integer|string proj 1..255 or one character
 @tparam integer size bytes
@@ -408,14 +408,14 @@ static smo_seg *check_configured(lua_State *L) {
 
 /***
 The segments this user can see.
-@function list
+@function smo.list
 @treturn {table,...} stat tables, as `Segment:stat` returns
 @return[2] nil, message, errno
 @usage for _, st in ipairs(smo.list()) do print(st.key, st.size) end
 */
 /***
 The kernel's shared memory limits (values above `math.maxinteger` read as it).
-@function limits
+@function smo.limits
 @treturn table `shmmax`, `shmmin`, `shmmni`, `shmseg`, `shmall`
 @return[2] nil, message, errno
 @usage print(smo.limits().shmmni)
@@ -423,7 +423,7 @@ The kernel's shared memory limits (values above `math.maxinteger` read as it).
 /***
 What only smobject knows of a key: its bookkeeping set. Never creates or
 adjusts anything.
-@function bookkeeping
+@function smo.bookkeeping
 @tparam integer key the key
 @treturn table `semid`, `count` (the memory counter), `owned` (removed by its last user)
 @return[2] nil, message, errno (`ENOENT`: no set; `EEXIST`: a set that is not ours)

@@ -1,5 +1,5 @@
 /***
-@submodule smobject
+@module smobject
 */
 
 /*

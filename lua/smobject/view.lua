@@ -110,15 +110,11 @@ local function seg_error(fname, shift, err)
   raise(err)
 end
 
---- The segment's atomics on an integer field: `atomic_load(field)`,
--- `atomic_store(field, value)`, `atomic_add(field, delta)` (returns the
--- previous value), `atomic_cas(field, expected, desired)`.
--- @function View:atomic_add
+--- Atomic load of an integer field (`Segment:atomic_load` at its offset).
+-- @function View:atomic_load
 -- @tparam string field a member path of an integer field
--- @tparam integer delta the amount
--- @treturn integer the previous value
--- @raise on a field that is not an integer, or misaligned
--- @usage v:atomic_add("seq", 1)
+-- @treturn integer the value
+-- @usage local n = v:atomic_load("count")
 function methods.atomic_load(v, name)
   local seg, off, ctype = integer_field(v, name, "atomic_load")
   local ok, r = pcall(seg_methods.atomic_load, seg, ctype, off)
@@ -126,12 +122,25 @@ function methods.atomic_load(v, name)
   return r
 end
 
+--- Atomic store into an integer field.
+-- @function View:atomic_store
+-- @tparam string field a member path of an integer field
+-- @tparam integer value fits the field's type
+-- @usage v:atomic_store("flag", 1)
 function methods.atomic_store(v, name, value)
   local seg, off, ctype = integer_field(v, name, "atomic_store")
   local ok, err = pcall(seg_methods.atomic_store, seg, ctype, off, int_arg(value, 3, "atomic_store"))
   if not ok then seg_error("atomic_store", 1, err) end
 end
 
+--- Atomic fetch-and-add on an integer field (the segment's atomics on a
+-- field: `atomic_load`, `atomic_store`, `atomic_add`, `atomic_cas`).
+-- @function View:atomic_add
+-- @tparam string field a member path of an integer field
+-- @tparam integer delta the amount
+-- @treturn integer the previous value
+-- @raise on a field that is not an integer, or misaligned
+-- @usage v:atomic_add("seq", 1)
 function methods.atomic_add(v, name, delta)
   local seg, off, ctype = integer_field(v, name, "atomic_add")
   local ok, r = pcall(seg_methods.atomic_add, seg, ctype, off, int_arg(delta, 3, "atomic_add"))
@@ -139,6 +148,14 @@ function methods.atomic_add(v, name, delta)
   return r
 end
 
+--- Atomic compare-and-swap of an integer field.
+-- @function View:atomic_cas
+-- @tparam string field a member path of an integer field
+-- @tparam integer expected the value to replace
+-- @tparam integer desired the new value
+-- @treturn boolean `true` when swapped
+-- @treturn[opt] integer the current value, when not swapped
+-- @usage local ok, cur = v:atomic_cas("owner", 0, 7)
 function methods.atomic_cas(v, name, expected, desired)
   local seg, off, ctype = integer_field(v, name, "atomic_cas")
   local ok, swapped, cur = pcall(seg_methods.atomic_cas, seg, ctype, off, int_arg(expected, 3, "atomic_cas"),
@@ -171,6 +188,12 @@ function methods.wait(v, name, expected, timeout)
   return r
 end
 
+--- Wakes processes sleeping in `wait` on a `uint32_t` field.
+-- @function View:wake
+-- @tparam string field a member path of a `uint32_t` field
+-- @tparam[opt] integer n how many at most (default all)
+-- @treturn integer how many were woken
+-- @usage v:atomic_store("ready", 1); v:wake("ready")
 function methods.wake(v, name, n)
   local seg, off = uint32_field(v, name, "wake")
   local ok, r, msg, err = pcall(seg_methods.wake, seg, off, int_arg(n, 3, "wake"))
@@ -258,6 +281,10 @@ function methods.layout(v)
 end
 
 -- pairs(v): fields in declaration order (arrays: indices 0..n-1).
+--- `pairs(v)`: the members of the view in declaration order, with their
+-- values (sub-views for nested structs and arrays).
+-- @function View:__pairs
+-- @usage for name, value in pairs(v) do print(name, value) end
 meta.__pairs = function(v)
   local _, _, T = info(v, "pairs")
   if T.kind == "array" then
@@ -324,6 +351,10 @@ end
 
 -- tostring(v): the type, its offset in the segment, and its values (never
 -- raises: a view whose attachment ended says so).
+--- `tostring(v)`: the type, its offset in the segment and its values (never
+-- raises: a view whose attachment ended says so).
+-- @function View:__tostring
+-- @treturn string `"pose @0 { x = 1.0, y = 2.0 }"`
 meta.__tostring = function(v)
   if getmetatable(v) ~= meta then argerror(1, "tostring", "smobject view expected, got " .. typename(v)) end
   local _, base, T, state = view_info(v)
