@@ -20,7 +20,12 @@ describe("concurrent open and close #slow", function()
   it("cycling processes killed mid-use leave a state the next user repairs", function()
     local k = H.key()
     for i = 1, 6 do pids[i] = H.spawn("cycler.lua", k, 100000) end
-    H.sleep(0.5)
+    -- (they must really be cycling when killed, not still starting)
+    assert.is_truthy(H.wait_for(function()
+      local bk = smo.bookkeeping(k)
+      return bk and bk.count >= 2
+    end, 20), "the cyclers never got going")
+    H.sleep(0.2)
     local killed = table.move(pids, 1, #pids, 1, {})
     H.stop_all(pids)
     for _, pid in ipairs(killed) do assert.is_false(H.alive(pid)) end

@@ -60,7 +60,8 @@ describe("hardening", function()
       assert(seg:lock())
       seg:publish_begin(0)                 -- a slow writer, mid-write
       pids[1] = H.spawn("hardening_child.lua", "once", k)
-      H.sleep(0.3)
+      -- (it must be blocked on the lock, not merely late)
+      assert.is_truthy(H.wait_futex_sleep(pids[1]), "the second writer never waited for the lock")
       assert.are.equal("", H.output(pids[1]))
       assert.are.equal(1, seg:atomic_load("uint32_t", 0))   -- untouched
       seg:publish_end(0)
