@@ -112,12 +112,14 @@ static int opt_bool(lua_State *L, int idx, const char *name) {
  * shared memory: both are what 444, 440 or 400 written in Lua give (decimal:
  * octal 0674, 0670, 0620), the usual slip, which the message names. */
 static int mode_is_slip(lua_Integer m) {
-  return (m & 0111) || ((m & 0222) & ~((m & 0444) >> 1));
+  return (m & 0111) || ((m & 0222) & ~((m & 0444) >> 1)) || !(m & 0400);
 }
 
 SMO_NORETURN static void raise_mode_slip(lua_State *L, lua_Integer m) {
   char digits[24], msg[240];
-  const char *why = (m & 0111) ? "has execute bits" : "grants write without read";
+  const char *why = (m & 0111) ? "has execute bits"
+                    : ((m & 0222) & ~((m & 0444) >> 1)) ? "grants write without read"
+                    : "gives its owner no read (not even its creator could attach it)";
   int looks_octal = 1;
   snprintf(digits, sizeof digits, "%d", (int)m);
   for (const char *c = digits; *c; c++)

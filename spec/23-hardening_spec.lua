@@ -240,9 +240,16 @@ describe("hardening", function()
       end
       assert.matches("execute bits",
         H.raised(function() smo.open{ key = H.key(), size = 64, create = true, mode = tonumber("700", 8) } end))
+      -- a mode its owner cannot read is no use to anyone but root
+      for _, m in ipairs{ "0", "040", "044", "004" } do
+        local msg = H.raised(function() smo.open{ key = H.key(), size = 64, create = true, mode = tonumber(m, 8) } end)
+        assert.matches("gives its owner no read", msg)
+      end
       -- every sensible mode, in decimal or octal, is taken
       for _, m in ipairs{ "600", "640", "644", "660", "666", "400", "440", "444" } do
-        local s = assert(smo.open{ key = H.key(), size = 64, create = true, mode = tonumber(m, 8) })
+        -- (without write for its owner, even the creator attaches read-only; root may anyway)
+        local ro = m:sub(1, 1) == "4"
+        local s = assert(smo.open{ key = H.key(), size = 64, create = true, mode = tonumber(m, 8), readonly = ro })
         assert.are.equal(tonumber(m, 8), s:stat().mode)
         s:close()
       end
