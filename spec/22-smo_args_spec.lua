@@ -183,6 +183,9 @@ describe("smo with hostile arguments #slow", function()
   end)
 
   it("an interrupted watch ends quietly (exit 130, no traceback)", function()
+    -- (under valgrind the child may not have its SIGINT handler yet when the
+    -- signal comes, and a background child of sh ignores SIGINT until then)
+    if H.LUA:find("valgrind", 1, true) then pending("signal timing under valgrind") return end
     local errf = H.tmpdir() .. "/watch-int.err"
     local pidf = H.tmpdir() .. "/watch-int.pid"
     os.execute(("%stimeout 20 %s %s watch %s --struct %s --interval 0.05 >/dev/null 2>%s & echo $! > %s"):format(
@@ -198,7 +201,7 @@ describe("smo with hostile arguments #slow", function()
     -- (under make test-valgrind, valgrind's own report lines are not ours)
     assert.are.equal("", (err:gsub("==%d+==[^\n]*\n?", "")))
     -- the exit code, from a shell that waits for it
-    local code = select(3, os.execute(("sh -c '%s%s %s watch %s --struct %s --interval 0.05 >/dev/null 2>&1 & p=$!; "
+    local code = select(3, os.execute(("sh -c '%s%s %s watch %s --struct %s --interval 0.05 --count 400 >/dev/null 2>&1 & p=$!; "
       .. "sleep 0.5; kill -INT $p; wait $p'"):format(H.child_env():gsub("'", "'\\''"), H.LUA, SMO, K, hdr.s)))
     assert.are.equal(130, code)
   end)
