@@ -14,12 +14,14 @@ Opening and finding segments.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "areas.h"
@@ -73,7 +75,7 @@ static const char *check_path(lua_State *L, int idx) {
 /* ------------------------------------------------------ option parsing */
 
 static const char *const open_options[] = {
-  "key", "path", "proj", "size", "create", "mode", "readonly", "persist", "any_owner", NULL
+  "key", "path", "proj", "size", "create", "mode", "readonly", "persist", "any_owner", "wait", NULL
 };
 static const char *const attach_options[] = { "readonly", "any_owner", NULL };
 
@@ -266,7 +268,10 @@ only; `true`: attach or create; `"exclusive"`: create only); `mode`
 execute bits and write without read are refused); `readonly`; `persist`
 (the segment outlives its last user); `any_owner` (trust a segment and
 bookkeeping whose owner or creator is another uid, refused with `EPERM` by
-default). Integers may be given as floats with an exact integer value.
+default); `wait` (seconds to wait for the segment to be created, without
+`create`; `math.huge` for ever: sleeps between tries, counts nothing until it
+returns a handle, `nil, msg, ETIMEDOUT` when none appears, `EINTR` on Ctrl-C).
+Integers may be given as floats with an exact integer value.
 @treturn Segment the handle
 @treturn boolean `true` when this call created the segment
 @return[2] nil, message (`"shmget: No such file or directory"`), errno
@@ -274,11 +279,70 @@ default). Integers may be given as floats with an exact integer value.
 @usage local seg, created = assert(smo.open{ path = "/tmp/x", proj = "A", size = 4096, create = true })
 if created then seg:fill(0, 4096) end
 */
+/* Option 'wait': seconds to wait for the segment to appear; 0 when not given,
+ * a negative value for ever (math.huge). */
+static double opt_wait(lua_State *L, int idx, ctr_create create) {
+  double w = 0;
+  int t = opt_field(L, idx, "wait");
+  if (t != LUA_TNIL) {
+    if (t != LUA_TNUMBER) luaL_error(L, "option 'wait' must be a number of seconds, got %s", luaL_typename(L, -1));
+    w = (double)lua_tonumber(L, -1);
+    if (isnan(w)) luaL_error(L, "option 'wait' is NaN (give seconds >= 0, or math.huge to wait for ever)");
+    if (w < 0) luaL_error(L, "option 'wait' must not be negative");
+    if (create != CTR_ATTACH_ONLY) luaL_error(L, "option 'wait' is for attaching: it cannot go with 'create'");
+    if (isinf(w)) w = -1;
+  }
+  lua_pop(L, 1);
+  return w;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Opens, waiting up to `wait` seconds (< 0: for ever) while the segment does
+ * not exist.  Sleeps between tries (1 ms, doubling up to 50 ms), so a waiter
+ * costs no CPU; a failed try counts nothing.  A SIGINT that the interpreter
+ * turned into a hook ends the wait, so that Ctrl-C works. */
+static int open_waiting(lua_State *L, const ctr_request *rq, smo_seg *h, int *created, ctr_error *e,
+                        double wait) {
+  double deadline = now_seconds() + wait, pause = 0.001;
+  lua_Hook hook = lua_gethook(L);
+  for (;;) {
+    double left;
+    struct timespec ts;
+    if (ctr_open(rq, h, created, e) == 0) return 0;
+    if (e->err != ENOENT || wait == 0) return -1;
+    left = wait < 0 ? pause : deadline - now_seconds();
+    if (left <= 0) {
+      e->err = ETIMEDOUT;
+      snprintf(e->detail, sizeof e->detail, "no segment of key 0x%08x appeared within %g s", (unsigned)rq->key,
+               wait);
+      e->what = "open";
+      return -1;
+    }
+    if (left > pause) left = pause;
+    ts.tv_sec = (time_t)left;
+    ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+    nanosleep(&ts, NULL);
+    if (lua_gethook(L) != hook) {   /* lua.c's SIGINT handler set its hook */
+      e->err = EINTR;
+      e->what = "open";
+      snprintf(e->detail, sizeof e->detail, "interrupted while waiting for key 0x%08x", (unsigned)rq->key);
+      return -1;
+    }
+    if (pause < 0.05) pause *= 2;
+  }
+}
+
 static int smo_open(lua_State *L) {
   ctr_request rq;
   ctr_error e;
   smo_seg *h;
   int created;
+  double wait;
   luaL_checktype(L, 1, LUA_TTABLE);
   check_option_names(L, 1, open_options);
   memset(&rq, 0, sizeof rq);
@@ -289,6 +353,7 @@ static int smo_open(lua_State *L) {
   rq.readonly = opt_bool(L, 1, "readonly");
   rq.persist = opt_bool(L, 1, "persist");
   rq.any_owner = opt_bool(L, 1, "any_owner");
+  wait = opt_wait(L, 1, rq.create);
   if (opt_target(L, 1, &rq.key, &e) != 0) return push_ctr_error(L, &e);
   if (rq.key == IPC_PRIVATE) {
     if (rq.create == CTR_ATTACH_ONLY)
@@ -296,7 +361,7 @@ static int smo_open(lua_State *L) {
     rq.is_private = 1;
   }
   h = new_handle(L);
-  if (ctr_open(&rq, h, &created, &e) != 0) return push_ctr_error(L, &e);
+  if (open_waiting(L, &rq, h, &created, &e, wait) != 0) return push_ctr_error(L, &e);
   lua_pushboolean(L, created);
   return 2;
 }
