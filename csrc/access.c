@@ -207,6 +207,16 @@ static size_t check_length(lua_State *L, int idx) {
   return (size_t)n;
 }
 
+/* A range of len bytes at off that does not fit: says the length, the offset
+ * and the segment's size (what ran past the end of what). */
+SMO_NORETURN static void raise_past_end(lua_State *L, const smo_seg *h, int idx, const char *what, size_t off,
+                                        size_t len) {
+  lua_pushfstring(L, "%s of %I bytes at offset %I runs past the end of the %I-byte segment (room for %I)",
+                  what, (lua_Integer)len, (lua_Integer)off, (lua_Integer)h->size, (lua_Integer)(h->size - off));
+  luaL_argerror(L, idx, lua_tostring(L, -1));
+  __builtin_unreachable();   /* luaL_ errors longjmp */
+}
+
 /***
 Reads bytes.
 @function Segment:read
@@ -222,7 +232,7 @@ static int seg_read(lua_State *L) {
   if (lua_isnoneornil(L, 3)) len = h->size - off;
   else {
     len = check_length(L, 3);
-    luaL_argcheck(L, len <= h->size - off, 3, "length runs past the end of the segment");
+    if (len > h->size - off) raise_past_end(L, h, 3, "a read", off, len);
   }
   lua_pushlstring(L, (const char *)h->addr + off, len);
   return 1;
@@ -242,7 +252,7 @@ static int seg_write(lua_State *L) {
   const char *s;
   if (lua_type(L, 3) != LUA_TSTRING) luaL_typeerror(L, 3, "string");
   s = lua_tolstring(L, 3, &len);
-  luaL_argcheck(L, len <= h->size - off, 3, "string runs past the end of the segment");
+  if (len > h->size - off) raise_past_end(L, h, 3, "a string", off, len);
   if (h->readonly) raise_readonly(L);
   memcpy(h->addr + off, s, len);
   return 0;
@@ -261,7 +271,7 @@ static int seg_fill(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   size_t off = check_span(L, h, 2, 0), len = check_length(L, 3);
   lua_Integer byte = 0;
-  luaL_argcheck(L, len <= h->size - off, 3, "length runs past the end of the segment");
+  if (len > h->size - off) raise_past_end(L, h, 3, "a fill", off, len);
   if (!lua_isnoneornil(L, 4)) {
     byte = int_arg(L, 4, "integer byte");
     luaL_argcheck(L, byte >= 0 && byte <= 255, 4, "byte must be 0..255");
