@@ -123,9 +123,7 @@ describe("synchronisation", function()
   describe("the lock", function()
     -- The private segments this process made, by id.
     local function my_private_segments()
-      local f = io.open("/proc/self/stat")
-      local mypid = tonumber(f:read("l"):match("^(%d+)"))
-      f:close()
+      local mypid = H.pid()
       local found = {}
       for _, st in ipairs(smo.list()) do
         if st.key == smo.PRIVATE and st.cpid == mypid then found[st.shmid] = st end
@@ -177,9 +175,7 @@ describe("synchronisation", function()
     end)
 
     it("leaves no private segment behind", function()
-      local f = io.open("/proc/self/stat")
-      local mypid = tonumber(f:read("l"):match("^(%d+)"))
-      f:close()
+      local mypid = H.pid()
       local function mine()   -- (other programs may make segments meanwhile)
         local n = 0
         for _, st in ipairs(smo.list()) do if st.cpid == mypid then n = n + 1 end end

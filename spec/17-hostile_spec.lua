@@ -33,12 +33,7 @@ local function perms(row) return tonumber(tostring(row.perms), 8) & 511 end
 
 local function hex(k) return ("0x%08x"):format(k & 0xffffffff) end
 
-local function mypid()
-  local f = io.open("/proc/self/stat")
-  local pid = tonumber(f:read("l"):match("^(%d+)"))
-  f:close()
-  return pid
-end
+local mypid = H.pid
 
 -- Runs a Lua chunk in a child under timeout (and prefix, e.g. setpriv);
 -- returns its output, "exit N" or "signal N", and the seconds it took.

@@ -246,6 +246,14 @@ function H.missing(...)
   return nil
 end
 
+--- This process's pid (from procfs; the specs run on Linux only).
+function H.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = tonumber(f:read("l"):match("^(%d+)"))
+  f:close()
+  return pid
+end
+
 --- Asserts that nothing of key k is left: no segment, no semaphore set.
 function H.assert_gone(k, what)
   assert(H.shm_by_key(k) == nil, (what or "") .. ": a segment of key " .. ("0x%08x"):format(k) .. " is left")
