@@ -494,6 +494,70 @@ static int open_keyed(const ctr_request *rq, smo_seg *h, int *created, ctr_error
   }
 }
 
+union ctr_semun {
+  int val;
+  struct semid_ds *buf;
+  struct seminfo *info;
+};
+
+/* The owner, creator and mode of the segment (else the set) under key, as
+ * the kernel tells anyone (SHM_STAT_ANY, SEM_STAT_ANY: no read right needed);
+ * *what "is a segment" or "is held by a semaphore set", NULL when the key
+ * names neither. */
+static void owner_of_key(int key, const char **what, unsigned *uid, unsigned *cuid, unsigned *mode) {
+  struct shm_info si;
+  struct seminfo mi;
+  union ctr_semun arg;
+  int max = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&si), i;
+  *what = NULL;
+  for (i = 0; i <= max; i++) {
+    struct shmid_ds ds;
+    if (shmctl(i, SHM_STAT_ANY, &ds) >= 0 && ds.shm_perm.__key == (key_t)key && !(ds.shm_perm.mode & SHM_DEST)) {
+      *what = "is a segment";
+      *uid = (unsigned)ds.shm_perm.uid;
+      *cuid = (unsigned)ds.shm_perm.cuid;
+      *mode = (unsigned)ds.shm_perm.mode & 0777;
+      return;
+    }
+  }
+  arg.info = &mi;
+  max = semctl(0, 0, SEM_INFO, arg);
+  for (i = 0; i <= max; i++) {
+    struct semid_ds ds;
+    arg.buf = &ds;
+    if (semctl(i, 0, SEM_STAT_ANY, arg) >= 0 && ds.sem_perm.__key == (key_t)key) {
+      *what = "is held by a semaphore set";
+      *uid = (unsigned)ds.sem_perm.uid;
+      *cuid = (unsigned)ds.sem_perm.cuid;
+      *mode = (unsigned)ds.sem_perm.mode & 0777;
+      return;
+    }
+  }
+}
+
+/* Words for a failed keyed open that the kernel's alone would not give: the
+ * key, and for a refusal of permission whose object it is and its mode. */
+static void explain(const ctr_request *rq, ctr_error *e) {
+  const char *what;
+  unsigned uid = 0, cuid = 0, mode = 0;
+  if (e->detail[0] || rq->is_private) return;
+  if (e->err == ENOENT && strcmp(e->what, "shmget") == 0) {
+    snprintf(e->detail, sizeof e->detail, "%s: no segment has key 0x%08x", strerror(ENOENT), (unsigned)rq->key);
+  } else if (e->err == EEXIST && strcmp(e->what, "shmget") == 0) {
+    snprintf(e->detail, sizeof e->detail, "%s: key 0x%08x names a segment already", strerror(EEXIST),
+             (unsigned)rq->key);
+  } else if (e->err == EACCES) {
+    owner_of_key(rq->key, &what, &uid, &cuid, &mode);
+    if (!what) return;
+    e->what = "open";
+    snprintf(e->detail, sizeof e->detail,
+             "%s: key 0x%08x %s of uid %u (created by uid %u) with mode 0%o, which grants this process "
+             "(uid %u) no %s (its owner can give a mode that does)", strerror(EACCES), (unsigned)rq->key,
+             what, uid, cuid, mode,
+             (unsigned)geteuid(), rq->readonly ? "read" : "read and write");
+  }
+}
+
 /* (counter.h) The state becomes SMO_ATTACHED only once the whole open succeeded. */
 int ctr_open(const ctr_request *rq, smo_seg *h, int *created, ctr_error *e) {
   int rc;
@@ -505,6 +569,7 @@ int ctr_open(const ctr_request *rq, smo_seg *h, int *created, ctr_error *e) {
     rc = open_keyed(rq, h, created, e);
   }
   if (rc == 0) h->state = SMO_ATTACHED;
+  else explain(rq, e);
   return rc;
 }
 

@@ -76,7 +76,7 @@ typedef struct ctr_request {
 typedef struct ctr_error {
   const char *what;
   int err;
-  char detail[224];
+  char detail[384];
 } ctr_error;
 
 /* This process's pid, as getpid() gives it, without a system call after the

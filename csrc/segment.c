@@ -225,30 +225,97 @@ static int opt_proj(lua_State *L, int idx) {
   return proj;
 }
 
+/* s into buf (n bytes), its middle cut out ("...") when it does not fit. */
+static void shortened(char *buf, size_t n, const char *s) {
+  size_t len = strlen(s);
+  if (len < n) {
+    memcpy(buf, s, len + 1);
+  } else {
+    size_t head = (n - 4) / 2, tail = n - 4 - head;
+    memcpy(buf, s, head);
+    memcpy(buf + head, "...", 3);
+    memcpy(buf + head + 3, s + len - tail, tail + 1);
+  }
+}
+
+/* Why ftok failed, in words about the file (its errno stays in e). */
+static void ftok_failed(const char *path, int err, ctr_error *e) {
+  char p[128];
+  shortened(p, sizeof p, path);
+  e->what = "ftok";
+  e->err = err;
+  switch (err) {
+    case ENOENT:
+      snprintf(e->detail, sizeof e->detail, "%s: '%s' does not exist; a key made by ftok needs an existing file "
+               "(create it once, or give key =)", strerror(err), p);
+      break;
+    case ENOTDIR:
+      snprintf(e->detail, sizeof e->detail, "%s: '%s' cannot be reached (a part of it is not a directory)",
+               strerror(err), p);
+      break;
+    case EACCES:
+      snprintf(e->detail, sizeof e->detail, "%s: '%s' cannot be reached (a directory on the way may not be "
+               "searched by this process)", strerror(err), p);
+      break;
+    default:
+      snprintf(e->detail, sizeof e->detail, "%s: '%s'", strerror(err), p);
+  }
+}
+
 /* ftok's key of path and proj; 0, or -1 with e filled. */
 static int key_from_path(const char *path, int proj, int *key, ctr_error *e) {
   key_t k = ftok(path, proj);
   if (k == (key_t)-1) {
-    e->what = "ftok";
-    e->err = errno;
-    e->detail[0] = '\0';
+    ftok_failed(path, errno, e);
     return -1;
   }
   *key = (int)k;
   return 0;
 }
 
-/* Options 'key', or 'path' and 'proj': the key.  0, or -1 with e filled
- * (ftok failed). */
-static int opt_target(lua_State *L, int idx, int *key, ctr_error *e) {
+/* Where an open's key came from, for its messages: ftok's path and proj. */
+typedef struct key_origin {
+  char path[112];
+  char proj[8];
+} key_origin;
+
+static void origin_of(key_origin *o, const char *path, int proj, int proj_is_char) {
+  shortened(o->path, sizeof o->path, path);
+  if (proj_is_char && proj > 32 && proj < 127) snprintf(o->proj, sizeof o->proj, "'%c'", proj);
+  else snprintf(o->proj, sizeof o->proj, "%d", proj);
+}
+
+/* Adds to a failed open's message where its key came from and, for a key
+ * that names no segment (or one already, under "exclusive"), what to do. */
+static void add_hint(ctr_error *e, const ctr_request *rq, const key_origin *o, const char *if_missing) {
+  size_t n = strlen(e->detail);
+  const char *todo = NULL;
+  if (!e->what || strcmp(e->what, "shmget") != 0) return;
+  if (e->err == ENOENT) todo = if_missing;
+  else if (e->err == EEXIST && rq->create == CTR_CREATE_EXCL) todo = "create = \"exclusive\" wants a new one";
+  else return;
+  if (o && o->path[0] && n < sizeof e->detail)
+    n += (size_t)snprintf(e->detail + n, sizeof e->detail - n, " (ftok of '%s', proj %s)", o->path, o->proj);
+  if (todo && n < sizeof e->detail) snprintf(e->detail + n, sizeof e->detail - n, " (%s)", todo);
+}
+
+/* Options 'key', or 'path' and 'proj': the key, and in o where it came
+ * from.  0, or -1 with e filled (ftok failed). */
+static int opt_target(lua_State *L, int idx, int *key, key_origin *o, ctr_error *e) {
   int has_path = opt_field(L, idx, "path") != LUA_TNIL;
   int has_key = opt_field(L, idx, "key") != LUA_TNIL, rc = 0;
+  o->path[0] = '\0';
   if (has_key && has_path) luaL_error(L, "give either option 'key' or 'path', not both");
   if (has_key) {
     *key = opt_key(L, idx);
   } else if (has_path) {
     const char *path = opt_path(L, -2);
-    rc = key_from_path(path, opt_proj(L, idx), key, e);
+    int proj = opt_proj(L, idx), proj_is_char;
+    lua_getfield(L, idx, "proj");
+    proj_is_char = lua_type(L, -1) == LUA_TSTRING;
+    lua_pop(L, 1);
+    rc = key_from_path(path, proj, key, e);
+    if (rc == 0) origin_of(o, path, proj, proj_is_char);
   } else {
     luaL_error(L, "option 'key' or 'path' is required");
   }
@@ -274,7 +341,8 @@ returns a handle, `nil, msg, ETIMEDOUT` when none appears, `EINTR` on Ctrl-C).
 Integers may be given as floats with an exact integer value.
 @treturn Segment the handle
 @treturn boolean `true` when this call created the segment
-@return[2] nil, message (`"shmget: No such file or directory"`), errno
+@return[2] nil, message (`"shmget: No such file or directory: no segment has key 0x7eadbeef (create =
+true makes it)"`), errno
 @raise on an unknown option, a wrong type or value (`"unknown option 'sise'"`)
 @usage local seg, created = assert(smo.open{ path = "/tmp/x", proj = "A", size = 4096, create = true })
 if created then seg:fill(0, 4096) end
@@ -343,6 +411,7 @@ static int smo_open(lua_State *L) {
   smo_seg *h;
   int created;
   double wait;
+  key_origin origin;
   luaL_checktype(L, 1, LUA_TTABLE);
   check_option_names(L, 1, open_options);
   memset(&rq, 0, sizeof rq);
@@ -354,14 +423,17 @@ static int smo_open(lua_State *L) {
   rq.persist = opt_bool(L, 1, "persist");
   rq.any_owner = opt_bool(L, 1, "any_owner");
   wait = opt_wait(L, 1, rq.create);
-  if (opt_target(L, 1, &rq.key, &e) != 0) return push_ctr_error(L, &e);
+  if (opt_target(L, 1, &rq.key, &origin, &e) != 0) return push_ctr_error(L, &e);
   if (rq.key == IPC_PRIVATE) {
     if (rq.create == CTR_ATTACH_ONLY)
       luaL_error(L, "a PRIVATE segment can only be created (set create), or attached by id with smo.attach");
     rq.is_private = 1;
   }
   h = new_handle(L);
-  if (open_waiting(L, &rq, h, &created, &e, wait) != 0) return push_ctr_error(L, &e);
+  if (open_waiting(L, &rq, h, &created, &e, wait) != 0) {
+    add_hint(&e, &rq, &origin, "create = true makes it");
+    return push_ctr_error(L, &e);
+  }
   lua_pushboolean(L, created);
   return 2;
 }
@@ -401,7 +473,7 @@ The key of `ftok(path, proj)`, signed as `key_t` and `/proc/sysvipc` show it.
 @tparam string path an existing file
 @tparam integer|string proj 1..255, or a one-character string
 @treturn integer the key
-@return[2] nil, `"ftok: No such file or directory"`, `ENOENT`
+@return[2] nil, `"ftok: No such file or directory: '/x' does not exist; ..."`, `ENOENT`
 @raise on a bad `proj`
 @usage local k = smo.key("/etc/hostname", "A")
 */
@@ -412,7 +484,11 @@ static int smo_key(lua_State *L) {
   path = check_path(L, 1);
   proj = check_proj(L, 2);
   k = ftok(path, proj);
-  if (k == (key_t)-1) return push_oserror(L, "ftok", errno);
+  if (k == (key_t)-1) {
+    ctr_error e;
+    ftok_failed(path, errno, &e);
+    return push_ctr_error(L, &e);
+  }
   lua_pushinteger(L, (lua_Integer)k);
   return 1;
 }
@@ -548,7 +624,12 @@ static int configured_open(lua_State *L, ctr_create create) {
   rq.create = create;
   rq.mode = 0600;
   h->state = SMO_CONFIGURED;   /* until attached: "not attached yet" */
-  if (ctr_open(&rq, h, &created, &e) != 0) return push_ctr_error(L, &e);
+  if (ctr_open(&rq, h, &created, &e) != 0) {
+    key_origin origin;
+    origin_of(&origin, lua_tostring(L, -1), h->cfg_proj, 0);
+    add_hint(&e, &rq, &origin, "its create() makes it");
+    return push_ctr_error(L, &e);
+  }
   lua_pushboolean(L, 1);
   lua_pushboolean(L, created);
   return 2;

@@ -32,7 +32,8 @@ describe("smo.key", function()
   it("returns nil, msg, ENOENT for a missing path", function()
     local k, msg, err = smo.key("/no/such/file/here", 1)
     assert.is_nil(k)
-    assert.are.equal("ftok: No such file or directory", msg)
+    assert.are.equal("ftok: No such file or directory: '/no/such/file/here' does not exist; a key made by ftok"
+      .. " needs an existing file (create it once, or give key =)", msg)
     assert.are.equal(smo.errno.ENOENT, err)
   end)
 

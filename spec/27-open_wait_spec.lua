@@ -43,7 +43,8 @@ describe("smo.open with wait", function()
     local k = H.key()
     local seg, msg, err = smo.open{ key = k, wait = 0 }
     assert.is_nil(seg)
-    assert.are.equal("shmget: No such file or directory", msg)
+    assert.are.equal(("shmget: No such file or directory: no segment has key 0x%08x (create = true makes it)")
+      :format(k), msg)
     assert.are.equal(E.ENOENT, err)
   end)
 
