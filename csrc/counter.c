@@ -495,7 +495,6 @@ static int open_keyed(const ctr_request *rq, smo_seg *h, int *created, ctr_error
 }
 
 union ctr_semun {
-  int val;
   struct semid_ds *buf;
   struct seminfo *info;
 };
