@@ -327,7 +327,9 @@ static int seg_wait(lua_State *L) {
 }
 
 /***
-Wakes processes sleeping in `wait` on the `uint32_t` at `offset`.
+Wakes processes sleeping in `wait` on the `uint32_t` at `offset`. Nothing
+else wakes them: `set`, the atomics and `publish` do not, so a writer whose
+readers wait on its sequence counter calls `wake` after each `publish`.
 @function Segment:wake
 @tparam integer offset aligned to 4
 @tparam[opt] integer n how many at most (default all)

@@ -280,7 +280,8 @@ end
 -- writer, however slow, holds the lock, so it is never "repaired" from under
 -- itself. Writers that use `publish_begin`
 -- directly should hold the lock too. On a `PRIVATE` segment (no lock) the
--- counter is not repaired.
+-- counter is not repaired. It does not wake readers sleeping in
+-- `wait(seq_off, seen)`: call `wake(seq_off)` after it.
 -- @function Segment:publish
 -- @tparam integer seq_off the counter, aligned to 4
 -- @tparam function fn the writes
