@@ -31,6 +31,13 @@ DEV_PKGS   = lua-check cppcheck lua-ldoc valgrind
 BENCH_PKGS = python3 python3-sysv-ipc lua-system
 APT_INSTALL = apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 
+# Linux only (futex, SHM_STAT_ANY, MADV_WIPEONFORK, /proc/sysvipc): say so
+# before anything is tried elsewhere.
+UNAME_S ?= $(shell uname -s)
+ifneq ($(UNAME_S),Linux)
+$(error smobject runs on Linux only (it needs futex(2), SHM_STAT_ANY and MADV_WIPEONFORK); this system is $(UNAME_S))
+endif
+
 .PHONY: all deps deps-dev deps-bench test test-fast test-valgrind test-asan demo bench install clean lint doc soak
 
 all: $(LIB)

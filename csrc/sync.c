@@ -11,7 +11,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -28,6 +27,8 @@
 #include "counter.h"
 #include "handle.h"
 #include "lock.h"
+
+#include <linux/futex.h>   /* after our headers: elsewhere than Linux, their #error comes first */
 
 #define SPIN_CHECKS 2000                  /* value checks before wait() sleeps */
 

@@ -10,6 +10,11 @@
 #ifndef SMOBJECT_VISIBILITY_H
 #define SMOBJECT_VISIBILITY_H
 
+/* Every header includes this one: a build elsewhere stops here, at once. */
+#ifndef __linux__
+#error "smobject runs on Linux only (it needs futex(2), SHM_STAT_ANY and MADV_WIPEONFORK); this system is not Linux"
+#endif
+
 #define SMO_HIDDEN_BEGIN _Pragma("GCC visibility push(hidden)")
 #define SMO_HIDDEN_END _Pragma("GCC visibility pop")
 

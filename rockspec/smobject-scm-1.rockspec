@@ -16,6 +16,9 @@ description = {
   license = "MIT",
 }
 
+-- Linux only: futex(2), SHM_STAT_ANY, MADV_WIPEONFORK, /proc/sysvipc.
+supported_platforms = { "linux" }
+
 dependencies = {
   "lua >= 5.4, < 5.5",
 }
