@@ -568,7 +568,8 @@ What only smobject knows of a key: its bookkeeping set. Never creates or
 adjusts anything.
 @function smo.bookkeeping
 @tparam integer key the key
-@treturn table `semid`, `count` (the memory counter), `owned` (removed by its last user)
+@treturn table `semid`, `count` (the memory counter), `owned` (removed by its last user),
+`lock_shmid` (the id of the fast lock's private segment, when it has one)
 @return[2] nil, message, errno (`ENOENT`: no set; `EEXIST`: a set that is not ours)
 @usage local bk = smo.bookkeeping(seg:key())
 */
@@ -857,13 +858,18 @@ static int smo_limits(lua_State *L) {
 
 /* smo.bookkeeping(key) (documented above) */
 static int smo_bookkeeping(lua_State *L) {
-  int key = check_key(L, 1), semid = semget((key_t)key, 0, 0);
+  int key = check_key(L, 1), semid = semget((key_t)key, 0, 0), aux;
   if (semid < 0) return push_oserror(L, "semget", errno);
   if (!bk_is_ours(semid)) return push_oserror(L, "semget", EEXIST);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_pushinteger(L, semid); lua_setfield(L, -2, "semid");
   lua_pushinteger(L, bk_get(semid, BK_COUNT)); lua_setfield(L, -2, "count");
   lua_pushboolean(L, bk_get(semid, BK_OWNED) == 1); lua_setfield(L, -2, "owned");
+  aux = bk_get_aux(semid);
+  if (aux >= 0) {
+    lua_pushinteger(L, aux);
+    lua_setfield(L, -2, "lock_shmid");
+  }
   return 1;
 }
 

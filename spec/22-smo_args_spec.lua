@@ -89,7 +89,9 @@ describe("smo with hostile arguments #slow", function()
       { { "rm", "--bogus" }, 2, "smo: unknown option %-%-bogus" },
       { { "rm", "id:99999999999999999999" }, 2, "smo: bad id" },
       { { "rm", "0x10000000000000005" }, 2, "wider than 32 bits" },
-      { { "list", "--bogus" }, 2, "smo: list takes no arguments" },
+      { { "list", "--bogus" }, 2, "smo: unknown option %-%-bogus" },
+      { { "list", "--json", "--json" }, 2, "smo: %-%-json given twice" },
+      { { "list", "extra" }, 2, "smo: list takes no arguments but %-%-json" },
       { { "" }, 2, "smo: unknown command ''" },
       { { "--bogus" }, 2, "smo: unknown command '%-%-bogus'" },
       -- dump OFFSET LEN
