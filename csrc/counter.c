@@ -688,5 +688,9 @@ int ctr_remove_key(int key, ctr_error *e) {
     if (err == 0 || err == ENOENT) bk_remove(semid);   /* an orphan set goes too */
     else bk_leave(semid, 0);
   }
-  return err ? fail(e, shmid < 0 ? "shmget" : "shmctl", err) : 0;
+  if (!err) return 0;
+  fail(e, shmid < 0 ? "shmget" : "shmctl", err);
+  if (err == ENOENT)
+    snprintf(e->detail, sizeof e->detail, "%s: no segment has key 0x%08x", strerror(ENOENT), (unsigned)key);
+  return -1;
 }

@@ -73,6 +73,14 @@ describe("a missing segment", function()
       .. " %(its create%(%) makes it%)$", msg)
   end)
 
+  it("smo.remove of a missing key names the key", function()
+    local k = H.key()
+    local ok, msg, err = smo.remove(k)
+    assert.is_nil(ok)
+    assert.are.equal(E.ENOENT, err)
+    assert.are.equal(("shmget: No such file or directory: no segment has key %s"):format(hex(k)), msg)
+  end)
+
   it("waited for and never made times out naming the key, as before", function()
     local k = H.key()
     local _, msg, err = smo.open{ key = k, wait = 0.01 }
