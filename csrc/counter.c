@@ -499,46 +499,70 @@ union ctr_semun {
   struct seminfo *info;
 };
 
-/* The owner, creator and mode of the segment (else the set) under key, as
- * the kernel tells anyone (SHM_STAT_ANY, SEM_STAT_ANY: no read right needed);
- * *what "is a segment" or "is held by a semaphore set", NULL when the key
- * names neither. */
-static void owner_of_key(int key, const char **what, unsigned *uid, unsigned *cuid, unsigned *mode) {
+/* Whose an object is, as the kernel tells anyone. */
+typedef struct owner_info {
+  const char *what;   /* "is a segment", "is held by a semaphore set"; NULL: none found */
+  int key, shmid;
+  unsigned uid, cuid, mode;
+} owner_info;
+
+/* The segment with id shmid (>= 0), or else the segment, then the set, under
+ * key: found by SHM_STAT_ANY and SEM_STAT_ANY, which need no read right. */
+static void find_owner(int key, int shmid, owner_info *o) {
   struct shm_info si;
   struct seminfo mi;
   union ctr_semun arg;
   int max = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&si), i;
-  *what = NULL;
+  o->what = NULL;
   for (i = 0; i <= max; i++) {
     struct shmid_ds ds;
-    if (shmctl(i, SHM_STAT_ANY, &ds) >= 0 && ds.shm_perm.__key == (key_t)key && !(ds.shm_perm.mode & SHM_DEST)) {
-      *what = "is a segment";
-      *uid = (unsigned)ds.shm_perm.uid;
-      *cuid = (unsigned)ds.shm_perm.cuid;
-      *mode = (unsigned)ds.shm_perm.mode & 0777;
-      return;
-    }
+    int id = shmctl(i, SHM_STAT_ANY, &ds);
+    if (id < 0 || (shmid >= 0 ? id != shmid : ds.shm_perm.__key != (key_t)key || (ds.shm_perm.mode & SHM_DEST)))
+      continue;
+    o->what = "is a segment";
+    o->key = (int)ds.shm_perm.__key;
+    o->shmid = id;
+    o->uid = (unsigned)ds.shm_perm.uid;
+    o->cuid = (unsigned)ds.shm_perm.cuid;
+    o->mode = (unsigned)ds.shm_perm.mode & 0777;
+    return;
   }
+  if (shmid >= 0) return;
   arg.info = &mi;
   max = semctl(0, 0, SEM_INFO, arg);
   for (i = 0; i <= max; i++) {
     struct semid_ds ds;
     arg.buf = &ds;
     if (semctl(i, 0, SEM_STAT_ANY, arg) >= 0 && ds.sem_perm.__key == (key_t)key) {
-      *what = "is held by a semaphore set";
-      *uid = (unsigned)ds.sem_perm.uid;
-      *cuid = (unsigned)ds.sem_perm.cuid;
-      *mode = (unsigned)ds.sem_perm.mode & 0777;
+      o->what = "is held by a semaphore set";
+      o->key = key;
+      o->shmid = -1;
+      o->uid = (unsigned)ds.sem_perm.uid;
+      o->cuid = (unsigned)ds.sem_perm.cuid;
+      o->mode = (unsigned)ds.sem_perm.mode & 0777;
       return;
     }
   }
 }
 
+/* A refusal of permission (EACCES) in words: whose the object is, its mode,
+ * and what this process was not granted.  Unchanged when nothing is found. */
+static void explain_no_access(int key, int shmid, int readonly, ctr_error *e) {
+  owner_info o;
+  char id[32] = "";
+  find_owner(key, shmid, &o);
+  if (!o.what) return;
+  if (shmid >= 0) snprintf(id, sizeof id, " (id %d)", shmid);
+  e->what = "open";
+  snprintf(e->detail, sizeof e->detail,
+           "%s: key 0x%08x %s%s of uid %u (created by uid %u) with mode 0%o, which grants this process "
+           "(uid %u) no %s (its owner can give a mode that does)", strerror(EACCES), (unsigned)o.key, o.what, id,
+           o.uid, o.cuid, o.mode, (unsigned)geteuid(), readonly ? "read" : "read and write");
+}
+
 /* Words for a failed keyed open that the kernel's alone would not give: the
  * key, and for a refusal of permission whose object it is and its mode. */
 static void explain(const ctr_request *rq, ctr_error *e) {
-  const char *what;
-  unsigned uid = 0, cuid = 0, mode = 0;
   if (e->detail[0] || rq->is_private) return;
   if (e->err == ENOENT && strcmp(e->what, "shmget") == 0) {
     snprintf(e->detail, sizeof e->detail, "%s: no segment has key 0x%08x", strerror(ENOENT), (unsigned)rq->key);
@@ -546,14 +570,7 @@ static void explain(const ctr_request *rq, ctr_error *e) {
     snprintf(e->detail, sizeof e->detail, "%s: key 0x%08x names a segment already", strerror(EEXIST),
              (unsigned)rq->key);
   } else if (e->err == EACCES) {
-    owner_of_key(rq->key, &what, &uid, &cuid, &mode);
-    if (!what) return;
-    e->what = "open";
-    snprintf(e->detail, sizeof e->detail,
-             "%s: key 0x%08x %s of uid %u (created by uid %u) with mode 0%o, which grants this process "
-             "(uid %u) no %s (its owner can give a mode that does)", strerror(EACCES), (unsigned)rq->key,
-             what, uid, cuid, mode,
-             (unsigned)geteuid(), rq->readonly ? "read" : "read and write");
+    explain_no_access(rq->key, -1, rq->readonly, e);
   }
 }
 
@@ -580,7 +597,11 @@ int ctr_attach_id(int shmid, int readonly, int any_owner, smo_seg *h, ctr_error 
   memset(&rq, 0, sizeof rq);
   rq.readonly = readonly;
   rq.any_owner = any_owner;
-  if (shmctl(shmid, IPC_STAT, &ds) != 0) return fail(e, "shmctl", errno);
+  if (shmctl(shmid, IPC_STAT, &ds) != 0) {
+    fail(e, "shmctl", errno);
+    if (e->err == EACCES) explain_no_access(0, shmid, readonly, e);
+    return -1;
+  }
   rq.key = (int)ds.shm_perm.__key;
   if (rq.key != IPC_PRIVATE && shmget((key_t)rq.key, 0, 0) == shmid) {
     if (ctr_open(&rq, h, &created, e) != 0) return -1;

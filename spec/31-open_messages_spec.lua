@@ -172,6 +172,25 @@ describe("another uid's segment that this process may not use", function()
     assert.are.equal(expected:format("read and write") .. "\t" .. E.EACCES, lines[3])
   end)
 
+  it("attached by id (smo.attach), a 0600 segment names its key, id, owner and mode", function()
+    if pending_unless_root() then return end
+    local k = H.key()
+    local seg = assert(smo.open{ key = k, size = 64, create = true })
+    local out = as_nobody(([[
+      local smo = require("smobject")
+      for _, o in ipairs({ {}, { readonly = true } }) do
+        local s, msg, err = smo.attach(%d, o)
+        io.write(tostring(s and "attached" or msg), "\t", tostring(err), "\n")
+      end
+    ]]):format(seg:shmid()))
+    local id = seg:shmid()
+    seg:close()
+    local expected = ("open: Permission denied: key %s is a segment (id %d) of uid 0 (created by uid 0) with mode"
+      .. " 0600, which grants this process (uid 65534) no %%s (its owner can give a mode that does)\t%d\n")
+      :format(hex(k), id, E.EACCES)
+    assert.are.equal(expected:format("read and write") .. expected:format("read"), out)
+  end)
+
   it("a 0640 segment: a reader outside its group hears the same", function()
     if pending_unless_root() then return end
     local k = H.key()
