@@ -23,9 +23,12 @@ The process: sleeping, the clock, process and user ids.
 @section process
 */
 
-/* A sleep goes in steps of at most a day, so that every deadline fits a
- * timespec exactly, whatever the duration (math.huge included). */
-#define STEP_SECONDS 86400.0
+/* A sleep goes in steps of at most half a second, each to an absolute
+ * deadline (so that the steps add up to the time asked, signals or not), and
+ * looks for an interruption after each: a SIGINT that lands just before a
+ * step begins, and so interrupts no system call, still ends the sleep within
+ * half a second.  Any duration fits (math.huge included). */
+#define STEP_SECONDS 0.5
 
 /* The seconds argument of smo.sleep: a number >= 0 (math.huge allowed). */
 static double check_seconds(lua_State *L, int idx) {
@@ -47,6 +50,12 @@ static lua_State *main_thread(lua_State *L) {
   return m;
 }
 
+/* Whether lua.c's SIGINT handler (or any) has set a hook since the sleep
+ * began, on this thread or the main one: how Ctrl-C reaches C code. */
+static int interrupted(lua_State *L, lua_State *m, lua_Hook hook, lua_Hook main_hook) {
+  return lua_gethook(L) != hook || lua_gethook(m) != main_hook;
+}
+
 /* at + seconds (0 <= seconds <= STEP_SECONDS), rounded up to the next
  * nanosecond: a sleep is never shorter than asked. */
 static void add_seconds(struct timespec *at, double seconds) {
@@ -66,7 +75,8 @@ clock (`smo.clock`): a change of the wall clock does not shorten or lengthen
 it. A signal caught by a handler does not end it (it goes on to the time
 asked), but Ctrl-C does, as it ends Lua code: when lua5.4's `SIGINT` handler
 has set its hook (on this thread or the main one), the sleep raises
-`"interrupted!"`.
+`"interrupted!"` (it looks after each signal, and at least every half
+second).
 @function smo.sleep
 @tparam number seconds fractions allowed; `0` returns at once, `math.huge` sleeps until interrupted
 @return nothing
@@ -76,24 +86,27 @@ has set its hook (on this thread or the main one), the sleep raises
 @usage smo.sleep(0.05)
 */
 static int smo_sleep(lua_State *L) {
-  double left = check_seconds(L, 1);
+  lua_Hook hook = lua_gethook(L);   /* first: the hooks as they were when called */
   lua_State *m = main_thread(L);
-  lua_Hook hook = lua_gethook(L), main_hook = lua_gethook(m);
+  lua_Hook main_hook = lua_gethook(m);
+  double left = check_seconds(L, 1);
   struct timespec at;
   if (left == 0) return 0;
   clock_gettime(CLOCK_MONOTONIC, &at);
-  while (left > 0) {
+  for (;;) {
     double step = left < STEP_SECONDS ? left : STEP_SECONDS;
     int rc;
     add_seconds(&at, step);
-    /* An absolute deadline: a sleep resumed after a signal still ends on time. */
     while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL)) == EINTR) {
-      if (lua_gethook(L) != hook || lua_gethook(m) != main_hook) luaL_error(L, "interrupted!");
+      if (interrupted(L, m, hook, main_hook)) luaL_error(L, "interrupted!");
     }
     if (rc != 0) return push_oserror(L, "clock_nanosleep", rc);
-    if (!isinf(left)) left -= step;
+    if (!isinf(left)) {
+      left -= step;
+      if (left <= 0) return 0;
+    }
+    if (interrupted(L, m, hook, main_hook)) luaL_error(L, "interrupted!");
   }
-  return 0;
 }
 
 /***

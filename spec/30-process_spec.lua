@@ -16,9 +16,13 @@ end
 -- A C host of its own for the smobject core: a SIGALRM every 20 ms with a
 -- handler, which in mode "hook" sets an interrupting hook on the main thread
 -- at the third signal, as lua.c's SIGINT handler does; in mode "plain" it
--- only counts (an unrelated signal: a sleep must resume after it).
+-- only counts (an unrelated signal: a sleep must resume after it).  In mode
+-- "thread" no signal comes: another thread sets the hook after 0.1 s (as a
+-- SIGINT landing just before a sleep's system call would: nothing is
+-- interrupted, the sleep has to look).
 local HOST = [[
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +47,14 @@ static void on_alarm(int sig) {
   if (hook_mode && signals == 3) lua_sethook(G, stop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+static void *later(void *arg) {
+  struct timespec ts = { 0, 100000000L };
+  (void)arg;
+  nanosleep(&ts, NULL);
+  lua_sethook(G, stop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  return NULL;
+}
+
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -64,8 +76,14 @@ int main(int argc, char **argv) {
   sigaction(SIGALRM, &sa, NULL);
   memset(&it, 0, sizeof it);
   it.it_interval.tv_usec = it.it_value.tv_usec = 20000;
-  setitimer(ITIMER_REAL, &it, NULL);
   t0 = now();
+  if (strcmp(argv[1], "thread") == 0) {
+    pthread_t t;
+    pthread_create(&t, NULL, later, NULL);
+    pthread_detach(t);
+  } else {
+    setitimer(ITIMER_REAL, &it, NULL);
+  }
   rc = luaL_dostring(G, argv[2]);
   printf("%s after %.3f s, %d signals: %s\n", rc == LUA_OK ? "returned" : "raised", now() - t0, (int)signals,
          rc == LUA_OK ? "" : lua_tostring(G, -1));
@@ -142,7 +160,7 @@ describe("smo.sleep", function()
 
   it("resumes after a signal that a handler caught, for the whole time asked", function()
     local why = H.missing("cc") if why then pending(why) return end
-    local exe = H.compile("sleep_host", HOST, "-I/usr/include/lua5.4 -llua5.4")
+    local exe = H.compile("sleep_host", HOST, "-I/usr/include/lua5.4 -llua5.4 -pthread")
     local out, ok = H.sh(H.child_env() .. exe .. " plain "
       .. H.shell_quote('local smo = require("smobject"); smo.sleep(0.4)'))
     assert.is_true(ok, out)
@@ -156,7 +174,7 @@ describe("smo.sleep", function()
   for _, how in ipairs{ "in the main thread", "in a coroutine" } do
     it("ends with 'interrupted!' when the host's signal handler sets its interrupting hook, " .. how, function()
       local why = H.missing("cc") if why then pending(why) return end
-      local exe = H.compile("sleep_host", HOST, "-I/usr/include/lua5.4 -llua5.4")
+      local exe = H.compile("sleep_host", HOST, "-I/usr/include/lua5.4 -llua5.4 -pthread")
       local code = 'local smo = require("smobject"); smo.sleep(math.huge)'
       if how == "in a coroutine" then
         code = 'local smo = require("smobject"); coroutine.wrap(function() smo.sleep(30) end)()'
@@ -171,6 +189,19 @@ describe("smo.sleep", function()
       assert.matches("interrupted!$", msg)
     end)
   end
+
+  it("ends with 'interrupted!' when the hook is set while no system call is interrupted", function()
+    local why = H.missing("cc") if why then pending(why) return end
+    local exe = H.compile("sleep_host", HOST, "-I/usr/include/lua5.4 -llua5.4 -pthread")
+    local out, ok = H.sh(H.child_env() .. "timeout 20 " .. exe .. " thread "
+      .. H.shell_quote('local smo = require("smobject"); smo.sleep(30)'))
+    assert.is_true(ok, out)
+    local res, dt, n, msg = out:match("^(%a+) after ([%d.]+) s, (%d+) signals: ([^\n]*)")
+    assert.are.equal("raised", res, out)
+    assert.are.equal("0", n)
+    assert.is_true(tonumber(dt) >= 0.1 and tonumber(dt) < 2, out)
+    assert.matches("interrupted!$", msg)
+  end)
 
   for _, how in ipairs{ "smo.sleep(30)", "coroutine.wrap(function() smo.sleep(math.huge) end)()" } do
     it("is ended by Ctrl-C (SIGINT) in lua5.4, as Lua code is: " .. how, function()
