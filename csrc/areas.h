@@ -16,6 +16,7 @@ void segment_open(lua_State *L);   /* segment.c: open, attach, close, stat... */
 void access_open(lua_State *L);    /* access.c: read, write, get, set */
 void sync_open(lua_State *L);      /* sync.c: lock, atomics, wait/wake, snapshots */
 void view_open(lua_State *L);      /* view.c: struct views */
+void process_open(lua_State *L);   /* process.c: sleep, clock, getpid, getuid, geteuid */
 
 /* The C type index (access.c), made before the areas: their upvalue 2. */
 void push_ctype_index(lua_State *L);

@@ -13,6 +13,7 @@ static void (*const areas[])(lua_State *L) = {
   access_open,    /* access.c: read, write, get, set; the C type tables */
   sync_open,      /* sync.c: lock, atomics, wait/wake, snapshots (registers lock.c's hooks) */
   view_open,      /* view.c: struct views */
+  process_open,   /* process.c: sleep, clock, getpid, getuid, geteuid */
 };
 
 /* The one exported symbol (everything else is hidden: visibility.h). */

@@ -1,12 +1,13 @@
 /*
  * The Lua face of a handle (smo_seg, counter.h): the userdata, its checks,
  * argument helpers and the one way failures are returned (nil, msg, errno).
- * Every Lua binding file (segment.c, access.c, sync.c, view.c) builds on
- * this; this unit calls nothing above it.
+ * Every Lua binding file (segment.c, access.c, sync.c, view.c, process.c)
+ * builds on this; this unit calls nothing above it.
  *
  * Layers of csrc/ (each includes and calls only those below it):
  *   core.c                          the module table: a list of *_open calls
  *   segment.c  sync.c  view.c       Lua bindings by area (areas.h)
+ *   process.c                       sleep, clock, process ids (no handles)
  *   access.h/.c                     C scalar codes and the hot-path checks
  *   handle.h/.c                     Lua handles, arguments, failure results
  *   counter.h/.c                    the crash-safe protocol, no Lua

@@ -6,8 +6,8 @@ struct reading {
   uint32_t seq;        /* sequence counter: odd while the device writes */
   uint32_t count;      /* readings published so far; clients wait on it */
   uint32_t stop;       /* set by whoever wants the device to stop */
-  uint32_t pad;
+  uint32_t number;     /* which reading this is (1, 2...), published with it */
   double value;
-  double timestamp;
+  double timestamp;    /* smo.clock() (CLOCK_MONOTONIC) when it was taken */
   char unit[8];
 };

@@ -2,25 +2,28 @@
 -- the background and a client that waits for ten readings, then stops both.
 --   lua5.4 examples/device_client.lua
 local smo = require("smobject")
-local system = require("system")
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local lua = os.getenv("SMO_LUA") or "lua5.4"
-io.stdout:flush()
-os.execute(("%s %s/device.lua 0.05 & "):format(lua, dir))
-system.sleep(0.1)
-assert(os.execute(("%s %s/client.lua 10"):format(lua, dir)))
--- the device sees the stop flag and, as the last user, removes the segment
 local key = smo.key(dir .. "/device.h", "D")
--- (looked for in smo.list(), which counts nothing: an open here would be a
--- user of its own, and keep the segment)
-local function exists()
-  for _, st in ipairs(assert(smo.list())) do
-    if st.key == key then return true end
-  end
-  return false
+
+-- The client waits for the device's segment itself; the shell waits for
+-- both (the device stops at the client's request, or after 400 readings).
+io.stdout:flush()
+local ok = os.execute(("%s %s/device.lua 0.05 400 & %s %s/client.lua 10; s=$?; wait; exit $s"):format(lua, dir, lua,
+  dir))
+assert(ok, "the client failed")
+
+-- Both have ended, so whoever closed last removed the segment and its
+-- bookkeeping.  Looked for with smo.list and smo.bookkeeping, which count
+-- nothing (a handle opened here would be a user of its own).
+local left = {}
+for _, st in ipairs(assert(smo.list())) do
+  if st.key == key then left[#left + 1] = ("segment (shmid %d)"):format(st.shmid) end
 end
-for _ = 1, 100 do
-  if not exists() then break end
-  system.sleep(0.05)
+local bk, _, err = smo.bookkeeping(key)
+if bk or err ~= smo.errno.ENOENT then left[#left + 1] = "semaphore set" end
+if #left > 0 then
+  print(("left behind under key 0x%08x: %s"):format(key & 0xffffffff, table.concat(left, ", ")))
+  os.exit(1)
 end
-print(exists() and "the segment is still there" or "done: nothing left behind")
+print(("done: the device and the client have ended, nothing left under key 0x%08x"):format(key & 0xffffffff))

@@ -5,7 +5,6 @@
 -- that nothing is left in ipcs.  This is what `make demo` runs.
 --   lua5.4 examples/manager.lua
 local smo = require("smobject")
-local system = require("system")
 
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local lua = os.getenv("SMO_LUA") or "lua5.4"
@@ -25,8 +24,8 @@ local function ipcs_lines(key)
 end
 
 local function wait_until(fn, timeout)
-  local deadline = system.gettime() + (timeout or 10)
-  while not fn() and system.gettime() < deadline do system.sleep(0.02) end
+  local deadline = smo.clock() + (timeout or 10)
+  while not fn() and smo.clock() < deadline do smo.sleep(0.02) end
   return fn()
 end
 
@@ -50,8 +49,9 @@ print("manager: ipcs shows the segment and its bookkeeping set:")
 for _, l in ipairs(ipcs_lines(obj:key())) do print(l) end
 
 -- Watch the heartbeats: a module whose heartbeat has not moved for
--- STALE seconds is restarted.
-local STALE = 0.5
+-- STALE seconds is restarted.  (Generous: a module beats every 0.05 s, and a
+-- busy machine must not make a healthy one look dead.)
+local STALE = 1
 local last, changed = {}, {}
 local function status()
   for slot = 0, #NAMES - 1 do
@@ -60,10 +60,13 @@ local function status()
       m.restarts))
   end
 end
+-- Watches for `seconds`; returns how many modules' heartbeats moved meanwhile.
 local function watch(seconds)
-  local deadline = system.gettime() + seconds
-  while system.gettime() < deadline do
-    local now = system.gettime()
+  local deadline = smo.clock() + seconds
+  local before = {}
+  for slot = 0, #NAMES - 1 do before[slot] = plant.modules[slot].heartbeat end
+  while smo.clock() < deadline do
+    local now = smo.clock()
     for slot = 0, #NAMES - 1 do
       local hb = plant.modules[slot].heartbeat
       if hb ~= last[slot] then
@@ -72,17 +75,22 @@ local function watch(seconds)
         local m = plant.modules[slot]
         print(("manager: %s (pid %d) stopped beating %.1fs ago: restarting it"):format(m.name, m.pid, now - changed[slot]))
         m.restarts = m.restarts + 1
-        changed[slot] = now
         start(slot)
-        wait_until(function() return obj:users() == 1 + #NAMES end, 5)
+        assert(wait_until(function() return obj:users() == 1 + #NAMES end, 5), m.name .. " did not come back")
+        changed[slot] = smo.clock()   -- its time to beat starts now
         print(("manager: %s is back, memory counter %d"):format(m.name, obj:users()))
       end
     end
-    system.sleep(0.05)
+    smo.sleep(0.05)
   end
+  local moved = 0
+  for slot = 0, #NAMES - 1 do
+    if plant.modules[slot].heartbeat ~= before[slot] then moved = moved + 1 end
+  end
+  return moved
 end
 
-watch(0.5)
+assert(watch(0.5) == #NAMES, "a module is not beating")
 print("manager: all modules beating:")
 status()
 
@@ -92,13 +100,21 @@ print(("manager: kill -9 %d (%s): it gets no chance to run a finalizer"):format(
 os.execute("kill -9 " .. pid)
 assert(wait_until(function() return obj:users() == #NAMES end), "the counter did not recover")
 print(("manager: the kernel gave its share back: memory counter %d"):format(obj:users()))
-watch(1.5)
+watch(STALE + 1)
 status()
 
 print("manager: raising the stop flag")
 plant:atomic_store("stop", 1)
 assert(wait_until(function() return obj:users() == 1 end), "modules did not stop")
-print(("manager: modules gone, memory counter %d"):format(obj:users()))
+-- (kill -0 tells whether a process is still there)
+local function running(p) return os.execute(("kill -0 %d 2>/dev/null"):format(p)) end
+assert(wait_until(function()
+  for slot = 0, #NAMES - 1 do
+    if running(plant.modules[slot].pid) then return false end
+  end
+  return true
+end), "modules did not exit")
+print(("manager: the modules have detached and exited, memory counter %d"):format(obj:users()))
 local key = obj:key()
 obj:close()
 local left = ipcs_lines(key)

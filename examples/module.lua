@@ -3,7 +3,6 @@
 -- until the manager raises the stop flag.
 -- usage: lua5.4 examples/module.lua SLOT NAME
 local smo = require("smobject")
-local system = require("system")
 
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local header = dir .. "/plant.h"
@@ -14,9 +13,7 @@ local obj = smo.new(header, "M", Plant.size)
 assert(obj:access())
 local plant = obj:view(Plant)
 local me = plant.modules[slot]
-local stat = assert(io.open("/proc/self/stat"))
-me.pid = tonumber(stat:read("l"):match("^(%d+)"))
-stat:close()
+me.pid = smo.getpid()
 me.name = name
 print(("  [%s] attached as pid %d, memory counter %d"):format(name, me.pid, obj:users()))
 io.stdout:flush()
@@ -25,7 +22,8 @@ while plant:atomic_load("stop") == 0 do
   beat = beat + 1
   me.value = math.sin(beat / 10) * 100
   me:atomic_add("heartbeat", 1)
-  system.sleep(0.05)
+  smo.sleep(0.05)
 end
 print(("  [%s] stop flag seen, detaching"):format(name))
+io.stdout:flush()   -- before the manager, seeing the counter drop, prints its last lines
 obj:close()

@@ -13,6 +13,6 @@ int main(int argc, char **argv) {
   if (buffer == (char *)-1) { perror("shmat"); return 1; }
   printf("C reader: data read from memory: \"%s\"\n", buffer);
   shmdt(buffer);
-  shmctl(shmid, IPC_RMID, NULL);
+  if (shmctl(shmid, IPC_RMID, NULL) < 0) { perror("shmctl"); return 1; }
   return 0;
 }

@@ -26,13 +26,29 @@ print("Lua wrote:", pose)
 print("snapshot:", pose:snapshot("seq").frame, pose:snapshot("seq").fix.lat)
 
 -- The C side, if a compiler is at hand.
-local exe = os.tmpname()
-if os.execute(("cc -o %s %s/pose_reader.c 2>/dev/null"):format(exe, dir)) then
-  local p = io.popen(("%s %s"):format(exe, header))
-  io.write(p:read("a"))
-  p:close()
+if os.execute("command -v cc >/dev/null 2>&1") then
+  local exe = os.tmpname()
+  assert(os.execute(("cc -o %s %s/pose_reader.c"):format(exe, dir)), "pose_reader.c did not compile")
+  io.stdout:flush()
+  local ok = os.execute(("%s %s"):format(exe, header))
+  os.remove(exe)
+  assert(ok, "the C reader failed")
 else
   print("(no C compiler: skipped the C reader)")
 end
-os.remove(exe)
+
+-- The last user: closing removes the segment and its bookkeeping, as
+-- smo.list and smo.bookkeeping (which count nothing) confirm.
+local key = seg:key()
 seg:close()
+local left = {}
+for _, st in ipairs(assert(smo.list())) do
+  if st.key == key then left[#left + 1] = ("segment (shmid %d)"):format(st.shmid) end
+end
+local bk, _, err = smo.bookkeeping(key)
+if bk or err ~= smo.errno.ENOENT then left[#left + 1] = "semaphore set" end
+if #left > 0 then
+  print(("left behind under key 0x%08x: %s"):format(key & 0xffffffff, table.concat(left, ", ")))
+  os.exit(1)
+end
+print(("closed as the last user: nothing left under key 0x%08x"):format(key & 0xffffffff))

@@ -9,5 +9,6 @@ if not text then
   text = io.read("l") or ""
 end
 local seg <close> = assert(smo.open{ path = path, proj = 65, size = 1024, create = true, persist = true })
-seg:write(0, text:sub(1, 511) .. "\0")
-print(("Lua writer: wrote %q"):format(text))
+local kept = text:sub(1, 511)   -- as the C writer, at most 511 bytes and a NUL
+seg:write(0, kept .. "\0")
+print(("Lua writer: wrote %q"):format(kept))

@@ -19,5 +19,17 @@ run(("%s %s/reader.lua %s"):format(lua, dir, keyfile))
 run(("%s %s/writer.lua %s 'hello from Lua'"):format(lua, dir, keyfile))
 run(("%s/reader %s"):format(tmp, keyfile))
 os.execute("rm -rf " .. tmp)
-local left = smo.open{ key = smo.key(keyfile, 65) }
-print(left and "the segment is still there" or "both readers removed the segment: nothing left")
+-- Looked for with smo.list and smo.bookkeeping, which count nothing (a
+-- handle opened here would be a user of its own).
+local key = smo.key(keyfile, 65)
+local left = {}
+for _, st in ipairs(assert(smo.list())) do
+  if st.key == key then left[#left + 1] = ("segment (shmid %d)"):format(st.shmid) end
+end
+local bk, _, err = smo.bookkeeping(key)
+if bk or err ~= smo.errno.ENOENT then left[#left + 1] = "semaphore set" end
+if #left > 0 then
+  print(("left behind under key 0x%08x: %s"):format(key & 0xffffffff, table.concat(left, ", ")))
+  os.exit(1)
+end
+print(("both readers removed the segment: nothing left under key 0x%08x"):format(key & 0xffffffff))

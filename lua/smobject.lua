@@ -13,7 +13,7 @@ local view = require("smobject.view")
 -- library's own modules.
 local smo = {}
 for _, name in ipairs{ "open", "attach", "key", "new", "remove", "list", "limits", "bookkeeping", "errno",
-                       "PRIVATE" } do
+                       "PRIVATE", "sleep", "clock", "getpid", "getuid", "geteuid" } do
   smo[name] = core[name]
 end
 smo.struct = struct.struct

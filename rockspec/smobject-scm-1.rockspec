@@ -33,7 +33,7 @@ build = {
     ["smobject.core"] = {
       sources = {
         "csrc/core.c", "csrc/segment.c", "csrc/sync.c", "csrc/view.c", "csrc/access.c",
-        "csrc/handle.c", "csrc/lock.c", "csrc/counter.c", "csrc/bookkeeping.c",
+        "csrc/handle.c", "csrc/lock.c", "csrc/counter.c", "csrc/bookkeeping.c", "csrc/process.c",
       },
       incdirs = { "csrc" },
     },

@@ -10,8 +10,9 @@ describe("the public surface", function()
     local names = {}
     for k in pairs(smo) do names[#names + 1] = k end
     table.sort(names)
-    assert.are.same({ "PRIVATE", "_VERSION", "array", "attach", "bookkeeping", "cdef", "cdef_file", "errno",
-                      "key", "limits", "list", "new", "open", "remove", "scope", "struct", "type" }, names)
+    assert.are.same({ "PRIVATE", "_VERSION", "array", "attach", "bookkeeping", "cdef", "cdef_file", "clock", "errno",
+                      "geteuid", "getpid", "getuid", "key", "limits", "list", "new", "open", "remove", "scope",
+                      "sleep", "struct", "type" }, names)
     assert.matches("^smobject %d+%.%d+%.%d+$", smo._VERSION)
   end)
 
