@@ -161,7 +161,7 @@ describe("the memory counter", function()
     a:close()
     local ok, msg, err = smo.remove(k)
     assert.is_nil(ok)
-    assert.are.equal("shmget: No such file or directory", msg)
+    assert.are.equal(("shmget: No such file or directory: no segment has key 0x%08x"):format(k), msg)
     assert.are.equal(E.ENOENT, err)
   end)
 
