@@ -16,6 +16,21 @@ smo_seg *check_seg_any(lua_State *L, int idx) {
   return h;
 }
 
+/* (handle.h) */
+void intr_begin(lua_State *L, smo_intr *w) {
+  w->L = L;
+  w->hook = lua_gethook(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  w->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  w->main_hook = w->main ? lua_gethook(w->main) : NULL;
+}
+
+/* (handle.h) */
+int intr_seen(const smo_intr *w) {
+  return lua_gethook(w->L) != w->hook || (w->main && lua_gethook(w->main) != w->main_hook);
+}
+
 /* The one closed-handle message (an SMObject-form handle says why). */
 void raise_closed(lua_State *L, const smo_seg *h) {
   if (h->state == SMO_CONFIGURED)

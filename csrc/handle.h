@@ -37,6 +37,17 @@ SMO_HIDDEN_BEGIN
  * handle from any other value without a metatable lookup (the hot path). */
 #define SMO_MAGIC 0x534d4f424a454354ULL   /* "SMOBJECT" */
 
+/* Ctrl-C inside C code: lua.c's SIGINT handler sets a hook on the main
+ * thread (a coroutine has a hook of its own, which it leaves alone), so a
+ * hook that changed on this thread or the main one since intr_begin means
+ * "interrupted".  For loops that sleep (smo.sleep, smo.open's wait). */
+typedef struct smo_intr {
+  lua_State *L, *main;
+  lua_Hook hook, main_hook;
+} smo_intr;
+void intr_begin(lua_State *L, smo_intr *w);
+int intr_seen(const smo_intr *w);
+
 /* Handle checks.  check_seg raises on a handle that is not attached. */
 smo_seg *check_seg_any(lua_State *L, int idx);
 SMO_NORETURN void raise_closed(lua_State *L, const smo_seg *h);

@@ -40,22 +40,6 @@ static double check_seconds(lua_State *L, int idx) {
   return s;
 }
 
-/* The main thread, where lua.c's SIGINT handler sets its hook (a coroutine
- * has a hook of its own, which that handler leaves alone). */
-static lua_State *main_thread(lua_State *L) {
-  lua_State *m;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  m = lua_tothread(L, -1);
-  lua_pop(L, 1);
-  return m;
-}
-
-/* Whether lua.c's SIGINT handler (or any) has set a hook since the sleep
- * began, on this thread or the main one: how Ctrl-C reaches C code. */
-static int interrupted(lua_State *L, lua_State *m, lua_Hook hook, lua_Hook main_hook) {
-  return lua_gethook(L) != hook || lua_gethook(m) != main_hook;
-}
-
 /* at + seconds (0 <= seconds <= STEP_SECONDS), rounded up to the next
  * nanosecond: a sleep is never shorter than asked. */
 static void add_seconds(struct timespec *at, double seconds) {
@@ -86,10 +70,10 @@ second).
 @usage smo.sleep(0.05)
 */
 static int smo_sleep(lua_State *L) {
-  lua_Hook hook = lua_gethook(L);   /* first: the hooks as they were when called */
-  lua_State *m = main_thread(L);
-  lua_Hook main_hook = lua_gethook(m);
-  double left = check_seconds(L, 1);
+  smo_intr w;
+  double left;
+  intr_begin(L, &w);   /* first: the hooks as they were when called */
+  left = check_seconds(L, 1);
   struct timespec at;
   if (left == 0) return 0;
   clock_gettime(CLOCK_MONOTONIC, &at);
@@ -98,14 +82,14 @@ static int smo_sleep(lua_State *L) {
     int rc;
     add_seconds(&at, step);
     while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL)) == EINTR) {
-      if (interrupted(L, m, hook, main_hook)) luaL_error(L, "interrupted!");
+      if (intr_seen(&w)) luaL_error(L, "interrupted!");
     }
     if (rc != 0) return push_oserror(L, "clock_nanosleep", rc);
     if (!isinf(left)) {
       left -= step;
       if (left <= 0) return 0;
     }
-    if (interrupted(L, m, hook, main_hook)) luaL_error(L, "interrupted!");
+    if (intr_seen(&w)) luaL_error(L, "interrupted!");
   }
 }
 

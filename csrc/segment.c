@@ -377,7 +377,8 @@ static double now_seconds(void) {
 static int open_waiting(lua_State *L, const ctr_request *rq, smo_seg *h, int *created, ctr_error *e,
                         double wait) {
   double deadline = now_seconds() + wait, pause = 0.001;
-  lua_Hook hook = lua_gethook(L);
+  smo_intr w;
+  intr_begin(L, &w);
   for (;;) {
     double left;
     struct timespec ts;
@@ -395,7 +396,7 @@ static int open_waiting(lua_State *L, const ctr_request *rq, smo_seg *h, int *cr
     ts.tv_sec = (time_t)left;
     ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
     nanosleep(&ts, NULL);
-    if (lua_gethook(L) != hook) {   /* lua.c's SIGINT handler set its hook */
+    if (intr_seen(&w)) {   /* lua.c's SIGINT handler set its hook */
       e->err = EINTR;
       e->what = "open";
       snprintf(e->detail, sizeof e->detail, "interrupted while waiting for key 0x%08x", (unsigned)rq->key);

@@ -280,3 +280,30 @@ describe("smo gc", function()
     assert.is_truthy(H.shm_by_key(k + 1))
   end)
 end)
+
+describe("the smo command needs only the rock", function()
+  after_each(H.cleanup)
+
+  it("runs list, gc and watch (which sleeps) with lua-system absent", function()
+    local guard = 'package.preload.system = function() error("smo needs lua-system", 2) end '
+      .. 'package.preload["system.core"] = package.preload.system'
+    local k = H.key()
+    local seg = assert(smo.open{ key = k, size = 64, create = true })
+    local hdr = H.tmpdir() .. "/one.h"
+    local f = assert(io.open(hdr, "w"))
+    f:write("struct one { int32_t n; };\n")
+    f:close()
+    seg:set("int32_t", 0, 7)
+    local env = "LUA_INIT_5_4=" .. H.shell_quote(guard) .. " " .. H.child_env()
+    for _, args in ipairs{ "list", "gc", ("watch %s --struct %s --count 2 --interval 0.05"):format(hex(k), hdr) } do
+      local out, ok = H.sh(env .. H.LUA .. " " .. SMO .. " " .. args)
+      assert.is_true(ok, args .. ": " .. out)
+      assert.is_nil(out:find("lua-system", 1, true), out)
+    end
+    local out = H.sh(env .. H.LUA .. " " .. SMO .. " " .. ("watch %s --struct %s --count 2 --interval 0.05"):format(hex(k), hdr))
+    seg:close()
+    local n = 0
+    for _ in out:gmatch("\n  n%s+7\n") do n = n + 1 end
+    assert.are.equal(2, n, out)
+  end)
+end)
