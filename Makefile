@@ -26,9 +26,9 @@ export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 export SMO_LUA   := $(LUA)
 
-DEB_PKGS   = gcc libc6-dev make procps util-linux strace lua5.4 liblua5.4-dev lua-busted lua-system luarocks
+DEB_PKGS   = gcc libc6-dev make procps util-linux strace lua5.4 liblua5.4-dev lua-busted luarocks
 DEV_PKGS   = lua-check cppcheck lua-ldoc valgrind
-BENCH_PKGS = python3 python3-sysv-ipc lua-system
+BENCH_PKGS = python3 python3-sysv-ipc
 APT_INSTALL = apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 
 # Linux only (futex, SHM_STAT_ANY, MADV_WIPEONFORK, /proc/sysvipc): say so

@@ -1,8 +1,7 @@
 -- make bench: smobject against its references, measured in one run on this
 -- machine and reported as ratios.  Builds its own C references (bench/*.c).
 local smo = require("smobject")
-local system = require("system")
-local now = system.gettime
+local now = smo.clock
 
 local ROOT = (arg[0]:match("^(.*)/bench/bench%.lua$")) or "."
 local TMP = os.getenv("TMPDIR") or "/tmp"

@@ -230,7 +230,7 @@ describe("hostile neighbours #slow", function()
         local seg = assert(require("smobject").open{ key = %d, any_owner = true })
         assert(seg:lock())
         io.write("locked\n") io.flush()
-        require("system").sleep(30)
+        require("smobject").sleep(30)
       ]]):format(k)
       local pid, out = background(H.child_env() .. NOBODY .. H.LUA .. " -e " .. H.shell_quote(code))
       pids[1] = pid
@@ -518,11 +518,11 @@ describe("hostile neighbours #slow", function()
       -- one more open fails; its process stays alive afterwards
       local go = H.tmpdir() .. "/hostile-go-" .. k
       local a, aout = background(H.child_env() .. H.LUA .. " -e " .. H.shell_quote(([[
-        local smo, system = require("smobject"), require("system")
+        local smo = require("smobject")
         local seg, msg, err = smo.open{ key = %d }
         io.write("open ", tostring(seg), "\t", tostring(msg), "\t", tostring(err), "\n") io.flush()
-        local t = system.gettime() + 20
-        while system.gettime() < t and not io.open(%q) do system.sleep(0.01) end
+        local t = smo.clock() + 20
+        while smo.clock() < t and not io.open(%q) do smo.sleep(0.01) end
       ]]):format(k, go)))
       pids[#pids + 1] = a
       assert.is_truthy(H.wait_for(function() return slurp(aout):match("open") end, 10), slurp(aout))

@@ -1,15 +1,14 @@
 -- Helpers shared by the specs: unique keys, child Lua processes, C programs,
 -- and the cleanup that leaves nothing in ipcs even when a spec fails.
 local smo = require("smobject")
-local system = require("system")
 
 local H = {}
 
 H.LUA = os.getenv("SMO_LUA") or "lua5.4"
 H.BUILD = os.getenv("SMO_BUILD") or "build"     -- build-asan under make test-asan
 H.ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/spec/helpers%.lua$")) or "."
-H.sleep = system.sleep
-H.now = system.gettime
+H.sleep = smo.sleep   -- (smobject has what the specs need: no lua-system)
+H.now = smo.clock
 
 -- Child processes get the same module paths as this process.
 local function child_env()
@@ -246,13 +245,8 @@ function H.missing(...)
   return nil
 end
 
---- This process's pid (from procfs; the specs run on Linux only).
-function H.pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = tonumber(f:read("l"):match("^(%d+)"))
-  f:close()
-  return pid
-end
+--- This process's pid.
+H.pid = smo.getpid
 
 --- Asserts that nothing of key k is left: no segment, no semaphore set.
 function H.assert_gone(k, what)

@@ -19,7 +19,6 @@
 --                                               LUA_CPATH as make sets them)
 --        lua5.4 tools/soak.lua worker DIR KEYS ID   (one worker; internal)
 local smo = require("smobject")
-local system = require("system")
 
 local LUA = os.getenv("SMO_LUA") or arg[-1] or "lua5.4"
 local SELF = arg[0]
@@ -32,13 +31,6 @@ local INSIDE = 40                   -- holders inside the critical section
 local OWNER = 48                    -- pid of the holder
 local SIZE = 4096
 
-local function pid_of_self()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = math.tointeger(tonumber(f:read("l"):match("^%d+")))
-  f:close()
-  return pid
-end
-
 -- ------------------------------------------------------------------ worker
 
 local function worker(dir, keylist, id)
@@ -47,8 +39,8 @@ local function worker(dir, keylist, id)
   -- the last key only ever has short-lived users: its lock segment is made
   -- again and again (a kill then often lands while it is being made)
   local churn = table.remove(keys)
-  local pid = pid_of_self()
-  math.randomseed(pid, math.floor(system.gettime() * 1e6))
+  local pid = smo.getpid()
+  math.randomseed(pid, math.floor(smo.clock() * 1e6))
   local stats = { ops = 0, opens = 0, closes = 0, locks = 0, recovered = 0, lock_timeouts = 0, publishes = 0,
                   snapshots = 0, snapshot_timeouts = 0, adds = 0, waits = 0, wakes = 0 }
   local statsfile, stopfile = ("%s/w%d.stats"):format(dir, id), dir .. "/stop"
@@ -116,12 +108,12 @@ local function worker(dir, keylist, id)
       local slow = math.random() < 0.1       -- (a kill then lands mid-write)
       local pok, perr = pcall(seg.publish, seg, SEQ, function()
         seg:set("int64_t", A, x)
-        if slow then system.sleep(math.random() * 0.003) end
+        if slow then smo.sleep(math.random() * 0.003) end
         seg:set("int64_t", B, -x)
       end)
       if pok then stats.publishes = stats.publishes + 1 else report("error", "publish: %s", tostring(perr)) end
     end
-    if not lean and math.random() < 0.1 then system.sleep(math.random() * 0.002) end
+    if not lean and math.random() < 0.1 then smo.sleep(math.random() * 0.002) end
     if seg:get("int64_t", OWNER) ~= pid then
       report("counter", "the lock's owner changed to %d while pid %d held it", seg:get("int64_t", OWNER), pid)
     end
@@ -245,8 +237,8 @@ local function alive(pid)
 end
 
 local function wait_dead(pid, seconds)
-  local deadline = system.gettime() + seconds
-  while alive(pid) and system.gettime() < deadline do system.sleep(0.005) end
+  local deadline = smo.clock() + seconds
+  while alive(pid) and smo.clock() < deadline do smo.sleep(0.005) end
   return not alive(pid)
 end
 
@@ -268,7 +260,7 @@ end
 local function storm()
   local seconds = tonumber(os.getenv("SMO_SOAK_SECONDS")) or 60
   local nworkers = math.tointeger(tonumber(os.getenv("SMO_SOAK_WORKERS"))) or 8
-  local seed = math.tointeger(tonumber(os.getenv("SMO_SOAK_SEED"))) or math.floor(system.gettime() * 1000)
+  local seed = math.tointeger(tonumber(os.getenv("SMO_SOAK_SEED"))) or math.floor(smo.clock() * 1000)
   math.randomseed(seed)
   local keys, ours = free_keys((math.tointeger(tonumber(os.getenv("SMO_SOAK_KEYS"))) or 3) + 1)
   local p = io.popen("mktemp -d /tmp/smobject-soak.XXXXXX")
@@ -297,9 +289,9 @@ local function storm()
   local kills, stop_kills = 0, 0
   local ok, err = pcall(function()
     for _ = 1, nworkers do start() end
-    local deadline = system.gettime() + seconds
-    while system.gettime() < deadline do
-      system.sleep(0.005 + math.random() * 0.15)
+    local deadline = smo.clock() + seconds
+    while smo.clock() < deadline do
+      smo.sleep(0.005 + math.random() * 0.15)
       local i = math.random(#workers)
       local pid = workers[i]
       os.execute("kill -KILL " .. pid .. " 2>/dev/null")

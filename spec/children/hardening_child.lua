@@ -5,7 +5,6 @@
 --   wait T:  says "waiting", waits on the uint32 at 0 for value 0 with timeout
 --            T, then says "woken <result>"
 local smo = require("smobject")
-local system = require("system")
 local mode, key, extra = arg[1], math.tointeger(tonumber(arg[2])), arg[3]
 local seg = assert(smo.open{ key = key })
 if mode == "stuck" then
@@ -13,7 +12,7 @@ if mode == "stuck" then
     for f = 0, 3 do seg:set("int64_t", 8 + f * 8, -1) end
     io.write("inside\n")
     io.flush()
-    system.sleep(120)
+    smo.sleep(120)
   end)
 elseif mode == "once" then
   seg:publish(0, function() seg:set("int64_t", 8, 5) end)

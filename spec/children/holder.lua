@@ -2,7 +2,6 @@
 -- while before closing: the parent counts, reads or kills it meanwhile.
 -- usage: holder.lua KEY SECONDS [HANDLES] [SIZE]
 local smo = require("smobject")
-local system = require("system")
 local key, seconds = math.tointeger(tonumber(arg[1])), tonumber(arg[2])
 local handles, size = tonumber(arg[3]) or 1, math.tointeger(tonumber(arg[4])) or 4096
 local segs = {}
@@ -16,6 +15,6 @@ for i = 1, handles do
 end
 io.write("ready ", segs[1]:users(), "\n")
 io.flush()
-system.sleep(seconds)
+smo.sleep(seconds)
 for _, s in ipairs(segs) do s:close() end
 io.write("closed\n")

@@ -6,7 +6,6 @@
 -- usage: hostile_owner.lua reader KEY MODE ATTACK_COMMAND
 --        hostile_owner.lua writer KEY MODE SECONDS ATTACK_COMMAND OUTFILE
 local smo = require("smobject")
-local system = require("system")
 
 local role, key, mode = arg[1], math.tointeger(tonumber(arg[2])), tonumber(arg[3], 8)
 local canary = string.rep("canary", 1000)
@@ -86,9 +85,9 @@ else
   local p = io.popen(arg[5] .. " >" .. out .. " 2>&1 & echo $!")
   local pid = p:read("l")
   p:close()
-  local deadline, n, locked = system.gettime() + seconds, 0, 0
+  local deadline, n, locked = smo.clock() + seconds, 0, 0
   say("step loop")
-  while system.gettime() < deadline do
+  while smo.clock() < deadline do
     n = n + 1
     local ok = try(seg, "lock")
     if ok then
@@ -110,7 +109,7 @@ else
   end
   say("iterations", n, "locked", locked)
   say("step wait attacker")
-  while alive(pid) do system.sleep(0.01) end
+  while alive(pid) do smo.sleep(0.01) end
   for line in io.lines(out) do say("attacker:", line) end
   say("step after")
   local a, b, c = try(seg, "lock")

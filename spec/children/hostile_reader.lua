@@ -3,7 +3,6 @@
 -- usage: hostile_reader.lua KEY quick          open, read, close
 --        hostile_reader.lua KEY stay GOFILE    open, read, wait for GOFILE, read again, close
 local smo = require("smobject")
-local system = require("system")
 
 local key, how, gofile = math.tointeger(tonumber(arg[1])), arg[2], arg[3]
 
@@ -21,11 +20,11 @@ if not seg then
 end
 say("opened", seg:read(0, 6))
 if how == "stay" then
-  local deadline = system.gettime() + 15
-  while system.gettime() < deadline do
+  local deadline = smo.clock() + 15
+  while smo.clock() < deadline do
     local f = io.open(gofile)
     if f then f:close() break end
-    system.sleep(0.01)
+    smo.sleep(0.01)
   end
   say("read", seg:read(0, 6))
 end

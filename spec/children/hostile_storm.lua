@@ -3,7 +3,6 @@
 -- every error raised, and "done N" with its number of rounds.
 -- usage: hostile_storm.lua locker|opener|remover KEY MODE SECONDS
 local smo = require("smobject")
-local system = require("system")
 
 local role, key, mode, seconds = arg[1], math.tointeger(tonumber(arg[2])), tonumber(arg[3], 8), tonumber(arg[4])
 
@@ -23,8 +22,8 @@ local function try(op, fn, ...)
   return true, table.pack(table.unpack(r, 2, r.n))
 end
 
-local deadline, n = system.gettime() + seconds, 0
-while system.gettime() < deadline do
+local deadline, n = smo.clock() + seconds, 0
+while smo.clock() < deadline do
   n = n + 1
   if role == "locker" then
     local seg, msg, err = smo.open{ key = key, size = 64, create = true, mode = mode }

@@ -4,7 +4,6 @@
 -- when STOPFILE appears.
 -- usage: kp_holder.lua KEY LOCK STOPFILE
 local smo = require("smobject")
-local system = require("system")
 local key, lock, stopfile = math.tointeger(tonumber(arg[1])), arg[2] == "1", arg[3]
 local seg = assert(smo.open{ key = key, size = 4096, create = true })
 if lock then
@@ -19,7 +18,7 @@ for _ = 1, 3000 do
     f:close()
     break
   end
-  system.sleep(0.01)
+  smo.sleep(0.01)
 end
 seg:close()
 io.write("closed\n")

@@ -2,12 +2,11 @@
 -- segment of KEY, writes "made" at 0, holds it HOLD seconds and closes.
 -- usage: late_creator.lua KEY DELAY HOLD
 local smo = require("smobject")
-local system = require("system")
 local key, delay, hold = math.tointeger(tonumber(arg[1])), tonumber(arg[2]), tonumber(arg[3])
-system.sleep(delay)
+smo.sleep(delay)
 local seg = assert(smo.open{ key = key, size = 64, create = true })
 seg:write(0, "made")
 io.write("created\n")
 io.flush()
-system.sleep(hold)
+smo.sleep(hold)
 seg:close()

@@ -8,7 +8,6 @@
 --   pong N:      answers N pings on the uint32 at 192: waits for an odd value,
 --                writes the next even one and wakes
 local smo = require("smobject")
-local system = require("system")
 
 local mode, key, n = arg[1], math.tointeger(tonumber(arg[2])), tonumber(arg[3])
 local seg = assert(smo.open{ key = key })
@@ -19,7 +18,7 @@ elseif mode == "locked" then
   for i = 1, n do
     seg:with_lock(function()
       local v = seg:get("int64_t", 8)
-      if i % 50 == 0 then system.sleep(0) end   -- give the others a chance to race
+      if i % 50 == 0 then smo.sleep(0) end   -- give the others a chance to race
       seg:set("int64_t", 8, v + 1)
     end)
   end
@@ -27,7 +26,7 @@ elseif mode == "hold" then
   assert(seg:lock())
   io.write("locked\n")
   io.flush()
-  system.sleep(60)
+  smo.sleep(60)
 elseif mode == "publish" then
   local i = 0
   while seg:atomic_load("uint32_t", 128) == 0 do
