@@ -448,7 +448,7 @@ static int seg_snapshot(lua_State *L) {
  * and unchanged; 0, or ETIMEDOUT when no such copy could be made within
  * timeout seconds (< 0: for ever). */
 int seq_copy(const uint32_t *seq, unsigned char *dst, const unsigned char *src, size_t len, double timeout) {
-  struct timespec now, dl = deadline_after(timeout < 0 ? TIMEOUT_FOREVER : timeout);
+  struct timespec now, dl = { 0, 0 };
   unsigned spins = 0;
   for (;;) {
     uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
@@ -459,6 +459,8 @@ int seq_copy(const uint32_t *seq, unsigned char *dst, const unsigned char *src, 
       s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
       if (s1 == s2) return 0;
     }
+    /* the clock is read only once a copy failed: the common case never reads it */
+    if (spins == 0) dl = deadline_after(timeout < 0 ? TIMEOUT_FOREVER : timeout);
     if (++spins % 1024 == 0) {
       clock_gettime(CLOCK_MONOTONIC, &now);
       if (now.tv_sec > dl.tv_sec || (now.tv_sec == dl.tv_sec && now.tv_nsec >= dl.tv_nsec)) return ETIMEDOUT;

@@ -765,12 +765,12 @@ static int view_set(lua_State *L) {
  */
 typedef struct fill_ctx {
   const view *live;       /* a view read in place: checked again after anything that may run a finalizer */
-  int names;              /* stack index of the anchors table (the field names) */
+  int names;              /* stack index of the anchors table (the field names), 0: none (a fresh copy) */
   lua_Integer base;       /* the first array key: 1, or 0 (zero_based) */
 } fill_ctx;
 
 /* A finalizer run by an allocation may have closed the segment. */
-static void check_live(lua_State *L, const fill_ctx *c) {
+static inline void check_live(lua_State *L, const fill_ctx *c) {
   const view *v = c->live;
   if (v != NULL && (v->seg->state != SMO_ATTACHED || v->gen != v->seg->attach_gen)) raise_dead(L, v);
 }
@@ -801,7 +801,7 @@ static int same_text(lua_State *L, int idx, const unsigned char *q, size_t size)
   return len == text_len(q, size) && memcmp(s, q, len) == 0;
 }
 
-static void push_text(lua_State *L, const fill_ctx *c, const unsigned char *q, size_t size) {
+static inline void push_text(lua_State *L, const fill_ctx *c, const unsigned char *q, size_t size) {
   lua_pushlstring(L, (const char *)q, text_len(q, size));
   check_live(L, c);
 }
@@ -818,69 +818,90 @@ static void new_copy(lua_State *L, const fill_ctx *c, const vtype *t) {
   check_live(L, c);
 }
 
-static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const unsigned char *p, int tbl, int fresh);
-
-/* The key is on top; sets tbl[key] to the copy of struct/array field f at q
- * (the table there reused unless fresh) and pops the key. */
-static void fill_sub(lua_State *L, const fill_ctx *c, const vfield *f, const unsigned char *q, int tbl, int fresh) {
-  if (!fresh) {
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, tbl) == LUA_TTABLE && !sealed(L, c, -1)) {
-      fill_copy(L, c, f->type, q, lua_gettop(L), 0);
-      lua_pop(L, 2);
-      return;
+/* Pushes a new copy of type t found at p. */
+static void push_copy(lua_State *L, const fill_ctx *c, const vtype *t, const unsigned char *p) {
+  size_t i;
+  luaL_checkstack(L, 4, "layout too deep");
+  new_copy(L, c, t);
+  if (t->kind == VK_ARRAY) {
+    const vfield *f = &t->elem;
+    for (i = 0; i < t->count; i++) {
+      const unsigned char *q = p + i * f->size;
+      if (f->kind == VK_SCALAR) push_scalar(L, f->code, q);
+      else if (f->kind == VK_STRING) push_text(L, c, q, f->size);
+      else push_copy(L, c, f->type, q);
+      lua_rawseti(L, -2, (lua_Integer)i + c->base);
     }
-    lua_pop(L, 1);
+    return;
   }
-  new_copy(L, c, f->type);
-  lua_pushvalue(L, -2);
-  lua_pushvalue(L, -2);
-  lua_rawset(L, tbl);
-  fill_copy(L, c, f->type, q, lua_gettop(L), 1);
-  lua_pop(L, 2);
+  for (i = 0; i < (size_t)t->nfields; i++) {
+    const vfield *f = &t->fields[i];
+    const unsigned char *q = p + f->offset;
+    if (c->names) lua_rawgeti(L, c->names, f->name_ref);   /* no allocation, however long */
+    else lua_pushlstring(L, f->name, f->namelen);
+    if (f->kind == VK_SCALAR) push_scalar(L, f->code, q);
+    else if (f->kind == VK_STRING) push_text(L, c, q, f->size);
+    else push_copy(L, c, f->type, q);
+    lua_rawset(L, -3);
+  }
 }
 
-/* The key is on top; sets tbl[key] to the value of leaf field f at q (a
- * string equal to the one there is kept) and pops the key. */
-static void fill_leaf(lua_State *L, const fill_ctx *c, const vfield *f, const unsigned char *q, int tbl, int fresh) {
+static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const unsigned char *p, int tbl);
+
+/* The key is on top, its value in the table at tbl (pushed, raw): fills
+ * the table there with field f at q, or sets a new copy when there is no
+ * table to reuse; a string equal to the one there is kept.  Pops the key. */
+static void fill_field(lua_State *L, const fill_ctx *c, const vfield *f, const unsigned char *q, int tbl) {
+  int type;
   if (f->kind == VK_SCALAR) {
     push_scalar(L, f->code, q);
-  } else {
-    if (!fresh) {
-      int same;
-      lua_pushvalue(L, -1);
-      lua_rawget(L, tbl);
-      same = same_text(L, -1, q, f->size);
+    lua_rawset(L, tbl);
+    return;
+  }
+  lua_pushvalue(L, -1);
+  type = lua_rawget(L, tbl);
+  if (f->kind == VK_STRING) {
+    int same = type == LUA_TSTRING && same_text(L, -1, q, f->size);
+    lua_pop(L, 1);
+    if (same) {
       lua_pop(L, 1);
-      if (same) {
-        lua_pop(L, 1);
-        return;
-      }
+      return;
     }
     push_text(L, c, q, f->size);
+  } else if (type == LUA_TTABLE && !sealed(L, c, -1)) {
+    fill_copy(L, c, f->type, q, lua_gettop(L));
+    lua_pop(L, 2);
+    return;
+  } else {
+    lua_pop(L, 1);
+    push_copy(L, c, f->type, q);
   }
   lua_rawset(L, tbl);
 }
 
-/* Fills the table at tbl with the copy of type t found at p (fresh: the
- * table is new, nothing in it to reuse). */
-static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const unsigned char *p, int tbl, int fresh) {
+/* Fills the table at tbl with the copy of type t found at p. */
+static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const unsigned char *p, int tbl) {
   size_t i;
   luaL_checkstack(L, 8, "layout too deep");
   if (t->kind == VK_ARRAY) {
     const vfield *f = &t->elem;
+    if (f->kind == VK_SCALAR) {         /* the common case, straight into the array part */
+      for (i = 0; i < t->count; i++) {
+        push_scalar(L, f->code, p + i * f->size);
+        lua_rawseti(L, tbl, (lua_Integer)i + c->base);
+      }
+      return;
+    }
     for (i = 0; i < t->count; i++) {
       lua_pushinteger(L, (lua_Integer)i + c->base);
-      if (f->kind == VK_SCALAR || f->kind == VK_STRING) fill_leaf(L, c, f, p + i * f->size, tbl, fresh);
-      else fill_sub(L, c, f, p + i * f->size, tbl, fresh);
+      fill_field(L, c, f, p + i * f->size, tbl);
     }
     return;
   }
   for (i = 0; i < (size_t)t->nfields; i++) {
     const vfield *f = &t->fields[i];
     lua_rawgeti(L, c->names, f->name_ref);
-    if (f->kind == VK_SCALAR || f->kind == VK_STRING) fill_leaf(L, c, f, p + f->offset, tbl, fresh);
-    else fill_sub(L, c, f, p + f->offset, tbl, fresh);
+    fill_field(L, c, f, p + f->offset, tbl);
   }
 }
 
@@ -890,21 +911,24 @@ static void check_into(lua_State *L, int idx) {
   if (lua_type(L, idx) != LUA_TTABLE || sealed(L, &none, idx)) luaL_typeerror(L, idx, "table to fill");
 }
 
-/* Sets up c for the view at 1 (pushing the anchors table) and makes the
- * table at tbl (a new one when it is nil). */
-static int start_copy(lua_State *L, fill_ctx *c, const view *live, int zero_based, int tbl, const vtype *t) {
-  int fresh = lua_isnil(L, tbl);
-  c->live = live;
-  c->base = zero_based ? 0 : 1;
+/* The copy of type t at p, of the view at 1, into the table at tbl, or
+ * pushed new when tbl holds nil (replacing it); live: the view read in place. */
+static void copy_into(lua_State *L, const view *live, const vtype *t, const unsigned char *p, int tbl, int zero_based) {
+  fill_ctx c;
+  c.live = live;
+  c.base = zero_based ? 0 : 1;
+  c.names = 0;
+  if (lua_isnil(L, tbl)) {
+    push_copy(L, &c, t, p);
+    lua_replace(L, tbl);
+    return;
+  }
   lua_getiuservalue(L, 1, 2);           /* holder */
   lua_getiuservalue(L, -1, 1);          /* anchors */
   lua_remove(L, -2);
-  c->names = lua_gettop(L);
-  if (fresh) {
-    new_copy(L, c, t);
-    lua_replace(L, tbl);
-  }
-  return fresh;
+  c.names = lua_gettop(L);
+  fill_copy(L, &c, t, p, tbl);
+  lua_pop(L, 1);
 }
 
 /***
@@ -924,14 +948,11 @@ nothing.
 */
 static int view_get(lua_State *L) {
   view *v = check_view(L, 1);
-  fill_ctx c;
-  int flags, fresh;
+  int flags;
   if (!lua_isnoneornil(L, 2)) check_into(L, 2);
   flags = read_options(L, 3, OPT_ZERO);
-  lua_settop(L, 3);
-  fresh = start_copy(L, &c, v, flags & OPT_ZERO, 2, v->type);
-  fill_copy(L, &c, v->type, v->seg->addr + v->base, 2, fresh);
   lua_settop(L, 2);
+  copy_into(L, v, v->type, v->seg->addr + v->base, 2, flags & OPT_ZERO);
   return 1;
 }
 
@@ -941,13 +962,10 @@ static int smo_view_decode(lua_State *L) {
   view *v = check_view(L, 1);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
-  fill_ctx c;
   luaL_argcheck(L, len == v->type->size, 2, "bytes do not match the view's size");
   lua_settop(L, 2);
   lua_pushnil(L);
-  start_copy(L, &c, NULL, 0, 3, v->type);
-  fill_copy(L, &c, v->type, (const unsigned char *)s, 3, 1);
-  lua_settop(L, 3);
+  copy_into(L, NULL, v->type, (const unsigned char *)s, 3, 0);
   return 1;
 }
 
@@ -965,7 +983,6 @@ static int smo_view_snapshot(lua_State *L) {
   double timeout = 1.0;
   size_t size = v->type->size;
   unsigned char *buf;
-  fill_ctx c;
   int cache, rc;
   if (so < 0 || h->size < 4 || (size_t)so > h->size - 4 || ((uintptr_t)(h->addr + so)) % 4 != 0)
     luaL_argerror(L, 2, "the sequence counter lies outside the segment or is misaligned");
@@ -996,10 +1013,7 @@ static int smo_view_snapshot(lua_State *L) {
    * nothing runs Lua code from here to the copy's end */
   if (h->state != SMO_ATTACHED || v->gen != h->attach_gen) raise_dead(L, v);
   rc = seq_copy((const uint32_t *)(const void *)(h->addr + so), buf, h->addr + v->base, size, timeout);
-  if (rc == 0) {
-    int fresh = start_copy(L, &c, NULL, lua_toboolean(L, 5), 4, v->type);
-    fill_copy(L, &c, v->type, buf, 4, fresh);
-  }
+  if (rc == 0) copy_into(L, NULL, v->type, buf, 4, lua_toboolean(L, 5));
   lua_pushvalue(L, cache + 1);
   lua_rawseti(L, cache, 0);             /* the buffer back, for the next snapshot */
   if (rc != 0) {
