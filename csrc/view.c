@@ -483,10 +483,13 @@ Struct views: the fields of a layout in shared memory (`seg:view(T, offset)`).
 
 /***
 `v.field` / `a[i]`: a scalar reads as a number or boolean, `char[N]` as a
-string (up to its first NUL), a nested struct or array as a sub-view (made
-once, then cached). Fields come before view methods.
+string (up to its first NUL, or all N bytes when there is none), a nested
+struct or array as a sub-view (made once, then cached). Array views index
+from 0, as C does. Fields come before view methods.
 @function View:__index
-@raise on an unknown field (`"unknown field 'x'"`), an index out of range, a closed segment
+@raise on an unknown field, naming the struct and the closest field or
+listing the fields (`"unknown field 'nmae' in struct telemetry (did you mean
+'name'?)"`), an index out of range, a closed segment
 @usage local lat = v.gps.lat
 */
 static int view_index(lua_State *L) {
