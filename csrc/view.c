@@ -982,11 +982,13 @@ static int smo_view_decode(lua_State *L) {
 static int smo_view_snapshot(lua_State *L) {
   view *v = check_view(L, 1);
   smo_seg *h = v->seg;
-  lua_Integer so = luaL_checkinteger(L, 2);
+  lua_Integer so;
   double timeout = 1.0;
   size_t size = v->type->size;
   unsigned char *buf;
   int cache, rc;
+  luaL_checktype(L, 2, LUA_TNUMBER);   /* (not a string) */
+  so = luaL_checkinteger(L, 2);
   if (so < 0 || h->size < 4 || (size_t)so > h->size - 4 || ((uintptr_t)(h->addr + so)) % 4 != 0)
     luaL_argerror(L, 2, "the sequence counter lies outside the segment or is misaligned");
   if (!lua_isnoneornil(L, 3)) {

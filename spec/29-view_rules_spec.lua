@@ -312,6 +312,29 @@ describe("view rules", function()
       assert.are.equal(8, into.gps.lat)
     end)
 
+    it("snapshot into one table is never torn while a writer publishes", function()
+      local P = smo.struct("int64_t f[8]; uint32_t seq;")   -- as spec/children/sync_worker.lua publishes
+      local pv = seg:view(P)
+      seg:fill(0, 256, 0)                                    -- (not the telemetry written before)
+      local pid = H.spawn("sync_worker.lua", "publish", seg:key())
+      finally(function()
+        seg:atomic_store("uint32_t", 128, 1)
+        H.wait_exit(pid, 20)
+      end)
+      assert.is_truthy(H.wait_for(function() return seg:get("int64_t", 0) > 0 end, 20))
+      local into, zinto, zopts, torn, seen, distinct, i = {}, {}, { zero_based = true }, 0, {}, 0, 0
+      local t0 = H.now()
+      while i < 20000 or (distinct < 100 and H.now() - t0 < 10) do   -- (a busy machine may starve the writer)
+        i = i + 1
+        local c = i % 2 == 0 and assert(pv:snapshot("seq", into)) or assert(pv:snapshot("seq", 5, zinto, zopts))
+        local f, first = c.f, i % 2 == 0 and 1 or 0
+        for j = first + 1, first + 7 do if f[j] ~= f[first] then torn = torn + 1 break end end
+        if not seen[f[first]] then seen[f[first]], distinct = true, distinct + 1 end
+      end
+      assert.are.equal(0, torn)
+      assert.is_true(distinct >= 100, "the writer published only " .. distinct .. " values during the reads")
+    end)
+
     it("refuse a target that is not a plain table", function()
       assert.are.equal("bad argument #1 to 'get' (table to fill expected, got number)", raised(function() v:get(5) end))
       assert.are.equal("bad argument #3 to 'snapshot' (table to fill expected, got string)",
@@ -342,6 +365,25 @@ describe("view rules", function()
         assert.is_true(ok, call .. ": " .. out)
         assert.matches("attempt to use a closed smobject\nsurvived\n$", out)
       end
+    end)
+
+    it("internal entry points check their arguments", function()
+      local core = require("smobject.core")
+      local cases = {
+        { core.view_snapshot, io.stdout, 0 }, { core.view_snapshot, v, -4 }, { core.view_snapshot, v, 4094 },
+        { core.view_snapshot, v, 2 }, { core.view_snapshot, v, 1.5 }, { core.view_snapshot, v, "0" },
+        { core.view_snapshot, v, 0, -1 }, { core.view_snapshot, v, 0, 0 / 0 }, { core.view_snapshot, v, 0, "1" },
+        { core.view_snapshot, v, 0, nil, 5 }, { core.view_snapshot, v, 0, nil, T },
+        { core.view_hint, 5 },
+      }
+      for i, c in ipairs(cases) do
+        local ok, err = pcall(table.unpack(c, 1, 5))
+        assert.is_false(ok, "case " .. i)
+        assert.matches("bad argument", err, 1, true)
+      end
+      assert.is_false(core.view_hint(function() return "" end))   -- the first one stays
+      assert.matches("did you mean 'name'", raised(function() return v.nmae end), 1, true)
+      assert.are.same(v:get(), core.view_snapshot(v, 0, nil, nil, false))
     end)
 
     it("into a table allocate nothing per reading", function()
