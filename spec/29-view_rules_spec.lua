@@ -254,6 +254,7 @@ describe("view rules", function()
       local snap = assert(v:snapshot("seq", nil, nil, { zero_based = true }))
       assert.are.same(zero, snap)
       assert.are.same(zero.samples, v.samples:get(nil, { zero_based = true }))
+      assert.are.equal(v:format(one), v:format(zero))             -- format takes either
       assert.are.equal("bad argument #2 to 'get' (unknown option 'zerobased' (options: zero_based))",
         raised(function() v:get(nil, { zerobased = true }) end))
       assert.are.equal("bad argument #4 to 'snapshot' (unknown option 'partial' (options: zero_based))",

@@ -383,7 +383,8 @@ end
 -- values (a copy from `get` or `snapshot`), formats those instead, as this
 -- view's type, or as the type of the member at `path`.
 -- @function View:format
--- @param[opt] values a copy of this view's type (or of the member's); default: the view's current values
+-- @param[opt] values a copy of this view's type (or of the member's), 1-based or `zero_based`; default: the
+-- view's current values
 -- @tparam[opt] string path a member path: format values as that member
 -- @treturn string the text
 -- @raise on a closed view, or an unknown path
