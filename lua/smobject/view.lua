@@ -281,10 +281,10 @@ function methods.snapshot(v, seq, a, b, c)
   -- snapshot(seq, into [, opts]) or snapshot(seq, timeout [, into [, opts]])
   local timeout, into, opts, n = a, b, c, 4
   if type(a) == "table" then timeout, into, opts, n = nil, a, b, 3 end
-  if into ~= nil and (type(into) ~= "table" or sealed(into)) then
+  if into ~= nil and (type(into) ~= "table" or (getmetatable(into) ~= nil and sealed(into))) then
     argerror(n, "snapshot", "table to fill expected, got " .. typename(into))
   end
-  local zb = zero_based_option(opts, n + 1, "snapshot")
+  local zb = opts ~= nil and zero_based_option(opts, n + 1, "snapshot")
   local off = base + plan[1]
   if off % 4 ~= 0 or not (timeout == nil or (type(timeout) == "number" and timeout >= 0)) then
     -- what the segment's snapshot refuses, in its words
