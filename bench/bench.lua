@@ -172,6 +172,12 @@ local sv = sseg:view(ST, 64)
 local snap = measure(N // 5, function(n) local vv = sv for _ = 1, n do sink = vv:snapshot("seq") end end)
 local plain = measure(N // 5, function(n) local vv = sv for _ = 1, n do sink = vv:get() end end)
 row("v:snapshot() of a 64-byte struct", snap, "v:get() (unprotected)", plain, 2.0)
+-- the same copies into one table, filled again each time (no allocation)
+local into = {}
+local snap_into = measure(N // 5, function(n) local vv, tt = sv, into for _ = 1, n do sink = vv:snapshot("seq", tt) end end)
+local get_into = measure(N // 5, function(n) local vv, tt = sv, into for _ = 1, n do sink = vv:get(tt) end end)
+row("v:snapshot(seq, into)", snap_into, "v:snapshot(seq), a fresh table", snap, 1.0)
+row("v:get(into)", get_into, "v:get(), a fresh table", plain, 1.0)
 sseg:close()
 
 -- Report: ratio = ours / reference (time per operation; lower is faster).

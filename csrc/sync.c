@@ -415,13 +415,13 @@ Copies bytes while no write is under way (the reader's side of a sequence counte
 */
 static int seg_snapshot(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  uint32_t *seq = check_seq(L, h, 2);
-  size_t off = check_span(L, h, 3, 0), len;
+  uint32_t *seq;
+  size_t off, len;
   double timeout;
-  struct timespec now, dl;
   luaL_Buffer b;
   char *dst;
-  unsigned spins = 0;
+  check_seq(L, h, 2);                   /* the arguments in order (checked again below) */
+  off = check_span(L, h, 3, 0);
   {
     lua_Integer n = smo_checkinteger(L, 4, "integer length");
     luaL_argcheck(L, n >= 0 && (size_t)n <= h->size - off, 4, "length runs past the end of the segment");
@@ -429,32 +429,49 @@ static int seg_snapshot(lua_State *L) {
   }
   /* none: 1 s (a writer that never finishes has died); math.huge: for ever */
   timeout = lua_isnoneornil(L, 5) ? 1.0 : check_timeout(L, 5);
-  dl = deadline_after(timeout < 0 ? TIMEOUT_FOREVER : timeout);
   dst = luaL_buffinitsize(L, &b, len);
+  /* Making the buffer may have run a finalizer (Lua code) that closed the
+   * handle or attached it again: everything is checked again.  From here to
+   * the copy's end nothing runs Lua code. */
+  h = check_seg(L, 1);
+  seq = check_seq(L, h, 2);
+  off = check_span(L, h, 3, 0);
+  luaL_argcheck(L, len <= h->size - off, 4, "length runs past the end of the segment");
+  if (seq_copy(seq, (unsigned char *)dst, h->addr + off, len, timeout) != 0) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "timeout");
+    lua_pushinteger(L, ETIMEDOUT);
+    return 3;
+  }
+  luaL_pushresultsize(&b, len);
+  return 1;
+}
+
+/* Copies len bytes from src to dst while the uint32_t counter at seq is even
+ * and unchanged; 0, or ETIMEDOUT when no such copy could be made within
+ * timeout seconds (< 0: for ever). */
+int seq_copy(const uint32_t *seq, unsigned char *dst, const unsigned char *src, size_t len, double timeout) {
+  struct timespec now, dl = { 0, 0 };
+  unsigned spins = 0;
   for (;;) {
     uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
     if (!(s1 & 1u)) {
       uint32_t s2;
-      memcpy(dst, h->addr + off, len);
+      memcpy(dst, src, len);
       __atomic_thread_fence(__ATOMIC_ACQUIRE);
       s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
-      if (s1 == s2) break;
+      if (s1 == s2) return 0;
     }
+    /* the clock is read only once a copy failed: the common case never reads it */
+    if (spins == 0) dl = deadline_after(timeout < 0 ? TIMEOUT_FOREVER : timeout);
     if (++spins % 1024 == 0) {
       clock_gettime(CLOCK_MONOTONIC, &now);
-      if (now.tv_sec > dl.tv_sec || (now.tv_sec == dl.tv_sec && now.tv_nsec >= dl.tv_nsec)) {
-        luaL_pushfail(L);
-        lua_pushliteral(L, "timeout");
-        lua_pushinteger(L, ETIMEDOUT);
-        return 3;
-      }
+      if (now.tv_sec > dl.tv_sec || (now.tv_sec == dl.tv_sec && now.tv_nsec >= dl.tv_nsec)) return ETIMEDOUT;
       sched_yield();
     } else {
       __builtin_ia32_pause();
     }
   }
-  luaL_pushresultsize(&b, len);
-  return 1;
 }
 
 static const luaL_Reg sync_methods[] = {

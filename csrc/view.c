@@ -16,12 +16,14 @@
  * one attachment of its handle (attach_gen): the size of that attachment
  * never changes, so an access only needs the attachment to be the same.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <limits.h>
 
 #include "access.h"
 #include "areas.h"
+#include "lock.h"
 
 #define VIEW_MAGIC 0x5745495645534d53ULL   /* "SMSEVIEW" */
 #define SHORT_NAME 40                       /* LUAI_MAXSHORTLEN: longer names are not interned */
@@ -44,6 +46,7 @@ typedef struct vtype vtype;
 typedef struct vfield {
   const char *name;       /* interned text, anchored by the vtype's user value */
   size_t namelen;
+  int name_ref;           /* the name in the anchors table (copies push it from there) */
   int kind;
   int code;               /* C type code of a scalar */
   size_t offset, size;
@@ -217,7 +220,7 @@ static const vtype *compile_type(lua_State *L, int desc, int anchors, int depth)
     if (lua_type(L, -1) != LUA_TTABLE) raise_desc(L, "a field description must be a table");
     if (raw_field(L, -1, "name") != LUA_TSTRING) raise_desc(L, "a field needs a name");
     f->name = lua_tolstring(L, -1, &f->namelen);
-    luaL_ref(L, anchors);                 /* keeps the interned name alive */
+    f->name_ref = luaL_ref(L, anchors);   /* keeps the interned name alive */
     compile_field(L, lua_gettop(L), f, anchors, depth, size);
     if ((f->kind == VK_STRUCT || f->kind == VK_ARRAY) && t->nsub < VIEW_MAX_SUBSLOTS)
       f->slot = VIEW_FIRST_SLOT + t->nsub++;
@@ -267,9 +270,43 @@ static SMO_NORETURN void raise_not_view(lua_State *L, int idx) {
   __builtin_unreachable();
 }
 
-static SMO_NORETURN void raise_bad_key(lua_State *L, int idx) {
-  if (lua_type(L, idx) == LUA_TSTRING) luaL_error(L, "unknown field '%s'", lua_tostring(L, idx));
-  luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, idx));
+/* Registry key of view.lua's words for an unknown field (core.view_hint). */
+static const char hint_key = 'h';
+
+/* Pushes the Lua layout of type t, a type of the view at 1 (error paths). */
+static void push_layout(lua_State *L, const vtype *t) {
+  lua_getiuservalue(L, 1, 2);           /* holder */
+  lua_getiuservalue(L, -1, 1);          /* anchors */
+  lua_rawgeti(L, -1, t->layout_ref);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+/* Pushes the C name of type t of the view at 1 ("float[8]"; error paths). */
+static const char *push_type_name(lua_State *L, const vtype *t) {
+  push_layout(L, t);
+  if (lua_type(L, -1) != LUA_TTABLE || lua_getfield(L, -1, "name") != LUA_TSTRING) {
+    lua_settop(L, lua_gettop(L) - 1);
+    lua_pushstring(L, t->kind == VK_ARRAY ? "the array" : "the struct");
+  }
+  lua_remove(L, -2);
+  return lua_tostring(L, -1);
+}
+
+/* The key at idx names no field of struct type t (of the view at 1): the
+ * message names the type and the closest field, or lists the fields (words
+ * view.lua gives: only the error path pays for them). */
+static SMO_NORETURN void raise_bad_key(lua_State *L, const vtype *t, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TSTRING) luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, idx));
+  luaL_checkstack(L, 4, NULL);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hint_key) == LUA_TFUNCTION) {
+    push_layout(L, t);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+      luaL_error(L, "unknown field '%s'%s", lua_tostring(L, idx), lua_tostring(L, -1));
+  }
+  luaL_error(L, "unknown field '%s'", lua_tostring(L, idx));
   __builtin_unreachable();
 }
 
@@ -422,8 +459,7 @@ static int raise_unknown(lua_State *L, const view *v, int idx) {
     return luaL_error(L, "array views are indexed by integers 0..%I, not by %s", (lua_Integer)v->type->count - 1,
                       lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : luaL_typename(L, idx));
   }
-  if (lua_type(L, idx) == LUA_TSTRING) return luaL_error(L, "unknown field '%s'", lua_tostring(L, idx));
-  return luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, idx));
+  raise_bad_key(L, v->type, idx);
 }
 
 /* The array index at idx into *i: an integer, or a float with an exact
@@ -447,10 +483,13 @@ Struct views: the fields of a layout in shared memory (`seg:view(T, offset)`).
 
 /***
 `v.field` / `a[i]`: a scalar reads as a number or boolean, `char[N]` as a
-string (up to its first NUL), a nested struct or array as a sub-view (made
-once, then cached). Fields come before view methods.
+string (up to its first NUL, or all N bytes when there is none), a nested
+struct or array as a sub-view (made once, then cached). Array views index
+from 0, as C does. Fields come before view methods.
 @function View:__index
-@raise on an unknown field (`"unknown field 'x'"`), an index out of range, a closed segment
+@raise on an unknown field, naming the struct and the closest field or
+listing the fields (`"unknown field 'nmae' in struct telemetry (did you mean
+'name'?)"`), an index out of range, a closed segment
 @usage local lat = v.gps.lat
 */
 static int view_index(lua_State *L) {
@@ -481,7 +520,41 @@ static int view_index(lua_State *L) {
 
 /* ------------------------------------------------------------- writes */
 
-static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int write);
+/* Options of set (and get): { partial = true }, { zero_based = true }. */
+#define OPT_PARTIAL 1                 /* an array table may give some elements only */
+#define OPT_ZERO 2                    /* array tables are 0-based, as views are */
+
+/* The options table at idx (none or nil: none), of the options allowed. */
+static int read_options(lua_State *L, int idx, int allowed) {
+  int flags = 0;
+  const char *names = (allowed & OPT_PARTIAL) ? "partial, zero_based" : "zero_based";
+  if (lua_isnoneornil(L, idx)) return 0;
+  if (lua_type(L, idx) != LUA_TTABLE) luaL_typeerror(L, idx, "options table");
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    int bit = 0;
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    if (k != NULL && strcmp(k, "partial") == 0) bit = OPT_PARTIAL;
+    else if (k != NULL && strcmp(k, "zero_based") == 0) bit = OPT_ZERO;
+    if (!(bit & allowed)) {
+      luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s' (options: %s)", luaL_tolstring(L, -2, NULL), names));
+    }
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+      luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a boolean, got %s", k, luaL_typename(L, -1)));
+    if (lua_toboolean(L, -1)) flags |= bit;
+    lua_pop(L, 1);
+  }
+  return flags;
+}
+
+/* A field's place in messages: "field 'x': ", "array element: ", or, for
+ * the whole view given to set (slot -1), "set: ". */
+static const char *field_prefix(lua_State *L, const vfield *f) {
+  if (f->name) return lua_pushfstring(L, "field '%s': ", f->name);
+  return f->slot < 0 ? "set: " : "array element: ";
+}
+
+static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int flags, int write);
 
 /* The bits of the value at val for scalar field f; raises naming the field. */
 static uint64_t field_bits(lua_State *L, const vfield *f, int val) {
@@ -499,9 +572,47 @@ static uint64_t field_bits(lua_State *L, const vfield *f, int val) {
   return bits;
 }
 
-/* Checks (write = 0) or writes (write = 1) the table at val into struct or
- * array type t at p: a partial write; unknown keys raise. */
-static void store_table(lua_State *L, view *v, const vtype *t, unsigned char *p, int val, int write) {
+/* A string of len bytes does not fit char[N] field f with its NUL. */
+static SMO_NORETURN void raise_string(lua_State *L, const vfield *f, size_t len) {
+  const char *pre = field_prefix(L, f);
+  lua_Integer n = (lua_Integer)f->size;
+  if (len > f->size) {
+    luaL_error(L, "%sstring of %I bytes is too long for char[%I] (%I bytes and the NUL at most)", pre, (lua_Integer)len,
+               n, n - 1);
+  }
+  if (f->name) lua_pushfstring(L, "set_bytes(\"%s\", s)", f->name);
+  else lua_pushliteral(L, "set_bytes(path, s)");
+  luaL_error(L, "%sstring of %I bytes leaves no room for the NUL of char[%I] (%I bytes at most; %s writes all %I without one)",
+             pre, (lua_Integer)len, n, n - 1, lua_tostring(L, -1), n);
+  __builtin_unreachable();
+}
+
+/* A table of n values for array field f (of type t) that takes them all. */
+static SMO_NORETURN void raise_count(lua_State *L, const vfield *f, const vtype *t, lua_Integer n, lua_Integer base) {
+  const char *pre = field_prefix(L, f);
+  lua_Integer c = (lua_Integer)t->count;
+  luaL_error(L, "%sa table of %I values for %s (%I elements, keys %I..%I): give all %I, or pass { partial = true } to set",
+             pre, n, push_type_name(L, t), c, base, c - 1 + base, c);
+  __builtin_unreachable();
+}
+
+/* Key k of a table for array field f (of type t) is out of range. */
+static SMO_NORETURN void raise_key(lua_State *L, const vfield *f, const vtype *t, lua_Integer k, lua_Integer base) {
+  const char *pre = field_prefix(L, f);
+  lua_Integer c = (lua_Integer)t->count;
+  luaL_error(L, "%skey %I out of range for %s (a sequence, keys %I..%I%s)", pre, k, push_type_name(L, t), base,
+             c - 1 + base, k == 0 && base == 1 ? "; a 0-based table needs { zero_based = true }" : "");
+  __builtin_unreachable();
+}
+
+/* Checks (write = 0) or writes (write = 1) the table at val into the struct
+ * or array field f at p.  A struct's table may name some fields only (unknown
+ * names raise); an array's must give every element (keys 1..n, or 0..n-1
+ * with OPT_ZERO) unless OPT_PARTIAL. */
+static void store_table(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int flags, int write) {
+  const vtype *t = f->type;
+  lua_Integer base = (flags & OPT_ZERO) ? 0 : 1, n = 0, bad = 0;
+  int has_bad = 0;
   luaL_checkstack(L, 6, "value too deep");
   if (lua_type(L, val) != LUA_TTABLE) {
     luaL_error(L, "a table is needed to set a %s, got %s", t->kind == VK_ARRAY ? "array" : "struct",
@@ -511,24 +622,34 @@ static void store_table(lua_State *L, view *v, const vtype *t, unsigned char *p,
   while (lua_next(L, val) != 0) {
     int vi = lua_gettop(L);
     if (t->kind == VK_STRUCT) {
-      const vfield *f = find_field(L, t, vi - 1);
-      if (f == NULL) raise_bad_key(L, vi - 1);
-      store_value(L, v, f, p + f->offset, vi, write);
+      const vfield *m = find_field(L, t, vi - 1);
+      if (m == NULL) raise_bad_key(L, t, vi - 1);
+      store_value(L, v, m, p + m->offset, vi, flags, write);
     } else {
       lua_Integer i;
-      vfield f = t->elem;
-      if (!lua_isinteger(L, vi - 1)) luaL_error(L, "arrays are set from sequences (keys 1..%I)", (lua_Integer)t->count);
+      vfield e = t->elem;
+      if (!lua_isinteger(L, vi - 1)) {
+        luaL_error(L, "%sarrays are set from sequences (keys %I..%I)", field_prefix(L, f), base,
+                   (lua_Integer)t->count - 1 + base);
+      }
       i = lua_tointeger(L, vi - 1);
-      if (i < 1 || (size_t)i > t->count)
-        luaL_error(L, "key %I out of range for an array of %I elements (a sequence, keys 1..%I)", i,
-                   (lua_Integer)t->count, (lua_Integer)t->count);
-      store_value(L, v, &f, p + (size_t)(i - 1) * t->elem.size, vi, write);
+      n++;
+      if (i < base || (lua_Unsigned)(i - base) >= (lua_Unsigned)t->count) {
+        if (!has_bad) bad = i;
+        has_bad = 1;
+      } else {
+        store_value(L, v, &e, p + (size_t)(i - base) * t->elem.size, vi, flags, write);
+      }
     }
     lua_pop(L, 1);
   }
+  if (t->kind == VK_ARRAY && !write) {
+    if (!(flags & OPT_PARTIAL) && (lua_Unsigned)n != (lua_Unsigned)t->count) raise_count(L, f, t, n, base);
+    if (has_bad) raise_key(L, f, t, bad, base);
+  }
 }
 
-static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int write) {
+static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int flags, int write) {
   switch (f->kind) {
     case VK_SCALAR: {
       uint64_t bits = field_bits(L, f, val);
@@ -541,8 +662,7 @@ static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p
       if (lua_type(L, val) != LUA_TSTRING)
         luaL_error(L, "a string is needed for char[%I], got %s", (lua_Integer)f->size, luaL_typename(L, val));
       s = lua_tolstring(L, val, &len);
-      if (len > f->size)
-        luaL_error(L, "string of %I bytes is too long for char[%I]", (lua_Integer)len, (lua_Integer)f->size);
+      if (len >= f->size) raise_string(L, f, len);
       if (write) {
         memcpy(p, s, len);
         memset(p + len, 0, f->size - len);
@@ -550,32 +670,37 @@ static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p
       break;
     }
     default:
-      store_table(L, v, f->type, p, val, write);
+      store_table(L, v, f, p, val, flags, write);
       break;
   }
 }
 
 /* Validates everything first, then writes: a bad value leaves memory alone. */
-static void store_checked(lua_State *L, view *v, const vfield *f, unsigned char *p, int val) {
+static void store_checked(lua_State *L, view *v, const vfield *f, unsigned char *p, int val, int flags) {
   if (v->seg->readonly) raise_readonly(L);
-  store_value(L, v, f, p, val, 0);
-  store_value(L, v, f, p, val, 1);
+  store_value(L, v, f, p, val, flags, 0);
+  store_value(L, v, f, p, val, flags, 1);
 }
 
 /***
 `v.field = value`: writes a scalar (it must fit), a string into `char[N]`
-(longer raises, shorter is NUL-padded), or a table into a nested struct or
-array (checked whole before anything is written).
+(at most N-1 bytes: it is NUL-padded to N, so a C reader always finds a NUL;
+`set_bytes` writes all N without one), or a table into a nested struct or
+array (checked whole before anything is written): a struct's table may name
+some fields only, an array's must give every element (a sequence, keys
+1..n; `set` with `{ partial = true }` writes some).
 @function View:__newindex
-@raise on an unknown field, a value that does not fit, a read-only or closed segment
-@usage v.name = "rover"; v.gps = { lat = 1 }
+@raise on an unknown field (suggesting the closest name), a value that does
+not fit, a string of N bytes or more, an array table of the wrong length, a
+read-only or closed segment
+@usage v.name = "rover"; v.gps = { lat = 1 }; v.samples = { 1, 2, 3, 4 }
 */
 static int view_newindex(lua_State *L) {
   view *v = check_view(L, 1);
   const vtype *t = v->type;
   if (t->kind == VK_STRUCT) {
     const vfield *f = find_field(L, t, 2);
-    if (f == NULL) raise_bad_key(L, 2);
+    if (f == NULL) raise_bad_key(L, t, 2);
     if (f->kind == VK_SCALAR) {   /* the hot path */
       uint64_t bits;
       if (v->seg->readonly) raise_readonly(L);
@@ -583,14 +708,14 @@ static int view_newindex(lua_State *L) {
       store_bits(v->seg->addr + v->base + f->offset, f->code, bits);
       return 0;
     }
-    store_checked(L, v, f, v->seg->addr + v->base + f->offset, 3);
+    store_checked(L, v, f, v->seg->addr + v->base + f->offset, 3, 0);
     return 0;
   }
   {
     lua_Integer i;
     if (array_index(L, 2, &i)) {
       if (i >= 0 && (size_t)i < t->count) {
-        store_checked(L, v, &t->elem, v->seg->addr + v->base + (size_t)i * t->elem.size, 3);
+        store_checked(L, v, &t->elem, v->seg->addr + v->base + (size_t)i * t->elem.size, 3, 0);
         return 0;
       }
       return raise_index(L, v, i);
@@ -600,80 +725,309 @@ static int view_newindex(lua_State *L) {
 }
 
 /***
-Partial write from a plain table; every value is checked before any is written.
+Writes a plain table into the view; every value is checked before any is
+written. A struct's table may name some fields only; an array's (the view's
+own, or a nested one) must give every element, as a sequence (keys 1..n),
+unless `opts.partial`. Strings as in `v.field = s`.
 @function View:set
-@tparam table values fields by name (arrays as sequences)
+@tparam table values fields by name, arrays as sequences
+@tparam[opt] table opts `partial = true`: array tables may give some
+elements only (the others are kept); `zero_based = true`: array tables have
+keys 0..n-1, as the view's indices and the copies `get(into, { zero_based =
+true })` gives
 @treturn View the view
-@raise on an unknown key or a value that does not fit
-@usage v:set{ x = 1, gps = { lon = 2 } }
+@raise on an unknown key, a value that does not fit, an array table of the
+wrong length (without `partial`), an unknown option
+@usage v:set{ x = 1, gps = { lon = 2 } }; v.samples:set({ 9, 9 }, { partial = true })
 */
 static int view_set(lua_State *L) {
   view *v = check_view(L, 1);
   vfield whole;
+  int flags;
   memset(&whole, 0, sizeof whole);
   whole.kind = v->type->kind == VK_ARRAY ? VK_ARRAY : VK_STRUCT;
   whole.type = v->type;
   whole.size = v->type->size;
+  whole.slot = -1;                      /* messages say "set: " */
   luaL_checktype(L, 2, LUA_TTABLE);
-  store_checked(L, v, &whole, v->seg->addr + v->base, 2);
+  flags = read_options(L, 3, OPT_PARTIAL | OPT_ZERO);
+  store_checked(L, v, &whole, v->seg->addr + v->base, 2, flags);
   lua_settop(L, 1);
   return 1;
 }
 
 /* ------------------------------------------------------------- reads */
 
-/* Pushes a plain table copy of type t found at p (arrays as sequences). */
-static void push_copy(lua_State *L, const vtype *t, const unsigned char *p) {
+/*
+ * Copies are plain tables, made fresh or filled into a table the caller
+ * gives: its nested tables are reused (a sealed object, whose metatable has
+ * a __metatable field, is replaced, never written), its other keys are left
+ * alone, and a string equal to the one it holds is kept, so that a reader
+ * filling the same table again allocates nothing.  Only raw accesses: no
+ * metamethod runs.
+ */
+typedef struct fill_ctx {
+  const view *live;       /* a view read in place: checked again after anything that may run a finalizer */
+  int names;              /* stack index of the anchors table (the field names), 0: none (a fresh copy) */
+  lua_Integer base;       /* the first array key: 1, or 0 (zero_based) */
+} fill_ctx;
+
+/* A finalizer run by an allocation may have closed the segment. */
+static inline void check_live(lua_State *L, const fill_ctx *c) {
+  const view *v = c->live;
+  if (v != NULL && (v->seg->state != SMO_ATTACHED || v->gen != v->seg->attach_gen)) raise_dead(L, v);
+}
+
+/* Whether the table at idx is a sealed object (its metatable protected). */
+static int sealed(lua_State *L, const fill_ctx *c, int idx) {
+  int is;
+  if (!lua_getmetatable(L, idx)) return 0;
+  lua_pushliteral(L, "__metatable");
+  check_live(L, c);
+  is = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  return is;
+}
+
+/* The length of the text in char[size] at q: up to its first NUL, or all. */
+static size_t text_len(const unsigned char *q, size_t size) {
+  const void *nul = memchr(q, 0, size);
+  return nul ? (size_t)((const unsigned char *)nul - q) : size;
+}
+
+/* Whether the value at idx is the text of the char[size] at q. */
+static int same_text(lua_State *L, int idx, const unsigned char *q, size_t size) {
+  size_t len;
+  const char *s;
+  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  s = lua_tolstring(L, idx, &len);
+  return len == text_len(q, size) && memcmp(s, q, len) == 0;
+}
+
+static inline void push_text(lua_State *L, const fill_ctx *c, const unsigned char *q, size_t size) {
+  lua_pushlstring(L, (const char *)q, text_len(q, size));
+  check_live(L, c);
+}
+
+/* Pushes a new table for a copy of type t. */
+static void new_copy(lua_State *L, const fill_ctx *c, const vtype *t) {
+  if (t->kind == VK_ARRAY) {
+    int n = t->count > INT32_MAX ? 0 : (int)t->count;
+    if (c->base == 0) lua_createtable(L, n > 0 ? n - 1 : 0, 1);
+    else lua_createtable(L, n, 0);
+  } else {
+    lua_createtable(L, 0, t->nfields);
+  }
+  check_live(L, c);
+}
+
+/* Pushes a new copy of type t found at p. */
+static void push_copy(lua_State *L, const fill_ctx *c, const vtype *t, const unsigned char *p) {
   size_t i;
   luaL_checkstack(L, 4, "layout too deep");
+  new_copy(L, c, t);
   if (t->kind == VK_ARRAY) {
-    lua_createtable(L, t->count > INT32_MAX ? 0 : (int)t->count, 0);
+    const vfield *f = &t->elem;
     for (i = 0; i < t->count; i++) {
-      const vfield *f = &t->elem;
       const unsigned char *q = p + i * f->size;
       if (f->kind == VK_SCALAR) push_scalar(L, f->code, q);
-      else if (f->kind == VK_STRING) {
-        const void *nul = memchr(q, 0, f->size);
-        lua_pushlstring(L, (const char *)q, nul ? (size_t)((const unsigned char *)nul - q) : f->size);
-      } else push_copy(L, f->type, q);
-      lua_rawseti(L, -2, (lua_Integer)i + 1);
+      else if (f->kind == VK_STRING) push_text(L, c, q, f->size);
+      else push_copy(L, c, f->type, q);
+      lua_rawseti(L, -2, (lua_Integer)i + c->base);
     }
     return;
   }
-  lua_createtable(L, 0, t->nfields);
   for (i = 0; i < (size_t)t->nfields; i++) {
     const vfield *f = &t->fields[i];
     const unsigned char *q = p + f->offset;
-    lua_pushlstring(L, f->name, f->namelen);
+    if (c->names) lua_rawgeti(L, c->names, f->name_ref);   /* no allocation, however long */
+    else lua_pushlstring(L, f->name, f->namelen);
     if (f->kind == VK_SCALAR) push_scalar(L, f->code, q);
-    else if (f->kind == VK_STRING) {
-      const void *nul = memchr(q, 0, f->size);
-      lua_pushlstring(L, (const char *)q, nul ? (size_t)((const unsigned char *)nul - q) : f->size);
-    } else push_copy(L, f->type, q);
+    else if (f->kind == VK_STRING) push_text(L, c, q, f->size);
+    else push_copy(L, c, f->type, q);
     lua_rawset(L, -3);
   }
 }
 
+static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const unsigned char *p, int tbl);
+
+/* The key is on top, its value in the table at tbl (pushed, raw): fills
+ * the table there with field f at q, or sets a new copy when there is no
+ * table to reuse; a string equal to the one there is kept.  Pops the key. */
+static void fill_field(lua_State *L, const fill_ctx *c, const vfield *f, const unsigned char *q, int tbl) {
+  int type;
+  if (f->kind == VK_SCALAR) {
+    push_scalar(L, f->code, q);
+    lua_rawset(L, tbl);
+    return;
+  }
+  lua_pushvalue(L, -1);
+  type = lua_rawget(L, tbl);
+  if (f->kind == VK_STRING) {
+    int same = type == LUA_TSTRING && same_text(L, -1, q, f->size);
+    lua_pop(L, 1);
+    if (same) {
+      lua_pop(L, 1);
+      return;
+    }
+    push_text(L, c, q, f->size);
+  } else if (type == LUA_TTABLE && !sealed(L, c, -1)) {
+    fill_copy(L, c, f->type, q, lua_gettop(L));
+    lua_pop(L, 2);
+    return;
+  } else {
+    lua_pop(L, 1);
+    push_copy(L, c, f->type, q);
+  }
+  lua_rawset(L, tbl);
+}
+
+/* Fills the table at tbl with the copy of type t found at p. */
+static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const unsigned char *p, int tbl) {
+  size_t i;
+  luaL_checkstack(L, 8, "layout too deep");
+  if (t->kind == VK_ARRAY) {
+    const vfield *f = &t->elem;
+    if (f->kind == VK_SCALAR) {         /* the common case, straight into the array part */
+      for (i = 0; i < t->count; i++) {
+        push_scalar(L, f->code, p + i * f->size);
+        lua_rawseti(L, tbl, (lua_Integer)i + c->base);
+      }
+      return;
+    }
+    for (i = 0; i < t->count; i++) {
+      lua_pushinteger(L, (lua_Integer)i + c->base);
+      fill_field(L, c, f, p + i * f->size, tbl);
+    }
+    return;
+  }
+  for (i = 0; i < (size_t)t->nfields; i++) {
+    const vfield *f = &t->fields[i];
+    lua_rawgeti(L, c->names, f->name_ref);
+    fill_field(L, c, f, p + f->offset, tbl);
+  }
+}
+
+/* The table to fill at idx: a table that is not a sealed object. */
+static void check_into(lua_State *L, int idx) {
+  fill_ctx none = { NULL, 0, 1 };
+  if (lua_type(L, idx) != LUA_TTABLE || sealed(L, &none, idx)) luaL_typeerror(L, idx, "table to fill");
+}
+
+/* The copy of type t at p, of the view at 1, into the table at tbl, or
+ * pushed new when tbl holds nil (replacing it); live: the view read in place. */
+static void copy_into(lua_State *L, const view *live, const vtype *t, const unsigned char *p, int tbl, int zero_based) {
+  fill_ctx c;
+  c.live = live;
+  c.base = zero_based ? 0 : 1;
+  c.names = 0;
+  if (lua_isnil(L, tbl)) {
+    push_copy(L, &c, t, p);
+    lua_replace(L, tbl);
+    return;
+  }
+  lua_getiuservalue(L, 1, 2);           /* holder */
+  lua_getiuservalue(L, -1, 1);          /* anchors */
+  lua_remove(L, -2);
+  c.names = lua_gettop(L);
+  fill_copy(L, &c, t, p, tbl);
+  lua_pop(L, 1);
+}
+
 /***
-Deep copy to a plain table (arrays as sequences, 1-based).
+A copy of the view's values as a plain table: nested structs as tables,
+arrays as sequences (keys 1..n, as Lua's tables are, while the view's indices
+are 0..n-1; `{ zero_based = true }` gives keys 0..n-1, as the view), `char[N]`
+as strings (up to the first NUL, or all N bytes when there is none). Given a
+table `into`, fills it instead: its nested tables are reused and its other
+keys left alone, so a reader that fills the same table again allocates
+nothing.
 @function View:get
-@treturn table the values
-@usage local copy = v:get()
+@tparam[opt] table into the table to fill (default: a new one)
+@tparam[opt] table opts `zero_based = true`: arrays with keys 0..n-1
+@treturn table the copy (`into` when given)
+@raise when `into` is not a table, on an unknown option
+@usage local copy = v:get(); v:get(reading); local z = v:get(nil, { zero_based = true })
 */
 static int view_get(lua_State *L) {
   view *v = check_view(L, 1);
-  push_copy(L, v->type, v->seg->addr + v->base);
+  int flags;
+  if (!lua_isnoneornil(L, 2)) check_into(L, 2);
+  flags = read_options(L, 3, OPT_ZERO);
+  lua_settop(L, 2);
+  copy_into(L, v, v->type, v->seg->addr + v->base, 2, flags & OPT_ZERO);
   return 1;
 }
 
-/* core.decode(v, bytes) -> the table v:get() would give for these bytes
+/* core.view_decode(v, bytes) -> the table v:get() would give for these bytes
  * (a snapshot taken with seg:snapshot). */
 static int smo_view_decode(lua_State *L) {
   view *v = check_view(L, 1);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
   luaL_argcheck(L, len == v->type->size, 2, "bytes do not match the view's size");
-  push_copy(L, v->type, (const unsigned char *)s);
+  lua_settop(L, 2);
+  lua_pushnil(L);
+  copy_into(L, NULL, v->type, (const unsigned char *)s, 3, 0);
+  return 1;
+}
+
+/* core.view_snapshot(v, seq_offset, timeout, into, zero_based) -> the copy
+ * of the view (into, or a new table) taken while the uint32_t counter at
+ * segment offset seq_offset was even and unchanged, or nil, "timeout",
+ * ETIMEDOUT (into untouched).  timeout: nil (1 s), seconds >= 0, math.huge.
+ * view.lua checks the arguments with the words of View:snapshot; they are
+ * checked here again.  The bytes go to a buffer kept in the view's user
+ * value 3 (key 0), taken out while in use, and are decoded from there. */
+static int smo_view_snapshot(lua_State *L) {
+  view *v = check_view(L, 1);
+  smo_seg *h = v->seg;
+  lua_Integer so;
+  double timeout = 1.0;
+  size_t size = v->type->size;
+  unsigned char *buf;
+  int cache, rc;
+  luaL_checktype(L, 2, LUA_TNUMBER);   /* (not a string) */
+  so = luaL_checkinteger(L, 2);
+  if (so < 0 || h->size < 4 || (size_t)so > h->size - 4 || ((uintptr_t)(h->addr + so)) % 4 != 0)
+    luaL_argerror(L, 2, "the sequence counter lies outside the segment or is misaligned");
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TNUMBER);
+    timeout = (double)lua_tonumber(L, 3);
+    luaL_argcheck(L, timeout >= 0, 3, "timeout must be a number of seconds >= 0");
+    if (timeout > TIMEOUT_FOREVER) timeout = -1;
+  }
+  if (!lua_isnoneornil(L, 4)) check_into(L, 4);
+  lua_settop(L, 5);
+  if (lua_getiuservalue(L, 1, 3) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 3);
+  }
+  cache = lua_gettop(L);
+  if (lua_rawgeti(L, cache, 0) == LUA_TUSERDATA && lua_rawlen(L, -1) == size) {
+    lua_pushnil(L);                     /* taken out: a snapshot nested in this one (a finalizer's) makes its own */
+    lua_rawseti(L, cache, 0);
+  } else {
+    lua_pop(L, 1);
+    lua_newuserdatauv(L, size, 0);
+  }
+  buf = (unsigned char *)lua_touserdata(L, -1);
+  /* making the buffer may have run a finalizer that closed the segment;
+   * nothing runs Lua code from here to the copy's end */
+  if (h->state != SMO_ATTACHED || v->gen != h->attach_gen) raise_dead(L, v);
+  rc = seq_copy((const uint32_t *)(const void *)(h->addr + so), buf, h->addr + v->base, size, timeout);
+  if (rc == 0) copy_into(L, NULL, v->type, buf, 4, lua_toboolean(L, 5));
+  lua_pushvalue(L, cache + 1);
+  lua_rawseti(L, cache, 0);             /* the buffer back, for the next snapshot */
+  if (rc != 0) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "timeout");
+    lua_pushinteger(L, ETIMEDOUT);
+    return 3;
+  }
+  lua_settop(L, 4);
   return 1;
 }
 
@@ -711,11 +1065,27 @@ static int smo_view_info(lua_State *L) {
   return 6;
 }
 
+/* core.view_hint(fn): view.lua's words for an unknown field, fn(layout,
+ * name) -> the text after "unknown field 'name'".  The first one stays. */
+static int smo_view_hint(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hint_key) != LUA_TNIL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_pushvalue(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &hint_key);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg view_functions[] = {
   { "compile_layout", smo_compile_layout },
   { "new_view", smo_new_view },
   { "view_info", smo_view_info },
   { "view_decode", smo_view_decode },
+  { "view_snapshot", smo_view_snapshot },
+  { "view_hint", smo_view_hint },
   { NULL, NULL }
 };
 

@@ -130,23 +130,25 @@ describe("views", function()
     assert.are.equal(v.m[1], v.m[1])
   end)
 
-  it("treat char[N] as strings: NUL-padded, too long raises", function()
+  it("treat char[N] as strings: NUL-padded, N bytes or more raises (set_bytes writes N)", function()
     local v = seg:view(T)
     seg:fill(T:offsetof("name"), 8, 0xFF)
     v.name = "bot"
     assert.are.equal("bot", v.name)
     assert.are.equal("bot\0\0\0\0\0", seg:read(T:offsetof("name"), 8))
-    v.name = "12345678"       -- exactly N, no NUL, as C allows
+    v:set_bytes("name", "12345678")  -- exactly N, no NUL, as C allows, when asked for
     assert.are.equal("12345678", v.name)
-    assert.are.equal("string of 9 bytes is too long for char[8]", raised(function() v.name = "123456789" end))
+    assert.are.equal("field 'name': string of 9 bytes is too long for char[8] (7 bytes and the NUL at most)",
+      raised(function() v.name = "123456789" end))
     assert.are.equal("12345678", v.name)
     assert.are.equal("a string is needed for char[8], got number", raised(function() v.name = 5 end))
   end)
 
   it("raise on unknown fields, bad indices and values that do not fit", function()
     local v = seg:view(T)
-    assert.are.equal("unknown field 'nope'", raised(function() return v.nope end))
-    assert.are.equal("unknown field 'nope'", raised(function() v.nope = 1 end))
+    local fields = " in struct sample (fields: x, seq, small, ok, name, gps, m, counter)"
+    assert.are.equal("unknown field 'nope'" .. fields, raised(function() return v.nope end))
+    assert.are.equal("unknown field 'nope'" .. fields, raised(function() v.nope = 1 end))
     assert.are.equal("index 2 out of range (array of 2 elements, indices 0..1)", raised(function() return v.m[2] end))
     assert.are.equal("index -1 out of range (array of 3 elements, indices 0..2)", raised(function() v.m[0][-1] = 1 end))
     assert.are.equal("field 'small': value 256 out of range for uint8_t", raised(function() v.small = 256 end))
@@ -167,17 +169,18 @@ describe("views", function()
     assert.are.equal(1.5, v.x)
     v:set{ gps = { lon = 9 } }             -- partial
     assert.are.same({ lat = 2, lon = 9 }, v.gps:get())
-    assert.are.equal("unknown field 'bogus'", raised(function() v:set{ x = 7, bogus = 1 } end))
+    assert.are.equal("unknown field 'bogus' in struct sample (fields: x, seq, small, ok, name, gps, m, counter)",
+      raised(function() v:set{ x = 7, bogus = 1 } end))
     assert.are.equal(1.5, v.x)             -- nothing written when anything is wrong
     assert.are.equal("field 'small': value 300 out of range for uint8_t",
       raised(function() v:set{ x = 8, small = 300 } end))
     assert.are.equal(1.5, v.x)
     v.gps = { lat = -1 }                   -- a table into a nested struct
     assert.are.equal(-1, v.gps.lat)
-    v.m[0] = { 7, 8 }
+    v.m[0]:set({ 7, 8 }, { partial = true })   -- an array's table is whole unless partial
     assert.are.same({ 7, 8, 3 }, v.m[0]:get())
-    assert.are.equal("key 4 out of range for an array of 3 elements (a sequence, keys 1..3)",
-      raised(function() v.m[0] = { 1, 2, 3, 4 } end))
+    assert.are.equal("array element: a table of 4 values for int16_t[3] (3 elements, keys 1..3): give all 3, "
+      .. "or pass { partial = true } to set", raised(function() v.m[0] = { 1, 2, 3, 4 } end))
   end)
 
   it("pairs() walks fields in declaration order; tostring shows them", function()
@@ -243,7 +246,8 @@ describe("views", function()
     v:atomic_store("counter", 2)
     assert.are.same({ true }, { v:atomic_cas("seq", 5, 6) })
     assert.are.equal("atomic_add: field 'name' is a char[8], not an integer", raised(function() v:atomic_add("name", 1) end))
-    assert.are.equal("atomic_add: no member 'nope' in struct sample", raised(function() v:atomic_add("nope", 1) end))
+    assert.are.equal("atomic_add: no member 'nope' in struct sample (fields: x, seq, small, ok, name, gps, m, counter)",
+      raised(function() v:atomic_add("nope", 1) end))
     v:publish("counter", function(p, val) p.x = val p.gps.lat = val end, 42)
     assert.are.equal(4, v.counter)
     local snap = v:snapshot("counter")

@@ -71,4 +71,48 @@ function M.check_integer(x, n, fname, none)
   M.argerror(n, fname, "number expected, got " .. M.typename(x, none))
 end
 
+-- ------------------------------------------------------------- names
+
+-- The edit distance of strings a and b (optimal string alignment: insert,
+-- delete, substitute, swap two neighbours), in bytes.
+local function distance(a, b)
+  local la, lb = #a, #b
+  local prev2, prev, cur = {}, {}, {}
+  for j = 0, lb do prev[j] = j end
+  for i = 1, la do
+    cur[0] = i
+    local ca = a:byte(i)
+    for j = 1, lb do
+      local cb = b:byte(j)
+      local d = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca == cb and 0 or 1))
+      if i > 1 and j > 1 and ca == b:byte(j - 1) and a:byte(i - 1) == cb then d = math.min(d, prev2[j - 2] + 1) end
+      cur[j] = d
+    end
+    prev2, prev, cur = prev, cur, prev2
+  end
+  return prev[lb]
+end
+M.distance = distance
+
+local SHOWN = 10                          -- names listed at most
+
+-- What to add to "unknown ... 'name'": the closest of the names (a list of
+-- strings, in declaration order) as " (did you mean 'x'?)" when one is
+-- close (the same but for case, or at most a third of the name's length
+-- apart, and never all of it), else " (fields: a, b, ... and n more)".
+-- For error paths only.
+function M.suggestion(name, names, what)
+  local best, bestd = nil, math.huge
+  local lname, limit = name:lower(), math.max(1, #name // 3)
+  for _, n in ipairs(names) do
+    local d = n:lower() == lname and 0 or distance(name, n)
+    if d < bestd and d <= limit and d < #name then best, bestd = n, d end
+  end
+  if best then return (" (did you mean '%s'?)"):format(best) end
+  local shown = {}
+  for i = 1, math.min(#names, SHOWN) do shown[i] = names[i] end
+  local more = #names > SHOWN and (" and %d more"):format(#names - SHOWN) or ""
+  return (" (%s: %s%s)"):format(what or "fields", table.concat(shown, ", "), more)
+end
+
 return M

@@ -13,11 +13,19 @@ local M = {}
 local methods = core.view_methods
 local meta = core.view_meta
 local seg_methods = core.methods
-local view_info, new_view, decode = core.view_info, core.new_view, core.view_decode
+local view_info, new_view, view_snapshot = core.view_info, core.new_view, core.view_snapshot
 local seg_snapshot = core.methods.snapshot
 local raise, argerror, typename = errors.raise, errors.argerror, errors.typename
 
 local STALE = "attempt to use a view of an earlier attachment (make a new view)"
+
+-- The words after "unknown field 'name'" (csrc/view.c asks, on its error
+-- path only): the struct, and the closest field or the list of fields.
+core.view_hint(function(T, name)
+  local names = {}
+  for i, m in ipairs(T:members()) do names[i] = m.name end
+  return (" in %s%s"):format(T.name or T.kind, errors.suggestion(name, names))
+end)
 
 -- The handle's own "closed" message (segment.c words it), raised at the
 -- caller's line.
@@ -221,18 +229,42 @@ function methods.publish(v, seq, fn, ...)
   return seg:publish(off, fn, v, ...)
 end
 
---- A consistent copy of the whole struct as a plain table (like `get`),
--- taken while no write was under way: never a torn write.
+-- Whether x is a sealed object (its metatable protected): not a table to fill.
+local function sealed(x)
+  local mt = debug.getmetatable(x)
+  return mt ~= nil and rawget(mt, "__metatable") ~= nil
+end
+
+--- A consistent copy of the whole struct as a plain table (as `get` makes
+-- it: arrays as sequences, keys 1..n unless `zero_based`), taken while no
+-- write was under way: never a torn write. Given a table `into`, fills it
+-- instead, reusing its nested tables: a reader that fills the same table
+-- again allocates nothing.
 -- @function View:snapshot
 -- @tparam string seq the `uint32_t` sequence counter field
 -- @tparam[opt=1] number timeout seconds to wait for a writer mid-write
--- @treturn table the copy
+-- @tparam[opt] table into the table to fill (default: a new one); untouched on timeout
+-- @tparam[opt] table opts `zero_based = true`: arrays with keys 0..n-1, as the view's indices
+-- @treturn table the copy (`into` when given)
 -- @return[2] nil, `"timeout"`, `ETIMEDOUT` when the writer died mid-write
--- @usage local pose = assert(v:snapshot("seq"))
+-- @usage local pose = assert(v:snapshot("seq")); assert(v:snapshot("seq", reading))
 -- Per layout and counter field, once checked: { offset in the struct, struct size }.
 local snapshot_plans = setmetatable({}, { __mode = "k" })
 
-function methods.snapshot(v, seq, timeout)
+-- The option zero_based of argument n of method fname (nil: false).
+local function zero_based_option(opts, n, fname)
+  if opts == nil then return false end
+  if type(opts) ~= "table" then argerror(n, fname, "options table expected, got " .. typename(opts)) end
+  local zb = false
+  for k, val in next, opts do
+    if k ~= "zero_based" then argerror(n, fname, ("unknown option '%s' (options: zero_based)"):format(tostring(k))) end
+    if type(val) ~= "boolean" then argerror(n, fname, "option 'zero_based' must be a boolean, got " .. typename(val)) end
+    zb = val
+  end
+  return zb
+end
+
+function methods.snapshot(v, seq, a, b, c)
   local seg, base, T = info(v, "snapshot")
   local plans = snapshot_plans[T]
   local plan = plans and plans[seq]
@@ -246,18 +278,43 @@ function methods.snapshot(v, seq, timeout)
     snapshot_plans[T] = plans
     plans[seq] = plan
   end
-  local bytes, msg, err
-  local off = base + plan[1]
-  if off % 4 == 0 and (timeout == nil or (type(timeout) == "number" and timeout >= 0)) then
-    -- (nothing here can raise: the view is live, the plan checked, the counter aligned)
-    bytes, msg, err = seg_snapshot(seg, off, base, plan[2], timeout)
-  else
-    local ok
-    ok, bytes, msg, err = pcall(seg_snapshot, seg, off, base, plan[2], timeout)
-    if not ok then seg_error("snapshot", 2, bytes) end
+  -- snapshot(seq, into [, opts]) or snapshot(seq, timeout [, into [, opts]])
+  local timeout, into, opts, n = a, b, c, 4
+  if type(a) == "table" then timeout, into, opts, n = nil, a, b, 3 end
+  if into ~= nil and (type(into) ~= "table" or (getmetatable(into) ~= nil and sealed(into))) then
+    argerror(n, "snapshot", "table to fill expected, got " .. typename(into))
   end
-  if not bytes then return nil, msg, err end
-  return decode(v, bytes)
+  local zb = opts ~= nil and zero_based_option(opts, n + 1, "snapshot")
+  local off = base + plan[1]
+  if off % 4 ~= 0 or not (timeout == nil or (type(timeout) == "number" and timeout >= 0)) then
+    -- what the segment's snapshot refuses, in its words
+    local ok, err = pcall(seg_snapshot, seg, off, base, plan[2], timeout)
+    if not ok then seg_error("snapshot", 2, err) end
+  end
+  -- (nothing here can raise: the view is live, the plan and arguments checked, the counter aligned)
+  return view_snapshot(v, off, timeout, into, zb)
+end
+
+--- Writes a string into a `char[N]` field as bytes, with no NUL when it
+-- has N (a C reader must then not look for one: `%.*s`, `strnlen`);
+-- shorter ones are NUL-padded. `v.name = s` takes at most N-1 bytes.
+-- @function View:set_bytes
+-- @tparam string field a member path of a `char[N]` field (`"name"`, `"tags[2]"`)
+-- @tparam string s at most N bytes
+-- @raise on a field that is not a `char[N]`, a longer string, a read-only or closed segment
+-- @usage v:set_bytes("code", "ABCDEFGH")   -- all 8 bytes of a char[8]
+function methods.set_bytes(v, name, s)
+  local seg, off, FT = field(v, name, "set_bytes")
+  if FT.kind ~= "string" then
+    raise(("set_bytes: field '%s' (%s) is not a char[N]"):format(name, FT.name or FT.kind))
+  end
+  if type(s) ~= "string" then argerror(3, "set_bytes", "string expected, got " .. typename(s)) end
+  if #s > FT.size then
+    raise(("set_bytes: string of %d bytes is too long for char[%d] '%s'"):format(#s, FT.size, name))
+  end
+  if select(6, view_info(v)) then raise("attempt to write to a read-only smobject") end
+  seg:write(off, s)
+  if #s < FT.size then seg:fill(off + #s, FT.size - #s, 0) end
 end
 
 --- The segment offset of a member path of this view.
@@ -309,8 +366,10 @@ local function format_value(x, T, depth)
   if depth > 4 then return "{...}" end
   local parts = {}
   if T.kind == "array" then
-    for i = 1, math.min(#x, 16) do parts[#parts + 1] = format_value(x[i], T.elem, depth + 1) end
-    if #x > 16 then parts[#parts + 1] = ("... (%d more)"):format(#x - 16) end
+    local first = x[0] ~= nil and 0 or 1      -- a copy with zero_based, or not
+    local n = #x + 1 - first
+    for i = 0, math.min(n, 16) - 1 do parts[#parts + 1] = format_value(x[i + first], T.elem, depth + 1) end
+    if n > 16 then parts[#parts + 1] = ("... (%d more)"):format(n - 16) end
   else
     for _, m in ipairs(T:members()) do
       parts[#parts + 1] = ("%s = %s"):format(m.name, format_value(x[m.name], m.type, depth + 1))
@@ -324,7 +383,8 @@ end
 -- values (a copy from `get` or `snapshot`), formats those instead, as this
 -- view's type, or as the type of the member at `path`.
 -- @function View:format
--- @param[opt] values a copy of this view's type (or of the member's); default: the view's current values
+-- @param[opt] values a copy of this view's type (or of the member's), 1-based or `zero_based`; default: the
+-- view's current values
 -- @tparam[opt] string path a member path: format values as that member
 -- @treturn string the text
 -- @raise on a closed view, or an unknown path

@@ -183,7 +183,11 @@ local function offset_of(r, path, what)
       end
       flat_members(r)
       local f = r.byname[name]
-      if not f then raise(("%s: no member '%s' in %s"):format(what, name, r.name or "struct")) end
+      if not f then
+        local names = {}
+        for i, m in ipairs(r.members) do names[i] = m.name end
+        raise(("%s: no member '%s' in %s%s"):format(what, name, r.name or "struct", errors.suggestion(name, names)))
+      end
       off, T, pos = off + f.offset, f.type, e
     else
       local digits, e2 = path:match("^%[%s*(%d+)%s*%]()", pos)
