@@ -196,7 +196,9 @@ function methods.wait(v, name, expected, timeout)
   return r
 end
 
---- Wakes processes sleeping in `wait` on a `uint32_t` field.
+--- Wakes processes sleeping in `wait` on a `uint32_t` field. Nothing else
+-- wakes them (`publish`, assignments and atomics do not): a writer whose
+-- readers wait on its sequence field calls `v:wake("seq")` after `publish`.
 -- @function View:wake
 -- @tparam string field a member path of a `uint32_t` field
 -- @tparam[opt] integer n how many at most (default all)
@@ -212,7 +214,8 @@ end
 --- The writer's side of the sequence-counter pattern: runs `fn(v, ...)` with
 -- the `uint32_t` sequence field `seq` odd, holding the segment's lock (as
 -- `Segment:publish` does, which also takes over the write of a writer that
--- died mid-write).
+-- died mid-write). It wakes nobody: readers sleeping in `v:wait("seq", seen)`
+-- need `v:wake("seq")` after it.
 -- @function View:publish
 -- @tparam string seq the sequence counter field
 -- @tparam function fn the writes; gets the view and the extra arguments
