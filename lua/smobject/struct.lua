@@ -34,6 +34,7 @@ local is_layout = L.is_layout
 local M = {}
 
 M.scope = scopes.scope
+M.check_scope = scopes.check
 
 -- An `aligned` option of the list form: nil, or a power of 2 up to 2^28.
 local function list_alignment(v, what)
@@ -101,11 +102,12 @@ function M.struct(decl, ns)
   local T
   if t.v == "typedef" or p:whole_definition() then
     -- a whole declaration: struct NAME { ... } [attrs] [;]
-    local defs = p:declarations()
+    local defs = p:declarations(true)
     if #defs ~= 1 then p:fail(t, "smo.struct takes one struct; use smo.cdef for several") end
     T = defs[1]
   else
-    local members = p:member_list("eof")
+    local members, bad = p:member_list("eof")
+    if bad then raise(parser.message(bad)) end
     T = gcc.layout("struct", members, {}, function(tok, msg) p:fail(tok or t, msg) end, "anonymous struct")
   end
   tx:commit()
@@ -127,8 +129,14 @@ end
 function M.cdef(decls, ns)
   ns = scopes.check(ns, 2, "cdef")
   if type(decls) ~= "string" then raise("smo.cdef: declaration string expected, got " .. typename(decls)) end
+  return M.cdef_as(decls, ns, "smo.cdef")
+end
+
+-- smo.cdef of decls into the checked scope ns, with what naming the text
+-- in errors (smo.cdef_file gives the file's path).
+function M.cdef_as(decls, ns, what)
   local tx = scopes.begin(ns)
-  parser.new(decls, "smo.cdef", tx):declarations()
+  parser.new(decls, what, tx, true):declarations()
   tx:commit()
   return ns
 end
