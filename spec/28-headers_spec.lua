@@ -466,6 +466,26 @@ describe("headers", function()
       assert.matches("'struct tm' is not supported: member 'tm_zone': pointer", raised(function() return ns.tm end))
       assert.matches("'timer_t' is not supported: pointer", raised(function() return ns.timer_t end))
     end
+    -- more of glibc: everything reads, what a struct uses is laid out as gcc does
+    local more = [[
+      #include <stdio.h>
+      #include <stdlib.h>
+      #include <string.h>
+      #include <pthread.h>
+      #include <signal.h>
+      #include <stdatomic.h>
+      #include <sys/socket.h>
+      #include <netinet/in.h>
+      #include <sys/stat.h>
+      #include <sys/time.h>
+      #include <unistd.h>
+      #include <math.h>
+      struct net { struct sockaddr_in a; struct sockaddr_storage ss; struct in6_addr s6; pthread_attr_t at;
+                   struct timeval tv; sigset_t set; struct stat st; };
+    ]]
+    local ns = smo.cdef(H.sh("cc -E -P " .. write_file("more.h", more)), smo.scope())
+    assert.are.same({}, gcc_disagrees("gcc_e_more", more, layout_figures("struct net", ns.net)))
+    assert.matches("'atomic_int' is not supported: '_Atomic' is not supported", raised(function() return ns.atomic_int end))
     -- the header itself (includes not read) names the include a type needs
     assert.matches("unknown type name 'time_t' %(#include <time%.h> %(line 5%) is not read",
       raised(function() smo.cdef(header, smo.scope()) end))
@@ -578,6 +598,8 @@ describe("headers", function()
     assert.are.equal("smo.cdef: #if: constant expression nested too deeply at line 1, column 205",
       raised(function() smo.cdef("#if " .. ("("):rep(100000) .. "1" .. (")"):rep(100000) .. "\n#endif", smo.scope()) end))
     assert.is_not_nil(smo.cdef("#define LONG 1" .. (" \\\n + 1"):rep(5000) .. "\nstruct cont { char c[LONG]; };", smo.scope()))
+    assert.are.equal(300001, smo.cdef("#define N " .. ("1+"):rep(300000) .. "1\n#if " .. ("1+"):rep(300000)
+      .. "1\nstruct wide { char c[N]; };\n#endif\n", smo.scope()).wide.size)
     -- recursive and exponential macros
     assert.matches("expands to itself: X %-> X", raised(function() smo.cdef("#define X X\nstruct x { int v[X]; };", smo.scope()) end))
     local boom = { "#define A0 1" }

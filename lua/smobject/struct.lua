@@ -5,7 +5,8 @@
 -- it), `__attribute__((packed))`, `aligned(N)`, `_Alignas(N)`, unions,
 -- anonymous members, fixed arrays.  What has no meaning across processes
 -- (pointers) or is not supported (bitfields, flexible arrays, long double)
--- raises an error naming the token and its position.
+-- raises an error naming the token and its position; `smo.cdef` declares
+-- such types but raises only where one is used.
 --
 -- Names live in scopes (`smo.scope()`): a declaration given a scope
 -- resolves and defines its names there; one given none uses the default
@@ -114,8 +115,21 @@ function M.struct(decl, ns)
   return T
 end
 
---- Several declarations at once (structs, unions, typedefs), defined in a
--- scope for later declarations: all of them, or none when one fails.
+--- Several declarations at once (structs, unions, enums, typedefs), defined
+-- in a scope for later declarations: all of them, or none when one fails.
+-- `decls` may be a header as a C program includes it: object-like
+-- `#define`s are expanded (in sizes, expressions, other macros), `#undef`,
+-- `#if`/`#ifdef`/`#ifndef`/`#elif`/`#else`/`#endif` with `defined` and
+-- integer expressions, `#error` and `#pragma once` are obeyed; `#include`
+-- lines are not read (an unknown type's error names them; or pass the
+-- output of `gcc -E -P`). Enums are laid out as gcc does; enum constants,
+-- `static const` integers, `sizeof`, `_Alignof` and casts may size arrays.
+-- Prototypes, `extern` declarations and function bodies are skipped. A
+-- macro with parameters is not expanded (its use raises, naming it). What
+-- has no layout (a pointer, a bitfield, `long double`...) may be declared,
+-- in a typedef or a struct: it raises where a layout is asked of it (`ns.name`,
+-- `ns:type`, a member of a struct asked for), naming the member and the type.
+-- Macros and constants go into the scope too (`ns:constant(name)`).
 -- @function smo.cdef
 -- @tparam string decls C declarations, for example a header's text
 -- @tparam[opt] Scope scope where names are resolved and defined (default:
@@ -123,8 +137,10 @@ end
 -- @treturn Scope that scope: `ns.pose` is the typedef `pose`, else `struct
 -- pose`, else `union pose`; `ns:type("struct pose")` takes C names; `pairs`
 -- lists the scope's own names
--- @raise as `struct` does; on a name the scope already has with a different
--- layout (the same layout is accepted: a header read twice)
+-- @raise on a malformed declaration or directive, naming the token and its
+-- position (`"smo.cdef: #if: division by zero at line 3, column 9"`); on
+-- `#error`; on a name, macro or constant the scope already has with a
+-- different layout, body or value (the same is accepted: a header read twice)
 -- @usage local ns = smo.cdef("struct gps { double lat, lon; }; typedef struct { struct gps fix; } reading;", smo.scope())
 function M.cdef(decls, ns)
   ns = scopes.check(ns, 2, "cdef")

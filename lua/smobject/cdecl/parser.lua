@@ -408,6 +408,8 @@ end
 -- pointer to it is as unsupported as any pointer).
 function Parser:type_spec(attrs, ctx)
   local words, first = {}, self:peek()
+  local unsup                             -- a word we do not lay out (_Atomic, __int128...)
+  local function finish(T) return unsup or T end
   while true do
     local t = self:peek()
     if t.t ~= "id" then break end
@@ -427,25 +429,24 @@ function Parser:type_spec(attrs, ctx)
       if #words == 0 then first = t end
       words[#words + 1] = SCALAR_WORDS[self:next().v]
     elseif UNSUPPORTED_WORDS[t.v] then
+      -- read on, so that the whole type is consumed (_Atomic struct { ... })
       self:next()
-      while self:peek().t == "id" and (SCALAR_WORDS[self:peek().v] or UNSUPPORTED_WORDS[self:peek().v]
-          or QUALIFIERS[self:peek().v]) do
-        self:next()
-      end
-      return self:unsupported(t, ("'%s' is not supported"):format(t.v))
-    elseif #words > 0 then
+      if self:peek().v == "(" then self:skip_group() end   -- _Atomic(T)
+      unsup = unsup or self:unsupported(t, ("'%s' is not supported"):format(t.v))
+    elseif #words > 0 or (unsup and not self.names:lookup(t.v) and not SCALAR_SIZE[t.v]
+        and t.v ~= "struct" and t.v ~= "union" and t.v ~= "enum") then
       break
     elseif t.v == "struct" or t.v == "union" then
-      return self:struct_spec(attrs)
+      return finish(self:struct_spec(attrs))
     elseif t.v == "enum" then
-      return self:enum_spec(attrs)
+      return finish(self:enum_spec(attrs))
     elseif t.v == "typeof" or t.v == "__typeof__" or t.v == "__typeof" then
       self:next()
       if self:peek().v == "(" then self:skip_group() end
       return self:unsupported(t, ("'%s' is not supported"):format(t.v))
     elseif SCALAR_SIZE[t.v] and not t.v:find(" ") then
       self:next()
-      return scalar(t.v)
+      return finish(scalar(t.v))
     else
       local T = self.names:lookup(t.v)
       if not T then
@@ -458,9 +459,10 @@ function Parser:type_spec(attrs, ctx)
       end
       self:next()
       if M.is_unsupported(T) then return named(T, t.v) end
-      return T
+      return finish(T)
     end
   end
+  if unsup then return unsup end
   if #words == 0 then
     local t = self:peek()
     self:fail(t, ("expected a type, got '%s'"):format(tostring(t.v)))
@@ -954,9 +956,8 @@ function Parser:declarations(strict)
         self.pos = start
         self:skip_declaration(self.toks[start])
         for _, key in ipairs(declared_names(self.toks, start, self.pos - 1)) do
-          local origin = M.origin(err)
-          local known, why = self.names:define(key, err, origin)
-          if not known then self:fail(self.toks[start], why) end
+          -- (a name the declaration defined before it failed keeps its layout)
+          if not self.names:lookup(key) then self.names:define(key, err, M.origin(err)) end
         end
       end
     else

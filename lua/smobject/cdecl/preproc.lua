@@ -150,6 +150,13 @@ local function if_value(what, toks, at, names, expand)
   return v ~= 0
 end
 
+-- A directive's tokens after its name (no table.unpack: a line may be long).
+local function rest(d)
+  local r = {}
+  for k = 2, #d do r[k - 1] = d[k] end
+  return r
+end
+
 local SKIPPED_DIRECTIVES = { line = true, warning = true, ident = true, sccs = true, assert = true, unassert = true }
 
 -- The tokens of toks (lexer.tokenize's) once directives are obeyed and
@@ -182,7 +189,7 @@ function M.run(toks, what, names)
         if live then
           local v
           if kw == "if" then
-            v = if_value(what, { table.unpack(d, 2) }, name, names, expand)
+            v = if_value(what, rest(d), name, names, expand)
           else
             local m = d[2]
             if not m or m.t ~= "id" then fail(what, name, "#" .. kw .. " needs a macro name") end
@@ -204,7 +211,7 @@ function M.run(toks, what, names)
         elseif cond.parent and not cond.taken then
           local v
           if kw == "elif" then
-            v = if_value(what, { table.unpack(d, 2) }, name, names, expand)
+            v = if_value(what, rest(d), name, names, expand)
           else
             local m = d[2]
             if not m or m.t ~= "id" then fail(what, name, "#" .. kw .. " needs a macro name") end
