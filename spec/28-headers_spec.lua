@@ -600,6 +600,11 @@ describe("headers", function()
     assert.is_not_nil(smo.cdef("#define LONG 1" .. (" \\\n + 1"):rep(5000) .. "\nstruct cont { char c[LONG]; };", smo.scope()))
     assert.are.equal(300001, smo.cdef("#define N " .. ("1+"):rep(300000) .. "1\n#if " .. ("1+"):rep(300000)
       .. "1\nstruct wide { char c[N]; };\n#endif\n", smo.scope()).wide.size)
+    -- many comments over many lines: linear (the lexer once copied the text before each one)
+    local t0 = os.clock()
+    assert.are.equal(4, smo.cdef(("/* a\n comment */\n"):rep(50000) .. "struct after_comments { int x; };", smo.scope())
+      .after_comments.size)
+    assert.is_true(os.clock() - t0 < 5, "50000 comments took " .. (os.clock() - t0) .. " s")
     -- recursive and exponential macros
     assert.matches("expands to itself: X %-> X", raised(function() smo.cdef("#define X X\nstruct x { int v[X]; };", smo.scope()) end))
     local boom = { "#define A0 1" }
@@ -620,7 +625,7 @@ describe("headers", function()
                     "99999999999999999999", "'a'", '"s"', "1.5", "typedef", "int", "*", "[", "]", "sizeof", "(int)",
                     "__attribute__((packed))", "0x7fffffffffffffff", "#define A B", "#define B A", "#define F(x) x" }
     local bad = {}
-    local t0 = os.clock()
+    t0 = os.clock()
     for _ = 1, 3000 do
       local soup = {}
       for j = 1, math.random(1, 30) do soup[j] = pick(words) end

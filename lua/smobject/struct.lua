@@ -15,9 +15,10 @@
 --
 -- The work is split by concern, each file requiring only those before it:
 -- smobject/errors.lua (messages at the caller's line), cdecl/layout.lua
--- (sealed layouts and their queries), cdecl/lexer.lua, cdecl/gcc.lua (the
--- layout rules), cdecl/parser.lua, cdecl/scope.lua; this file holds the
--- entry points.
+-- (sealed layouts and their queries), cdecl/lexer.lua, cdecl/expr.lua
+-- (constant expressions), cdecl/preproc.lua (directives and macros),
+-- cdecl/gcc.lua (the layout rules), cdecl/parser.lua, cdecl/scope.lua; this
+-- file holds the entry points.
 -- @module smobject
 
 --- Struct layouts: C declarations laid out as gcc does.

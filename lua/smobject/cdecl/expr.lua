@@ -86,7 +86,7 @@ function M.evaluate(S)
           v = conditional(live)
           local c = S:next()
           if c.v ~= ")" or c.t ~= "punct" then
-            S:fail(c, ("expected ')', got '%s'"):format(tostring(c.v)))
+            S:fail(c, ("expected ')', got '%s'"):format(tostring(c.text or c.v)))
           end
         end
       else
@@ -102,7 +102,7 @@ function M.evaluate(S)
       depth = depth - 1
       return v
     end
-    S:fail(t, ("expected an integer constant, got '%s'"):format(tostring(t.v)))
+    S:fail(t, ("expected an integer constant, got '%s'"):format(tostring(t.text or t.v)))
   end
   local function apply(t, op, a, b, live)
     if op == "/" or op == "%" then
@@ -162,7 +162,7 @@ function M.evaluate(S)
     nest(q)
     local a = conditional(live and v ~= 0)
     local c = S:next()
-    if c.v ~= ":" or c.t ~= "punct" then S:fail(c, ("expected ':', got '%s'"):format(tostring(c.v))) end
+    if c.v ~= ":" or c.t ~= "punct" then S:fail(c, ("expected ':', got '%s'"):format(tostring(c.text or c.v))) end
     local b = conditional(live and v == 0)
     depth = depth - 1
     return v ~= 0 and a or b

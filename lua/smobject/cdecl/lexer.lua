@@ -69,9 +69,12 @@ function M.tokenize(src, what)
       if not e then
         errors.raise(("%s: unterminated comment at line %d, column %d"):format(what, line, i - col0))
       end
-      for _ in src:sub(i, e):gmatch("\n") do line = line + 1 end
-      local last = src:sub(1, e):match(".*()\n")
-      if last and last > i then col0 = last end
+      -- lines inside the comment (looked for there only: no copy of the text before it)
+      local k = src:find("\n", i, true)
+      while k and k < e do
+        line, col0 = line + 1, k
+        k = src:find("\n", k + 1, true)
+      end
       i = e + 2
     elseif c:match("[%a_]") then
       local s, e = src:find("^[%w_]+", i)

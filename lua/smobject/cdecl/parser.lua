@@ -72,6 +72,9 @@ end
 local Parser = {}
 Parser.__index = Parser
 
+-- A token as an error message shows it: its text as written.
+local function show(t) return t.text or tostring(t.v) end
+
 -- A parser of src; what names the caller in errors ("smo.cdef"); names
 -- resolves names (names:lookup(key) -> Layout, unsupported type or nil),
 -- defines them (names:define(key, T, origin) -> T, or nil and why not),
@@ -125,7 +128,7 @@ end
 
 function Parser:expect(v)
   local t = self:peek()
-  if not self:accept(v) then self:fail(t, ("expected '%s', got '%s'"):format(v, tostring(t.v))) end
+  if not self:accept(v) then self:fail(t, ("expected '%s', got '%s'"):format(v, show(t))) end
   return t
 end
 
@@ -245,7 +248,7 @@ end
 
 -- Attributes that change nothing in a layout.
 local HARMLESS_ATTRS = { unused = true, deprecated = true, may_alias = true, used = true, nonstring = true,
-                         designated_init = true, warn_if_not_aligned = false }
+                         designated_init = true }
 
 -- __attribute__((...)) lists and _Alignas: into gets packed = true,
 -- aligned = N, alignas = N, and unsupported = the first attribute that
@@ -262,7 +265,7 @@ function Parser:attributes(into)
         local a = self:peek()
         if a.v == ")" then break end
         a = self:next()
-        if a.t ~= "id" then self:fail(a, ("unexpected '%s' in __attribute__"):format(tostring(a.v))) end
+        if a.t ~= "id" then self:fail(a, ("unexpected '%s' in __attribute__"):format(show(a))) end
         local name = a.v:gsub("^__(.-)__$", "%1")
         if name == "packed" then
           into.packed = true
@@ -465,7 +468,7 @@ function Parser:type_spec(attrs, ctx)
   if unsup then return unsup end
   if #words == 0 then
     local t = self:peek()
-    self:fail(t, ("expected a type, got '%s'"):format(tostring(t.v)))
+    self:fail(t, ("expected a type, got '%s'"):format(show(t)))
   end
   local name, why = canonical(words)
   if not name then
@@ -555,7 +558,7 @@ function Parser:enum_spec(outer_attrs)
   local lo, hi, v, prev_tok = nil, nil, -1, nil
   while self:peek().v ~= "}" do
     local nt = self:next()
-    if nt.t ~= "id" then self:fail(nt, ("expected an enumerator name, got '%s'"):format(tostring(nt.v))) end
+    if nt.t ~= "id" then self:fail(nt, ("expected an enumerator name, got '%s'"):format(show(nt))) end
     self:attributes({})
     if self:accept("=") then
       v = self:const_expr()
@@ -617,7 +620,7 @@ function Parser:declarator(attrs, need_name)
     elseif t.t == "id" and not QUALIFIERS[t.v] then
       d.name = self:next()
     elseif need_name then
-      self:fail(t, ("expected a member name, got '%s'"):format(tostring(t.v)))
+      self:fail(t, ("expected a member name, got '%s'"):format(show(t)))
     end
     while true do
       local s = self:peek()
@@ -723,13 +726,11 @@ function Parser:member_list(stop)
     local base = self:type_spec(attrs, "member")
     self:attributes(attrs)
     if self:accept(";") then
-      -- a tagged struct, union or enum declared inside is a nested tag, no member
-      if type(attrs.defines) == "string" then
-        local _ = base
-      elseif M.is_unsupported(base) then
+      -- (a tagged struct, union or enum declared inside is a nested tag, no member)
+      if type(attrs.defines) ~= "string" and M.is_unsupported(base) then
         if base.unknown then self:throw_eager(base) end
         bad = bad or self:member_unsupported(base, start, nil)
-      elseif base.kind == "struct" or base.kind == "union" then
+      elseif type(attrs.defines) ~= "string" and (base.kind == "struct" or base.kind == "union") then
         members[#members + 1] = { name = nil, type = base, attrs = attrs, tok = start }
       elseif not attrs.defines then
         self:fail(start, "declaration declares no member")
@@ -862,7 +863,7 @@ function Parser:constants(base)
   local r = record(base)
   repeat
     local nt = self:next()
-    if nt.t ~= "id" then self:fail(nt, ("expected a constant's name, got '%s'"):format(tostring(nt.v))) end
+    if nt.t ~= "id" then self:fail(nt, ("expected a constant's name, got '%s'"):format(show(nt))) end
     self:attributes({})
     self:expect("=")
     local v = convert(self:const_expr(), r.ctype)
@@ -891,7 +892,7 @@ function Parser:declaration(defs, strict)
     return
   end
   if strict and t.v ~= "typedef" and t.v ~= "struct" and t.v ~= "union" then
-    p:fail(t, ("expected 'struct', 'union' or 'typedef', got '%s'"):format(tostring(t.v)))
+    p:fail(t, ("expected 'struct', 'union' or 'typedef', got '%s'"):format(show(t)))
   end
   local attrs = {}
   local base = p:type_spec(attrs, "decl")
@@ -983,7 +984,7 @@ function M.type_string(s, where, names)
   base = p:dimensions(base, "array", function(dt) p:fail(dt, "an array needs a size") end)
   t = p:peek()
   if t.v == "*" then p:fail(t, POINTER) end
-  if t.t ~= "eof" then p:fail(t, ("unexpected '%s'"):format(tostring(t.v))) end
+  if t.t ~= "eof" then p:fail(t, ("unexpected '%s'"):format(show(t))) end
   return base
 end
 
@@ -996,7 +997,7 @@ function M.constant_string(name, where, names)
   local p = M.new(name, where, names)
   v = p:const_expr()
   local t = p:peek()
-  if t.t ~= "eof" then p:fail(t, ("unexpected '%s'"):format(tostring(t.v))) end
+  if t.t ~= "eof" then p:fail(t, ("unexpected '%s'"):format(show(t))) end
   return v
 end
 

@@ -53,11 +53,11 @@ local function body_text(body)
   return table.concat(parts, " ")
 end
 
--- An expander: expands the tokens given to it into out, with macros looked
--- up through names; budget counts the tokens expansion made.
+-- An expander: a function (tok, out, nexttok) that appends token tok's
+-- expansion to out (nexttok: the token after tok, to tell a use of a
+-- function-like macro by its '('), with macros looked up through names;
+-- state.budget counts the tokens expansion made, against MAX_EXPANSION.
 local function expander(what, names, state)
-  -- the expansion of token tok (with the tokens following it in src from
-  -- index i, to see a function-like macro's '('), appended to out
   return function(tok, out, nexttok)
     local work = { tok }                  -- a stack: the next token to look at is last
     local follow = { nexttok }            -- what follows each work entry, for '(' checks
@@ -146,7 +146,7 @@ local function if_value(what, toks, at, names, expand)
     if t.t == "bad" then S:fail(t, t.why) end
   end
   local v = expr.evaluate(S)
-  if pos <= #ex then S:fail(ex[pos], ("unexpected '%s'"):format(tostring(ex[pos].v))) end
+  if pos <= #ex then S:fail(ex[pos], ("unexpected '%s'"):format(tostring(ex[pos].text or ex[pos].v))) end
   return v ~= 0
 end
 
@@ -251,7 +251,7 @@ function M.run(toks, what, names)
         names:undef_macro(m.v)
       elseif live and (kw == "include" or kw == "include_next" or kw == "import") then
         local parts = {}
-        for q = 2, #d do parts[#parts + 1] = tostring(d[q].v) end
+        for q = 2, #d do parts[#parts + 1] = tostring(d[q].text or d[q].v) end
         local inc = names.includes
         inc[#inc + 1] = { text = table.concat(parts, ""), line = name.line }
       elseif live and kw == "pragma" then
