@@ -480,12 +480,17 @@ describe("headers", function()
       #include <sys/time.h>
       #include <unistd.h>
       #include <math.h>
+      #include <sys/timex.h>                   /* unnamed bitfields */
+      #include <sys/sysinfo.h>                 /* a zero-length array */
       struct net { struct sockaddr_in a; struct sockaddr_storage ss; struct in6_addr s6; pthread_attr_t at;
                    struct timeval tv; sigset_t set; struct stat st; };
     ]]
     local ns = smo.cdef(H.sh("cc -E -P " .. write_file("more.h", more)), smo.scope())
     assert.are.same({}, gcc_disagrees("gcc_e_more", more, layout_figures("struct net", ns.net)))
     assert.matches("'atomic_int' is not supported: '_Atomic' is not supported", raised(function() return ns.atomic_int end))
+    assert.matches("'struct timex' is not supported: an unnamed bitfield is not supported", raised(function() return ns.timex end))
+    assert.matches("'struct sysinfo' is not supported: member '_f': array '_f' needs a positive size, got 0",
+      raised(function() return ns.sysinfo end))
     -- the header itself (includes not read) names the include a type needs
     assert.matches("unknown type name 'time_t' %(#include <time%.h> %(line 5%) is not read",
       raised(function() smo.cdef(header, smo.scope()) end))

@@ -619,7 +619,7 @@ function Parser:declarator(attrs, need_name)
       self:expect(")")
     elseif t.t == "id" and not QUALIFIERS[t.v] then
       d.name = self:next()
-    elseif need_name then
+    elseif need_name and not (t.v == ":" and t.t == "punct") then   -- (int : 3; pads, unnamed)
       self:fail(t, ("expected a member name, got '%s'"):format(show(t)))
     end
     while true do
@@ -633,9 +633,11 @@ function Parser:declarator(attrs, need_name)
         else
           local n = self:const_expr()
           local what = ("array '%s'"):format(d.name and d.name.v or "")
-          if n <= 0 then self:fail(dt, ("%s needs a positive size, got %d"):format(what, n)) end
+          -- gcc takes [0] (an extension, as glibc's struct sysinfo has it): not laid out here
+          if n == 0 then note(dt, ("%s needs a positive size, got 0"):format(what)) end
+          if n < 0 then self:fail(dt, ("%s needs a positive size, got %d"):format(what, n)) end
           self:expect("]")
-          d.dims[#d.dims + 1], d.dtoks[#d.dtoks + 1] = n, dt
+          d.dims[#d.dims + 1], d.dtoks[#d.dtoks + 1] = math.max(n, 1), dt
         end
       elseif s.v == "(" and s.t == "punct" then
         note(s, ("function '%s' is not a data member"):format(d.name and d.name.v or ""))
@@ -650,7 +652,7 @@ function Parser:declarator(attrs, need_name)
   direct()
   local ct = self:peek()
   if ct.v == ":" and ct.t == "punct" then
-    note(ct, ("bitfield '%s' is not supported"):format(d.name and d.name.v or ""))
+    note(ct, d.name and ("bitfield '%s' is not supported"):format(d.name.v) or "an unnamed bitfield is not supported")
     self:next()
     self:const_expr()
   end
