@@ -203,6 +203,26 @@ describe("headers", function()
     assert.are_not.equal(R.size, R2.size)        -- TELEMETRY_WIDE depends on the guard's macro
   end)
 
+  it("macros and constants live in the scope: later declarations and type strings use them", function()
+    local ns = smo.cdef("#define NSAMPLES 8\nenum { AXES = 3 };\nstatic const int SLOTS = 2;", smo.scope())
+    assert.are.equal("float[8]", ns:type("float[NSAMPLES]").name)
+    assert.are.equal(8 * 3 + 2, smo.struct("char a[NSAMPLES * AXES + SLOTS];", ns).size)
+    assert.are.equal(16, smo.cdef("struct later { short s[NSAMPLES]; };", ns).later.size)
+    assert.are.equal(4, smo.struct({ { "x", "char[AXES + 1]" } }, ns).size)
+    assert.are.equal(6, smo.array("short[AXES]", 1, ns).size)
+    local child = smo.scope(ns)
+    smo.cdef("#undef NSAMPLES\n#define NSAMPLES 2", child)       -- a child may undefine its parent's
+    assert.are.equal(2, child:constant("NSAMPLES"))
+    assert.are.equal(8, ns:constant("NSAMPLES"))
+    assert.are.equal("smo.cdef: constant 'AXES' redefined differently: 4 here, 3 in its first definition (smo.cdef, line 2, column 8) at line 1, column 8",
+      raised(function() smo.cdef("enum { AXES = 4 };", ns) end))
+    assert.are.equal(3, ns:constant("AXES"))                       -- a failed cdef changes nothing
+    assert.are.equal("bad argument #1 to 'constant' (string expected, got number)", raised(function() ns:constant(5) end))
+    assert.are.equal("bad argument #1 to 'constant' ('a b' is not a C identifier)", raised(function() ns:constant("a b") end))
+    assert.are.equal("bad argument #1 to 'constant' (smobject scope expected, got table)",
+      raised(function() ns.constant({}, "X") end))
+  end)
+
   it("enum fields read and write as integers in a view; values outside the enum's type raise", function()
     local ns = smo.cdef(TELEMETRY, smo.scope())
     local k = H.key()
