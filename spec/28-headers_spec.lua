@@ -252,6 +252,13 @@ describe("headers", function()
       enum g { G0 = -129, G1 = 127 } __attribute__((packed));
       enum h { H0 = (1 << 4) - 1, H1 = H0 + BASE, H2 = sizeof(int) * A2 };
       enum { ANON_X = 7, ANON_Y };
+      /* C's types: 0x80000001 is unsigned, so its negation is too; ~0u wraps; 1 << 31 is INT_MIN in gcc */
+      enum u1 { U1A = -0x80000001 };
+      enum u2 { U2A = ~0u, U2B = -1u / 2 };
+      enum u3 { U3A = 1 << 31, U3B = -1 };
+      enum u4 { U4A = 0xffffffffu + 1, U4B = (0u - 1) >> 28, U4C = -1 < 0u, U4D = -1L < 0u };
+      enum u5 { U5A = 0x7fffffff + 0u, U5B = (unsigned char)-1 + (signed char)200, U5C = 2147483647 < 2147483648 };
+      enum u6 { U6A = 0xffffffffffffffff / 0x100000000, U6B = -1 % 3, U6C = -7 >> 1, U6D = 5 ? -1 : 0u };
       typedef enum { T0 = -5, T1 } tenum;
       struct uses {
         char c;
@@ -271,11 +278,12 @@ describe("headers", function()
     assert.are.equal(1, ns:type("enum f").size)
     local why = H.missing("cc") if why then pending(why) return end
     local figures = layout_figures("struct uses", ns.uses)
-    for _, e in ipairs({ "a", "b", "c", "d", "e", "f", "g", "h" }) do
+    for _, e in ipairs({ "a", "b", "c", "d", "e", "f", "g", "h", "u1", "u2", "u3", "u4", "u5", "u6" }) do
       enum_figures("enum " .. e, ns:type("enum " .. e), figures)
     end
     enum_figures("tenum", ns.tenum, figures)
-    for _, c in ipairs({ "A2", "B1", "B2", "C0", "D1", "E0", "F1", "G0", "H0", "H1", "H2", "ANON_Y", "T1" }) do
+    for _, c in ipairs({ "A2", "B1", "B2", "C0", "D1", "E0", "F1", "G0", "H0", "H1", "H2", "ANON_Y", "T1", "U1A", "U2A",
+                         "U2B", "U3A", "U3B", "U4A", "U4B", "U4C", "U4D", "U5A", "U5B", "U5C", "U6A", "U6B", "U6C", "U6D" }) do
       figures[#figures + 1] = { c = c, want = ns:constant(c) }
     end
     assert.are.same({}, gcc_disagrees("enums", src, figures))
@@ -398,6 +406,9 @@ describe("headers", function()
     for _, c in ipairs(cases) do
       assert.are.equal(c[2], raised(function() smo.cdef(c[1], smo.scope()) end), c[1])
     end
+    -- #if computes in intmax_t and uintmax_t, as C does
+    assert.is_not_nil(smo.cdef("#if -1 < 0u\n#error signed\n#endif\n#if 0xffffffffffffffff != -1\n#error width\n#endif\n"
+      .. "#if (~0u >> 63) != 1 || (1 << 40) == 0\n#error 64-bit\n#endif\n", smo.scope()))
     -- #if 0 && 1/0 is not evaluated, as in C
     assert.is_not_nil(smo.cdef("#if 0 && 1 / 0\n#error no\n#endif\n#if 1 || 1 / 0\n#else\n#error no\n#endif\n", smo.scope()))
   end)
@@ -556,8 +567,13 @@ describe("headers", function()
         local v = -1
         for j = 1, math.random(1, 5) do
           local name = ("E%d_%d"):format(i, j)
-          local k = math.random(8)
-          if k == 1 then
+          local k = math.random(9)
+          if k == 9 then
+            -- C's unsigned and int types at work; last, as no successor may follow ~0u
+            items[j] = ("%s = %s"):format(name, pick({ "~0u", "-1u / 2", "0x80000000", "1 << 31", "-0x80000001",
+              "0xffffffffu + 1", "(unsigned char)-1", "-(2u)", "(int)0x80000000u", "-1L * 0x80000000" }))
+            break
+          elseif k == 1 then
             v = -math.random(1, 300)
             items[j] = ("%s = %d"):format(name, v)
           elseif k == 2 then

@@ -11,8 +11,13 @@ local errors = require("smobject.errors")
 
 local M = {}
 
--- A C integer literal (decimal, 0x hex, 0 octal) as a Lua integer, or nil
--- and "large" past math.maxinteger, or nil and "bad" (09).
+-- (2^64 - 1) // base and (2^64 - 1) % base: where 64 unsigned bits end
+local LIMIT = { [8] = { 0x1fffffffffffffff, 7 }, [10] = { 1844674407370955161, 5 },
+                [16] = { 0x0fffffffffffffff, 15 } }
+
+-- A C integer literal (decimal, 0x hex, 0 octal) as its 64 bits (a value
+-- of 2^63 or more is a negative Lua integer), or nil and "large" past 64
+-- bits, or nil and "bad" (09).
 local function parse_integer(text)
   local base, digits = 10, text
   if text:match("^0[xX]") then
@@ -20,11 +25,12 @@ local function parse_integer(text)
   elseif text:match("^0%d") then
     base, digits = 8, text:sub(2)
   end
+  local limit, rem = LIMIT[base][1], LIMIT[base][2]
   local v = 0
   for k = 1, #digits do
     local d = tonumber(digits:sub(k, k), base)
     if not d then return nil, "bad" end
-    if v > (math.maxinteger - d) // base then return nil, "large" end
+    if math.ult(limit, v) or (v == limit and d > rem) then return nil, "large" end
     v = v * base + d
   end
   return v

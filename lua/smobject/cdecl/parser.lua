@@ -155,20 +155,23 @@ local UNSIGNED = { ["unsigned char"] = true, ["unsigned short"] = true, ["unsign
                    uint16_t = true, uint32_t = true, uint64_t = true, size_t = true, uintptr_t = true }
 local FLOATS = { float = true, double = true }
 
--- v converted to the integer scalar ctype, as a C cast does (gcc wraps),
--- or nil when the value cannot be held (a negative value as a 64-bit
--- unsigned type: constants are signed 64-bit here).
+-- v (64 bits) converted to the integer scalar ctype, as a C cast does
+-- (gcc wraps), and the type the result has in an expression (expr.lua's:
+-- what is smaller than int is promoted to int).
 local function convert(v, ctype)
-  if ctype == "bool" or ctype == "_Bool" then return v ~= 0 and 1 or 0 end
+  if ctype == "bool" or ctype == "_Bool" then return v ~= 0 and 1 or 0, "int" end
   local bits = SCALAR_SIZE[ctype] * 8
-  if bits >= 64 then
-    if UNSIGNED[ctype] and v < 0 then return nil end
-    return v
+  if bits < 64 then
+    v = v & ((1 << bits) - 1)
+    if not UNSIGNED[ctype] and v >= (1 << (bits - 1)) then v = v - (1 << bits) end
   end
-  v = v & ((1 << bits) - 1)
-  if not UNSIGNED[ctype] and v >= (1 << (bits - 1)) then v = v - (1 << bits) end
-  return v
+  if bits == 64 then return v, UNSIGNED[ctype] and "ulong" or "long" end
+  return v, (bits == 32 and UNSIGNED[ctype]) and "uint" or "int"
 end
+
+-- The type an enum constant of value v has in later expressions: int
+-- when it fits, else long.
+local function constant_type(v) return (v >= -0x80000000 and v <= 0x7fffffff) and "int" or "long" end
 
 -- The size and alignment of a type name at the current token (as in
 -- sizeof(T) or a cast): type specifiers, then '*'s and [N]s.  Returns
@@ -206,15 +209,15 @@ function Parser:operand(tok)
     self:next()
     local size, align = self:type_name(tok)
     self:expect(")")
-    return k == "size" and size or align
+    return k == "size" and size or align, "ulong"      -- a size_t
   end
-  local v = self.names:constant(tok.v)
-  if v then return v end
+  local v, T = self.names:constant(tok.v)
+  if v then return v, T end
   local msg = ("unknown identifier '%s' in a constant expression"):format(tok.v)
   self:fail(tok, msg .. self:include_hint(tok.v))
 end
 
-function Parser:cast(open)
+function Parser:cast()
   if not self:is_type_start(self:peek()) then return false end
   local at = self:peek()
   local _, _, T = self:type_name(at)
@@ -223,19 +226,18 @@ function Parser:cast(open)
   if not r then self:fail(at, "a cast to a pointer is not an integer constant") end
   if r.kind ~= "scalar" then self:fail(at, "a cast to a struct or array is not a constant") end
   if FLOATS[r.ctype] then self:fail(at, "a cast to a floating type is not an integer constant") end
-  return function(v, live)
-    local c = convert(v, r.ctype)
-    if c == nil then
-      if live then self:fail(open, ("%d does not fit in %s"):format(v, r.ctype)) end
-      return 0
-    end
-    return c
-  end
+  return function(v) return convert(v, r.ctype) end
 end
 
 -- Integer constant expression at the current token (see expr.lua: the
--- parser is the token source and the hooks).
-function Parser:const_expr() return expr.evaluate(self) end
+-- parser is the token source and the hooks): its value, which must fit in
+-- 64 signed bits here, and its C type.
+function Parser:const_expr()
+  local start = self:peek()
+  local v, T = expr.evaluate(self)
+  if T == "ulong" and v < 0 then self:fail(start, ("value 0x%x is too large"):format(v)) end
+  return v, T
+end
 
 -- An alignment constant at token nt: a power of 2, at most what gcc takes.
 function Parser:alignment(nt, n)
@@ -555,32 +557,33 @@ function Parser:enum_spec(outer_attrs)
     end
     return T
   end
-  local lo, hi, v, prev_tok = nil, nil, -1, nil
+  local lo, hi, v, T, prev_tok = nil, nil, -1, "int", nil
+  local LAST = { int = 0x7fffffff, uint = 0xffffffff, long = math.maxinteger, ulong = math.maxinteger }
   while self:peek().v ~= "}" do
     local nt = self:next()
     if nt.t ~= "id" then self:fail(nt, ("expected an enumerator name, got '%s'"):format(show(nt))) end
     self:attributes({})
     if self:accept("=") then
-      v = self:const_expr()
+      v, T = self:const_expr()
     else
-      -- gcc refuses a successor past the range of the previous value's type
-      if v == 0x7fffffff or v == 0xffffffff or v == math.maxinteger then
+      -- the successor is computed in the previous value's type: gcc refuses it past that type
+      if v == LAST[T] then
         self:fail(nt, ("overflow in enumeration values ('%s' after %d)"):format(nt.v, v))
       end
       v = v + 1
     end
     lo, hi = math.min(lo or v, v), math.max(hi or v, v)
-    self:define_constant(nt, nt.v, v)
+    self:define_constant(nt, nt.v, v, constant_type(v))
     prev_tok = nt
     if not self:accept(",") then break end
   end
   if not prev_tok then self:fail(self:peek(), "an enum needs at least one enumerator") end
   self:expect("}")
   self:attributes(attrs)
-  local T = scalar(enum_ctype(lo, hi, attrs.packed), key or "enum")
-  if key then T = self:define(kw, key, T) end
+  local E = scalar(enum_ctype(lo, hi, attrs.packed), key or "enum")
+  if key then E = self:define(kw, key, E) end
   outer_attrs.defines = key or true
-  return T
+  return E
 end
 
 -- ------------------------------------------------------------- declarators
@@ -802,9 +805,9 @@ function Parser:define(tok, key, T)
   return known
 end
 
-function Parser:define_constant(tok, name, v)
+function Parser:define_constant(tok, name, v, T)
   local origin = ("%s, line %d, column %d"):format(self.what, tok.line, tok.col)
-  local ok, why = self.names:define_constant(name, v, origin)
+  local ok, why = self.names:define_constant(name, v, origin, T)
   if not ok then self:fail(tok, why) end
 end
 
@@ -868,8 +871,8 @@ function Parser:constants(base)
     if nt.t ~= "id" then self:fail(nt, ("expected a constant's name, got '%s'"):format(show(nt))) end
     self:attributes({})
     self:expect("=")
-    local v = convert(self:const_expr(), r.ctype)
-    self:define_constant(nt, nt.v, v)
+    local v, T = convert(self:const_expr(), r.ctype)
+    self:define_constant(nt, nt.v, v, T)
   until not self:accept(",")
   self:expect(";")
 end

@@ -140,12 +140,12 @@ local function if_value(what, toks, at, names, expand)
     if n and n.t == "punct" and n.v == "(" then
       S:fail(tok, ("'%s(' is not supported (function-like macros are not expanded)"):format(tok.v))
     end
-    return 0
+    return 0, "long"
   end
   for _, t in ipairs(ex) do
     if t.t == "bad" then S:fail(t, t.why) end
   end
-  local v = expr.evaluate(S)
+  local v = expr.evaluate(S, true)
   if pos <= #ex then S:fail(ex[pos], ("unexpected '%s'"):format(tostring(ex[pos].text or ex[pos].v))) end
   return v ~= 0
 end

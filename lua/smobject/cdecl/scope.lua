@@ -176,21 +176,23 @@ function Tx:define(key, T, origin)
   return nil, ("'%s' redefined differently (%s): %s"):format(key, why, sizes)
 end
 
--- The integer constant `name` (an enum constant, a static const), or nil.
+-- The integer constant `name` (an enum constant, a static const) and its
+-- C type in expressions (see expr.lua), or nil.
 function Tx:constant(name)
   local c = self.consts[name] or find_in(self.scope, "consts", name)
-  return c and c[1]
+  if c then return c[1], c[3] end
 end
 
--- Defines the constant name as v; true, or nil and why not (another value).
-function Tx:define_constant(name, v, origin)
+-- Defines the constant name as v of type T; true, or nil and why not
+-- (another value).
+function Tx:define_constant(name, v, origin, T)
   local c = self.consts[name] or find_in(self.scope, "consts", name)
   if c then
     if c[1] == v then return true end
     return nil, ("constant '%s' redefined differently: %d here, %d in its first definition (%s)"):format(name, v,
       c[1], c[2])
   end
-  self.consts[name] = { v, origin }
+  self.consts[name] = { v, origin, T }
   return true
 end
 
