@@ -664,7 +664,8 @@ function Parser:declarator(attrs, need_name)
 end
 
 -- The type declarator d gives base: an array layout, base, or an
--- unsupported type.  what names the array in errors.
+-- unsupported type.  ctx "typedef": an unknown base stays unsupported (a
+-- typedef of anything); elsewhere it raises now.
 function Parser:declared_type(base, d, ctx)
   if d.bad then return d.bad end
   if M.is_unsupported(base) then
