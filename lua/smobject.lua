@@ -63,20 +63,21 @@ end
 -- @param ... what `smo.cdef` takes after the declarations
 -- @return what `smo.cdef` returns (the declared types by name)
 -- @return[2] nil, message, errno when the file cannot be read
--- @raise on a declaration `smo.cdef` refuses (the message names the file)
+-- @raise on a declaration `smo.cdef` refuses: the message starts with the
+-- file's path (`"pose.h: bitfield 'x' ... at line 3, column 9"`), as do
+-- the errors of its unsupported types when used
 -- @usage local types = assert(smo.cdef_file("pose.h")); local Pose = types.pose
 function smo.cdef_file(path, ...)
   if type(path) ~= "string" then
     error(("bad argument #1 to 'cdef_file' (string expected, got %s)"):format(type(path)), 2)
   end
+  local ns = struct.check_scope(..., 2, "cdef_file")
   local f, msg, err = io.open(path)
   if not f then return nil, msg, err end
   local text, rmsg, rerr = f:read("a")
   f:close()
   if not text then return nil, ("%s: %s"):format(path, tostring(rmsg)), rerr end
-  local ok, types = pcall(struct.cdef, text, ...)
-  if not ok then error(("%s: %s"):format(path, tostring(types):gsub("^[^:]*:%d+: ", "")), 2) end
-  return types
+  return struct.cdef_as(text, ns, path)
 end
 
 --- Segment methods written in Lua.

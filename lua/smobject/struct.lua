@@ -5,7 +5,8 @@
 -- it), `__attribute__((packed))`, `aligned(N)`, `_Alignas(N)`, unions,
 -- anonymous members, fixed arrays.  What has no meaning across processes
 -- (pointers) or is not supported (bitfields, flexible arrays, long double)
--- raises an error naming the token and its position.
+-- raises an error naming the token and its position; `smo.cdef` declares
+-- such types but raises only where one is used.
 --
 -- Names live in scopes (`smo.scope()`): a declaration given a scope
 -- resolves and defines its names there; one given none uses the default
@@ -14,9 +15,10 @@
 --
 -- The work is split by concern, each file requiring only those before it:
 -- smobject/errors.lua (messages at the caller's line), cdecl/layout.lua
--- (sealed layouts and their queries), cdecl/lexer.lua, cdecl/gcc.lua (the
--- layout rules), cdecl/parser.lua, cdecl/scope.lua; this file holds the
--- entry points.
+-- (sealed layouts and their queries), cdecl/lexer.lua, cdecl/expr.lua
+-- (constant expressions), cdecl/preproc.lua (directives and macros),
+-- cdecl/gcc.lua (the layout rules), cdecl/parser.lua, cdecl/scope.lua; this
+-- file holds the entry points.
 -- @module smobject
 
 --- Struct layouts: C declarations laid out as gcc does.
@@ -34,6 +36,7 @@ local is_layout = L.is_layout
 local M = {}
 
 M.scope = scopes.scope
+M.check_scope = scopes.check
 
 -- An `aligned` option of the list form: nil, or a power of 2 up to 2^28.
 local function list_alignment(v, what)
@@ -101,19 +104,33 @@ function M.struct(decl, ns)
   local T
   if t.v == "typedef" or p:whole_definition() then
     -- a whole declaration: struct NAME { ... } [attrs] [;]
-    local defs = p:declarations()
+    local defs = p:declarations(true)
     if #defs ~= 1 then p:fail(t, "smo.struct takes one struct; use smo.cdef for several") end
     T = defs[1]
   else
-    local members = p:member_list("eof")
+    local members, bad = p:member_list("eof")
+    if bad then raise(parser.message(bad)) end
     T = gcc.layout("struct", members, {}, function(tok, msg) p:fail(tok or t, msg) end, "anonymous struct")
   end
   tx:commit()
   return T
 end
 
---- Several declarations at once (structs, unions, typedefs), defined in a
--- scope for later declarations: all of them, or none when one fails.
+--- Several declarations at once (structs, unions, enums, typedefs), defined
+-- in a scope for later declarations: all of them, or none when one fails.
+-- `decls` may be a header as a C program includes it: object-like
+-- `#define`s are expanded (in sizes, expressions, other macros), `#undef`,
+-- `#if`/`#ifdef`/`#ifndef`/`#elif`/`#else`/`#endif` with `defined` and
+-- integer expressions, `#error` and `#pragma once` are obeyed; `#include`
+-- lines are not read (an unknown type's error names them; or pass the
+-- output of `gcc -E -P`). Enums are laid out as gcc does; enum constants,
+-- `static const` integers, `sizeof`, `_Alignof` and casts may size arrays.
+-- Prototypes, `extern` declarations and function bodies are skipped. A
+-- macro with parameters is not expanded (its use raises, naming it). What
+-- has no layout (a pointer, a bitfield, `long double`...) may be declared,
+-- in a typedef or a struct: it raises where a layout is asked of it (`ns.name`,
+-- `ns:type`, a member of a struct asked for), naming the member and the type.
+-- Macros and constants go into the scope too (`ns:constant(name)`).
 -- @function smo.cdef
 -- @tparam string decls C declarations, for example a header's text
 -- @tparam[opt] Scope scope where names are resolved and defined (default:
@@ -121,14 +138,22 @@ end
 -- @treturn Scope that scope: `ns.pose` is the typedef `pose`, else `struct
 -- pose`, else `union pose`; `ns:type("struct pose")` takes C names; `pairs`
 -- lists the scope's own names
--- @raise as `struct` does; on a name the scope already has with a different
--- layout (the same layout is accepted: a header read twice)
+-- @raise on a malformed declaration or directive, naming the token and its
+-- position (`"smo.cdef: #if: division by zero at line 3, column 9"`); on
+-- `#error`; on a name, macro or constant the scope already has with a
+-- different layout, body or value (the same is accepted: a header read twice)
 -- @usage local ns = smo.cdef("struct gps { double lat, lon; }; typedef struct { struct gps fix; } reading;", smo.scope())
 function M.cdef(decls, ns)
   ns = scopes.check(ns, 2, "cdef")
   if type(decls) ~= "string" then raise("smo.cdef: declaration string expected, got " .. typename(decls)) end
+  return M.cdef_as(decls, ns, "smo.cdef")
+end
+
+-- smo.cdef of decls into the checked scope ns, with what naming the text
+-- in errors (smo.cdef_file gives the file's path).
+function M.cdef_as(decls, ns, what)
   local tx = scopes.begin(ns)
-  parser.new(decls, "smo.cdef", tx):declarations()
+  parser.new(decls, what, tx, true):declarations()
   tx:commit()
   return ns
 end

@@ -4,6 +4,12 @@
 -- again with a different layout raises, with the same layout is accepted
 -- (a header included twice).  One call's declarations go in all together
 -- or not at all: they are gathered in a transaction and committed at the end.
+-- A scope also keeps the macros (#define) and integer constants (enum
+-- constants, static const) its declarations made, so that a header read
+-- again sees its include guard and a later declaration may use them.
+-- A name may stand for an unsupported type (a typedef of a pointer, a
+-- struct with a bitfield): kept, so that a member of that type can say
+-- why, but never handed out: `ns.name` raises, `pairs` skips it.
 -- @module smobject
 
 --- Scopes: namespaces of declared types.
@@ -18,15 +24,34 @@ local raise, argerror, typename = errors.raise, errors.argerror, errors.typename
 local M = {}
 
 -- A scope is an empty table whose hidden metatable reads a private record:
--- { names = { key -> Layout }, origins = { key -> "smo.cdef, line 1,
--- column 8" }, order = { key, ... }, parent = record or nil }.
+-- { names = { key -> Layout or unsupported type }, origins = { key ->
+-- "smo.cdef, line 1, column 8" }, order = { key, ... }, consts = { name ->
+-- { value, origin } }, macros = { name -> body, or false once #undef'd },
+-- parent = record or nil }.
 local data_of = setmetatable({}, { __mode = "k" })
 local Scope = {}                          -- methods
 
 -- The layout a short name means in scope record s (its own names only):
--- the typedef, else the struct, else the union of that name.
+-- the typedef, else the struct, else the union, else the enum of that
+-- name; and the key it has.
 local function own_short(s, name)
-  return s.names[name] or s.names["struct " .. name] or s.names["union " .. name]
+  for _, key in ipairs({ name, "struct " .. name, "union " .. name, "enum " .. name }) do
+    if s.names[key] then return s.names[key], key end
+  end
+end
+
+-- Raises why the unsupported type u (the name key's) has no layout.
+local function refuse(key, u)
+  raise(("%s: '%s' is not supported: %s at line %d, column %d"):format(u.what, key, parser.reason(u), u.line, u.col))
+end
+
+-- The first value of field f (consts or macros) for name in s's chain.
+local function find_in(s, f, name)
+  repeat
+    local v = s[f][name]
+    if v ~= nil then return v end
+    s = s.parent
+  until not s
 end
 
 -- key's layout and origin in s or the scopes it sees.
@@ -46,8 +71,11 @@ local ScopeMeta = {
     if type(k) ~= "string" then return nil end
     local s = data_of[ns]
     repeat
-      local T = own_short(s, k)
-      if T then return T end
+      local T, key = own_short(s, k)
+      if T then
+        if parser.is_unsupported(T) then refuse(key, T) end
+        return T
+      end
       s = s.parent
     until not s
   end,
@@ -62,10 +90,11 @@ local ScopeMeta = {
         i = i + 1
         local key = s.order[i]
         if not key then return nil end
-        local short = key:gsub("^struct ", ""):gsub("^union ", "")
+        local short = key:gsub("^struct ", ""):gsub("^union ", ""):gsub("^enum ", "")
         if not seen[short] then
           seen[short] = true
-          return short, own_short(s, short)
+          local T = own_short(s, short)
+          if not parser.is_unsupported(T) then return short, T end
         end
       end
     end, ns, nil
@@ -79,7 +108,7 @@ local ScopeMeta = {
 -- A new scope that sees parent's names (a scope record, or nil).
 local function new(parent)
   local ns = setmetatable({}, ScopeMeta)
-  data_of[ns] = { names = {}, origins = {}, order = {}, parent = parent }
+  data_of[ns] = { names = {}, origins = {}, order = {}, consts = {}, macros = {}, parent = parent }
   return ns
 end
 
@@ -115,7 +144,8 @@ local Tx = {}
 Tx.__index = Tx
 
 function M.begin(ns)
-  return setmetatable({ scope = data_of[ns], names = {}, origins = {}, order = {} }, Tx)
+  return setmetatable({ scope = data_of[ns], names = {}, origins = {}, order = {}, consts = {}, macros = {},
+                        includes = {} }, Tx)
 end
 
 function Tx:lookup(key)
@@ -132,6 +162,13 @@ function Tx:define(key, T, origin)
     self.order[#self.order + 1] = key
     return T
   end
+  local bad_t, bad_k = parser.is_unsupported(T), parser.is_unsupported(known)
+  if bad_t or bad_k then
+    if bad_t and bad_k and T.reason == known.reason then return known end
+    local function says(x) return parser.is_unsupported(x) and ("not supported (%s)"):format(x.reason) or x.size .. " bytes" end
+    return nil, ("'%s' redefined differently: %s here, %s in its first definition (%s)"):format(key, says(T),
+      says(known), where)
+  end
   local why = L.difference(T, known)
   if not why then return known end
   local sizes = ("%d bytes here, %d in its first definition (%s)"):format(T.size, known.size, where)
@@ -139,13 +176,47 @@ function Tx:define(key, T, origin)
   return nil, ("'%s' redefined differently (%s): %s"):format(key, why, sizes)
 end
 
--- The names go into the scope.
+-- The integer constant `name` (an enum constant, a static const) and its
+-- C type in expressions (see expr.lua), or nil.
+function Tx:constant(name)
+  local c = self.consts[name] or find_in(self.scope, "consts", name)
+  if c then return c[1], c[3] end
+end
+
+-- Defines the constant name as v of type T; true, or nil and why not
+-- (another value).
+function Tx:define_constant(name, v, origin, T)
+  local c = self.consts[name] or find_in(self.scope, "consts", name)
+  if c then
+    if c[1] == v then return true end
+    return nil, ("constant '%s' redefined differently: %d here, %d in its first definition (%s)"):format(name, v,
+      c[1], c[2])
+  end
+  self.consts[name] = { v, origin, T }
+  return true
+end
+
+-- The body of macro `name` (a list of tokens, params = true when it takes
+-- parameters, line = where defined), or nil.
+function Tx:macro(name)
+  local m = self.macros[name]
+  if m == nil then m = find_in(self.scope, "macros", name) end
+  return m or nil
+end
+
+function Tx:define_macro(name, body) self.macros[name] = body end
+
+function Tx:undef_macro(name) self.macros[name] = false end
+
+-- The names, constants and macros go into the scope.
 function Tx:commit()
   local s = self.scope
   for _, key in ipairs(self.order) do
     s.names[key], s.origins[key] = self.names[key], self.origins[key]
     s.order[#s.order + 1] = key
   end
+  for name, c in pairs(self.consts) do s.consts[name] = c end
+  for name, m in pairs(self.macros) do s.macros[name] = m end
 end
 
 --- A layout by its C name in this scope (or the scopes it sees): `"struct
@@ -161,6 +232,22 @@ function Scope:type(name)
   if not data_of[self] then argerror(1, "type", "smobject scope expected, got " .. typename(self)) end
   if type(name) ~= "string" then argerror(2, "type", "type string expected, got " .. typename(name)) end
   return parser.type_string(name, "type", M.begin(self))
+end
+
+--- The value of an integer constant the scope's declarations made: an
+-- enum constant, a `static const` integer, or a `#define` whose body is an
+-- integer constant expression.
+-- @function Scope:constant
+-- @tparam string name the constant's name
+-- @treturn integer|nil its value, or nil when the scope has no such name
+-- @raise when name is a macro whose body is not an integer constant
+-- expression (`#define NAME "text"`, a function-like macro)
+-- @usage smo.cdef("#define NSAMPLES 8", ns); for i = 0, ns:constant("NSAMPLES") - 1 do ... end
+function Scope:constant(name)
+  if not data_of[self] then argerror(1, "constant", "smobject scope expected, got " .. typename(self)) end
+  if type(name) ~= "string" then argerror(2, "constant", "string expected, got " .. typename(name)) end
+  if not name:match("^[%a_][%w_]*$") then argerror(2, "constant", ("'%s' is not a C identifier"):format(name)) end
+  return parser.constant_string(name, ("constant '%s'"):format(name), M.begin(self))
 end
 
 return M
