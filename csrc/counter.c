@@ -507,7 +507,9 @@ typedef struct owner_info {
 } owner_info;
 
 /* The segment with id shmid (>= 0), or else the segment, then the set, under
- * key: found by SHM_STAT_ANY and SEM_STAT_ANY, which need no read right. */
+ * key: found by SHM_STAT_ANY and SEM_STAT_ANY, which need no read right.
+ * (The buffers are zeroed first: valgrind does not know that these commands
+ * fill them, and an error path must not be its one report.) */
 static void find_owner(int key, int shmid, owner_info *o) {
   struct shm_info si;
   struct seminfo mi;
@@ -516,7 +518,9 @@ static void find_owner(int key, int shmid, owner_info *o) {
   o->what = NULL;
   for (i = 0; i <= max; i++) {
     struct shmid_ds ds;
-    int id = shmctl(i, SHM_STAT_ANY, &ds);
+    int id;
+    memset(&ds, 0, sizeof ds);
+    id = shmctl(i, SHM_STAT_ANY, &ds);
     if (id < 0 || (shmid >= 0 ? id != shmid : ds.shm_perm.__key != (key_t)key || (ds.shm_perm.mode & SHM_DEST)))
       continue;
     o->what = "is a segment";
@@ -532,6 +536,7 @@ static void find_owner(int key, int shmid, owner_info *o) {
   max = semctl(0, 0, SEM_INFO, arg);
   for (i = 0; i <= max; i++) {
     struct semid_ds ds;
+    memset(&ds, 0, sizeof ds);
     arg.buf = &ds;
     if (semctl(i, 0, SEM_STAT_ANY, arg) >= 0 && ds.sem_perm.__key == (key_t)key) {
       o->what = "is held by a semaphore set";
