@@ -39,6 +39,8 @@ build = {
     },
     smobject = "lua/smobject.lua",
     ["smobject.errors"] = "lua/smobject/errors.lua",
+    ["smobject.compat"] = "lua/smobject/compat.lua",
+    ["smobject.cdecl.cint"] = "lua/smobject/cdecl/cint.lua",
     ["smobject.cdecl.layout"] = "lua/smobject/cdecl/layout.lua",
     ["smobject.cdecl.lexer"] = "lua/smobject/cdecl/lexer.lua",
     ["smobject.cdecl.expr"] = "lua/smobject/cdecl/expr.lua",

@@ -3,6 +3,8 @@
 -- called into the library, whatever depth inside it raised.
 -- (Private: only the library's own modules require it.)
 
+local compat = require("smobject.compat")
+
 local M = {}
 
 -- Errors point at the caller's line, as error(msg, 2) does for a function
@@ -62,10 +64,9 @@ end
 -- The integer value of argument n, as luaL_checkinteger takes it (floats
 -- with an exact integer value too); raises naming the argument.
 function M.check_integer(x, n, fname, none)
-  if math.type(x) == "integer" then return x end
+  local i = compat.to_integer(x)
+  if i then return i end
   if type(x) == "number" then
-    local i = math.tointeger(x)
-    if i then return i end
     M.argerror(n, fname, "number has no integer representation")
   end
   M.argerror(n, fname, "number expected, got " .. M.typename(x, none))
@@ -103,7 +104,7 @@ local SHOWN = 10                          -- names listed at most
 -- For error paths only.
 function M.suggestion(name, names, what)
   local best, bestd = nil, math.huge
-  local lname, limit = name:lower(), math.max(1, #name // 3)
+  local lname, limit = name:lower(), math.max(1, math.floor(#name / 3))
   for _, n in ipairs(names) do
     local d = n:lower() == lname and 0 or distance(name, n)
     if d < bestd and d <= limit and d < #name then best, bestd = n, d end

@@ -25,6 +25,7 @@
 -- @section layouts
 
 local errors = require("smobject.errors")
+local compat = require("smobject.compat")
 local L = require("smobject.cdecl.layout")
 local gcc = require("smobject.cdecl.gcc")
 local parser = require("smobject.cdecl.parser")
@@ -41,8 +42,8 @@ M.check_scope = scopes.check
 -- An `aligned` option of the list form: nil, or a power of 2 up to 2^28.
 local function list_alignment(v, what)
   if v == nil then return nil end
-  local n = math.type(v) == "float" and math.tointeger(v) or v
-  if math.type(n) ~= "integer" or n <= 0 or n & (n - 1) ~= 0 then
+  local n = compat.to_integer(v)
+  if not n or not compat.is_power_of_two(n) then
     raise(("smo.struct: %s must be a power of 2, got %s"):format(what, type(v) == "number" and tostring(v) or type(v)))
   end
   if n > L.MAX_ALIGNMENT then

@@ -7,6 +7,7 @@
 
 local core = require("smobject.core")
 local errors = require("smobject.errors")
+local compat = require("smobject.compat")
 local layouts = require("smobject.cdecl.layout")
 
 local M = {}
@@ -102,8 +103,8 @@ end
 -- Argument n (counting self) of method fname as an integer when it is a float with an
 -- exact integer value (anything else goes to the segment method as it is).
 local function int_arg(x, n, fname)
-  if math.type(x) ~= "float" then return x end
-  local i = math.tointeger(x)
+  if type(x) ~= "number" or compat.is_integer(x) then return x end
+  local i = compat.to_integer(x)
   if not i then argerror(n, fname, "number has no integer representation") end
   return i
 end

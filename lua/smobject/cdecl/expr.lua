@@ -13,62 +13,26 @@
 --
 -- A value is a pair v, T: T one of "int", "uint", "long", "ulong"; v the
 -- value itself for the first three, the 64 bits for "ulong" (so that a
--- value of 2^63 or more is a negative Lua integer).
+-- value of 2^63 or more is a negative Lua integer) on 5.3 and later; on
+-- runtimes whose numbers are doubles (5.1, 5.2, LuaJIT) every value is the
+-- true one, and one beyond +-2^53 is refused (cint.lua).
+
+local C = require("smobject.cdecl.cint")
 
 local M = {}
 
 M.MAX_DEPTH = 200                         -- parentheses, unary operators and ?: in one expression
 
-local MININT = math.mininteger
 local INT_MIN, INT_MAX, UINT_MAX = -0x80000000, 0x7fffffff, 0xffffffff
 local UNSIGNED = { uint = true, ulong = true }
 local RANK = { int = 1, uint = 1, long = 2, ulong = 2 }
+local OVERFLOW = "integer overflow in constant expression"
+local BIG = "constant value " .. C.BIG
 
--- a op b on int64 as C computes it, or nil on overflow; / and % truncate
--- toward zero (b ~= 0 is the caller's check).
-local function arith(op, a, b)
-  if op == "+" then
-    local r = a + b
-    if (a >= 0) == (b >= 0) and (r >= 0) ~= (a >= 0) then return nil end
-    return r
-  elseif op == "-" then
-    local r = a - b
-    if (a >= 0) ~= (b >= 0) and (r >= 0) ~= (a >= 0) then return nil end
-    return r
-  elseif op == "*" then
-    if a == 0 or b == 0 then return 0 end
-    if (a == -1 and b == MININT) or (b == -1 and a == MININT) then return nil end
-    local r = a * b
-    if r // b ~= a or r % b ~= 0 then return nil end
-    return r
-  end
-  if a == MININT and b == -1 then return nil end
-  local q = a // b
-  if q < 0 and q * b ~= a then q = q + 1 end   -- floor to truncation
-  if op == "/" then return q end
-  return a - q * b
-end
-M.arith = arith
-
--- a / b on 64 unsigned bits (b ~= 0).
-local function udiv(a, b)
-  if b < 0 then return math.ult(a, b) and 0 or 1 end     -- b >= 2^63
-  if a >= 0 then return a // b end
-  local q = ((a >> 1) // b) << 1
-  if not math.ult(a - q * b, b) then q = q + 1 end
-  return q
-end
-
--- v (of any type) as a value of type T, as C converts it (gcc wraps).
-local function convert(v, T)
-  if T == "uint" then return v & UINT_MAX end
-  if T == "int" then
-    v = v & UINT_MAX
-    return v > INT_MAX and v - 0x100000000 or v
-  end
-  return v                                -- long, ulong: the same 64 bits
-end
-M.convert = convert
+-- The arithmetic itself is cint.lua's: Lua's 64-bit integers on 5.3 and
+-- later, doubles exact within +-2^53 (and a refusal beyond) elsewhere.
+local arith, convert = C.arith, C.convert
+M.arith, M.convert = arith, convert
 
 -- The type two operands meet in (C's usual arithmetic conversions).
 local function common(a, b)
@@ -114,10 +78,7 @@ local function b2i(x) return x and 1 or 0, "int" end
 local function zero(v) return v == 0 end
 
 -- a < b in type T.
-local function less(a, b, T)
-  if T == "ulong" then return math.ult(a, b) end
-  return a < b
-end
+local less = C.less
 
 -- The value and type of the expression at S's next token.  S has peek(),
 -- next(), fail(tok, msg) (raises), operand(tok, live) (the value and type
@@ -132,9 +93,20 @@ function M.evaluate(S, wide)
     depth = depth + 1
     if depth > M.MAX_DEPTH then S:fail(t, "constant expression nested too deeply") end
   end
-  local function overflow(t, live, r, T)
+  -- r (of type T) from a signed operation; nil: overflow, or (why "big")
+  -- past what doubles hold, which for an int is an overflow too.
+  local function overflow(t, live, T, r, why)
     if r == nil or (T == "int" and (r < INT_MIN or r > INT_MAX)) then
-      if live then S:fail(t, "integer overflow in constant expression") end
+      if live then S:fail(t, (why == "big" and T ~= "int") and BIG or OVERFLOW) end
+      return 0, T
+    end
+    return r, T
+  end
+  -- r of type T from an operation that cannot overflow (nil: past what
+  -- doubles hold).
+  local function value(t, live, T, r)
+    if r == nil then
+      if live then S:fail(t, BIG) end
       return 0, T
     end
     return r, T
@@ -175,12 +147,12 @@ function M.evaluate(S, wide)
         v, T = unary(live)
         if t.v == "-" then
           if UNSIGNED[T] then
-            v = convert(-v, T)
+            v, T = value(t, live, T, C.negate(v, T))
           else
-            v, T = overflow(t, live, arith("-", 0, v), T)
+            v, T = overflow(t, live, T, arith("-", 0, v))
           end
         elseif t.v == "~" then
-          v = convert(~v, T)
+          v, T = value(t, live, T, C.complement(v, T))
         elseif t.v == "!" then
           v, T = b2i(zero(v))
         end
@@ -195,35 +167,31 @@ function M.evaluate(S, wide)
       -- the left operand's type; the count must be below its width
       local bits = RANK[A] == 2 and 64 or 32
       if b < 0 or b >= bits then          -- (a huge unsigned count is negative here)
-        if live then S:fail(t, ("shift by %s is out of range"):format(B == "ulong" and b < 0 and ("0x%x"):format(b) or b)) end
+        if live then
+          S:fail(t, ("shift by %s is out of range"):format(B == "ulong" and b < 0 and ("0x%x"):format(b)
+            or C.NATIVE and b or ("%.0f"):format(b)))
+        end
         return 0, A
       end
-      if op == "<<" then return convert(a << b, A), A end
-      if UNSIGNED[A] then return a >> b, A end
-      if b == 63 then return a < 0 and -1 or 0, A end
-      return a // (1 << b), A               -- arithmetic, as gcc shifts a negative value
+      return value(t, live, A, C.shift(op, a, b, A))   -- (>> arithmetic on a negative value, as gcc's)
     end
     local T = common(A, B)
     a, b = convert(a, T), convert(b, T)
+    if a == nil or b == nil then return value(t, live, T, nil) end
     if op == "/" or op == "%" then
       if b == 0 then
         if live then S:fail(t, "division by zero") end
         return 0, T
       end
       if T == "ulong" then
-        local q = udiv(a, b)
+        local q = C.udiv(a, b)
         return op == "/" and q or a - q * b, T
       end
-      return overflow(t, live, arith(op, a, b), T)
+      return overflow(t, live, T, arith(op, a, b))
     elseif op == "+" or op == "-" or op == "*" then
-      if UNSIGNED[T] then
-        local r = op == "+" and a + b or op == "-" and a - b or a * b
-        return convert(r, T), T
-      end
-      return overflow(t, live, arith(op, a, b), T)
-    elseif op == "&" then return a & b, T
-    elseif op == "|" then return a | b, T
-    elseif op == "^" then return a ~ b, T
+      if UNSIGNED[T] then return value(t, live, T, C.wrap(op, a, b, T)) end
+      return overflow(t, live, T, arith(op, a, b))
+    elseif op == "&" or op == "|" or op == "^" then return value(t, live, T, C.bitwise(op, a, b, T))
     elseif op == "==" then return b2i(a == b)
     elseif op == "!=" then return b2i(a ~= b)
     elseif op == "<" then return b2i(less(a, b, T))
@@ -264,8 +232,8 @@ function M.evaluate(S, wide)
     local b, B = conditional(live and v == 0)
     depth = depth - 1
     local R = common(A, B)
-    if v ~= 0 then return convert(a, R), R end
-    return convert(b, R), R
+    if v ~= 0 then return value(q, live, R, (convert(a, R))) end
+    return value(q, live, R, (convert(b, R)))
   end
   return conditional(true)
 end

@@ -9,6 +9,7 @@
 
 local core = require("smobject.core")
 local errors = require("smobject.errors")
+local compat = require("smobject.compat")
 
 local raise, argerror, typename = errors.raise, errors.argerror, errors.typename
 
@@ -23,10 +24,10 @@ M.MAX_ALIGN = core.max_align              -- what __attribute__((aligned)) means
 -- (csrc/view.c) when a layout is compiled: no segment holds more than 2^53
 -- bytes (exact in a double too); gcc refuses alignments above 2^28; nesting
 -- is bounded so that no recursion, here or in C, can exhaust a stack.
-M.MAX_SIZE = 1 << 53
-M.MAX_ALIGNMENT = 1 << 28
+M.MAX_SIZE = 9007199254740992            -- 2^53 (an integer on 5.3+, exact as a double elsewhere)
+M.MAX_ALIGNMENT = 268435456               -- 2^28
 M.MAX_DEPTH = 100                         -- nested structs and array dimensions
-M.MAX_FIELDS = 1 << 20                    -- named members of one struct, anonymous ones flattened
+M.MAX_FIELDS = 1048576                    -- 2^20 named members of one struct, anonymous ones flattened
 M.DEEP = ("layout nested deeper than %d levels"):format(M.MAX_DEPTH)
 local MAX_SIZE, MAX_DEPTH = M.MAX_SIZE, M.MAX_DEPTH
 
@@ -87,8 +88,9 @@ end
 
 -- ------------------------------------------------------------- leaves and arrays
 
--- Sizes and alignments stay below 2^53 and 2^28: no overflow here.
-function M.align_up(n, a) return (n + a - 1) // a * a end
+-- Sizes and alignments stay below 2^53 and 2^28 (a power of 2): no
+-- overflow here, and exact in doubles too.
+function M.align_up(n, a) return n + (-n) % a end
 
 -- A scalar layout: ctype a key of core.ctypes; name (a typedef's) and align
 -- (an aligned typedef's) default to the ctype's own.
@@ -112,7 +114,7 @@ function M.array_of(elem, n)
     return string_type(n)
   end
   if e.depth >= MAX_DEPTH then return nil, "deep" end
-  if n > MAX_SIZE // e.size then return nil, "large" end
+  if n > compat.idiv(MAX_SIZE, e.size) then return nil, "large" end
   -- float[3][4] is an array of 3 float[4]: the new dimension goes first
   local ename = e.name or e.kind
   local base, dims = ename:match("^(.-)(%[.*)$")
@@ -195,7 +197,7 @@ local function offset_of(r, path, what)
       if r.kind ~= "array" and r.kind ~= "string" then
         raise(("%s: %s is not an array (in '%s')"):format(what, before(pos), path))
       end
-      local idx = math.tointeger(tonumber(digits))
+      local idx = compat.to_integer(tonumber(digits))
       if not idx or idx >= r.count then
         raise(("%s: index %s out of range for '%s' (%d elements)"):format(what, digits, path:sub(1, pos - 1), r.count))
       end

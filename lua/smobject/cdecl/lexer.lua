@@ -11,13 +11,12 @@ local errors = require("smobject.errors")
 
 local M = {}
 
--- (2^64 - 1) // base and (2^64 - 1) % base: where 64 unsigned bits end
-local LIMIT = { [8] = { 0x1fffffffffffffff, 7 }, [10] = { 1844674407370955161, 5 },
-                [16] = { 0x0fffffffffffffff, 15 } }
+local C = require("smobject.cdecl.cint")
 
 -- A C integer literal (decimal, 0x hex, 0 octal) as its 64 bits (a value
 -- of 2^63 or more is a negative Lua integer), or nil and "large" past 64
--- bits, or nil and "bad" (09).
+-- bits, or nil and "bad" (09); where numbers are doubles, nil and "big"
+-- past 2^53 (cint.lua).
 local function parse_integer(text)
   local base, digits = 10, text
   if text:match("^0[xX]") then
@@ -25,15 +24,7 @@ local function parse_integer(text)
   elseif text:match("^0%d") then
     base, digits = 8, text:sub(2)
   end
-  local limit, rem = LIMIT[base][1], LIMIT[base][2]
-  local v = 0
-  for k = 1, #digits do
-    local d = tonumber(digits:sub(k, k), base)
-    if not d then return nil, "bad" end
-    if math.ult(limit, v) or (v == limit and d > rem) then return nil, "large" end
-    v = v * base + d
-  end
-  return v
+  return C.parse_integer(digits, base)
 end
 
 -- Punctuators of more than one character that a constant expression or a
@@ -102,6 +93,7 @@ function M.tokenize(src, what)
         tok.v, tok.text = v, src:sub(s, suffix_e)
         if why == "large" then tok.err = ("integer constant '%s' is too large"):format(text) end
         if why == "bad" then tok.err = ("bad number '%s'"):format(text) end
+        if why == "big" then tok.err = ("integer constant '%s' %s"):format(text, C.BIG) end
         e = suffix_e
       end
       add(tok)

@@ -20,6 +20,8 @@ local preproc = require("smobject.cdecl.preproc")
 local expr = require("smobject.cdecl.expr")
 local L = require("smobject.cdecl.layout")
 local gcc = require("smobject.cdecl.gcc")
+local C = require("smobject.cdecl.cint")
+local compat = require("smobject.compat")
 
 local M = {}
 
@@ -161,10 +163,7 @@ local FLOATS = { float = true, double = true }
 local function convert(v, ctype)
   if ctype == "bool" or ctype == "_Bool" then return v ~= 0 and 1 or 0, "int" end
   local bits = SCALAR_SIZE[ctype] * 8
-  if bits < 64 then
-    v = v & ((1 << bits) - 1)
-    if not UNSIGNED[ctype] and v >= (1 << (bits - 1)) then v = v - (1 << bits) end
-  end
+  if bits < 64 then v = C.cast(v, bits, UNSIGNED[ctype]) end
   if bits == 64 then return v, UNSIGNED[ctype] and "ulong" or "long" end
   return v, (bits == 32 and UNSIGNED[ctype]) and "uint" or "int"
 end
@@ -241,7 +240,7 @@ end
 
 -- An alignment constant at token nt: a power of 2, at most what gcc takes.
 function Parser:alignment(nt, n)
-  if n <= 0 or n & (n - 1) ~= 0 then self:fail(nt, ("alignment %d is not a power of 2"):format(n)) end
+  if not compat.is_power_of_two(n) then self:fail(nt, ("alignment %d is not a power of 2"):format(n)) end
   if n > MAX_ALIGNMENT then self:fail(nt, ("alignment %d exceeds the maximum %d"):format(n, MAX_ALIGNMENT)) end
   return n
 end
@@ -558,7 +557,7 @@ function Parser:enum_spec(outer_attrs)
     return T
   end
   local lo, hi, v, T, prev_tok = nil, nil, -1, "int", nil
-  local LAST = { int = 0x7fffffff, uint = 0xffffffff, long = math.maxinteger, ulong = math.maxinteger }
+  local LAST = { int = 0x7fffffff, uint = 0xffffffff, long = C.LONG_MAX, ulong = C.LONG_MAX }
   while self:peek().v ~= "}" do
     local nt = self:next()
     if nt.t ~= "id" then self:fail(nt, ("expected an enumerator name, got '%s'"):format(show(nt))) end
@@ -571,6 +570,7 @@ function Parser:enum_spec(outer_attrs)
         self:fail(nt, ("overflow in enumeration values ('%s' after %d)"):format(nt.v, v))
       end
       v = v + 1
+      if not C.NATIVE and v > C.LIMIT then self:fail(nt, ("enumeration value %s"):format(C.BIG)) end
     end
     lo, hi = math.min(lo or v, v), math.max(hi or v, v)
     self:define_constant(nt, nt.v, v, constant_type(v))
