@@ -1,9 +1,60 @@
---- smobject: System V shared memory for Lua 5.4, with a memory counter that
+--- smobject: System V shared memory for Lua, with a memory counter that
 -- survives crashes.  The C core (smobject.core) does the system calls and
 -- the bounds-checked access; this file adds what is best written in Lua.
 -- @module smobject
 
-local core = require("smobject.core")
+local compat = require("smobject.compat")
+
+-- The signs, in a core's symbol table, of the Lua it was built for (the
+-- first match wins: 5.4 has 5.3's functions too).
+local BUILT_FOR = {
+  { "Lua 5.4", { "lua_newuserdatauv", "lua_getiuservalue", "lua_setiuservalue" } },
+  { "Lua 5.3", { "lua_rotate", "lua_geti", "lua_isinteger" } },
+  { "Lua 5.2", { "lua_callk", "lua_pcallk", "lua_rawlen", "lua_getuservalue" } },
+  { "Lua 5.1 or LuaJIT", { "lua_objlen", "lua_setfenv", "lua_getfenv", "luaL_register" } },
+}
+
+-- The Lua the core at path was built for, or nil when unknown.
+local function built_for(path)
+  local f = path and io.open(path, "rb")
+  if not f then return nil end
+  local bytes = f:read("*a") or ""
+  f:close()
+  for _, sign in ipairs(BUILT_FOR) do
+    for _, symbol in ipairs(sign[2]) do
+      if bytes:find("\0" .. symbol .. "\0", 1, true) then return sign[1] end
+    end
+  end
+  return nil
+end
+
+-- The C core; a core built for another Lua (its loader error: an undefined
+-- lua_* or luaL_* symbol, a version mismatch) raises one sentence saying
+-- so, and how to build the right one.
+local function load_core()
+  local ok, core = pcall(require, "smobject.core")
+  if ok then return core end
+  local msg = tostring(core)
+  local symbol = msg:match("undefined symbol: (luaL?_[%w_]+)")
+  if not (symbol or msg:find("version mismatch", 1, true) or msg:find("multiple Lua VMs", 1, true)) then
+    error(core, 0)
+  end
+  local path = msg:match("from file '([^']+)'")
+  local this = compat.RUNTIME == "LuaJIT" and rawget(_G, "jit").version or _VERSION
+  local built = built_for(path)
+  local how
+  if compat.RUNTIME == "LuaJIT" then
+    how = "`make LUA=luajit`, or `make LUA=luajit2` for OpenResty's"
+  else
+    local v = _VERSION:match("%d+%.%d+")
+    how = ("`make LUA=lua%s`, or `luarocks --lua-version=%s make`"):format(v, v)
+  end
+  error(("smobject's C core%s was built for %s, but this interpreter is %s (%s): build the core for this "
+    .. "interpreter (%s) and put that build on package.cpath"):format(path and (" (" .. path .. ")") or "",
+    built or "another Lua", this, symbol and ("undefined symbol " .. symbol) or "version mismatch", how), 3)
+end
+
+local core = load_core()
 
 local struct = require("smobject.struct")
 local view = require("smobject.view")
@@ -74,10 +125,42 @@ function smo.cdef_file(path, ...)
   local ns = struct.check_scope(..., 2, "cdef_file")
   local f, msg, err = io.open(path)
   if not f then return nil, msg, err end
-  local text, rmsg, rerr = f:read("a")
+  local text, rmsg, rerr = f:read("*a")       -- ("*a": every version reads it)
   f:close()
   if not text then return nil, ("%s: %s"):format(path, tostring(rmsg)), rerr end
   return struct.cdef_as(text, ns, path)
+end
+
+local c_close = core.methods.close
+
+local function closing(handle, ok, ...)
+  if not ok then
+    pcall(c_close, handle)                -- (fn's error is the one raised)
+    error((...), 0)
+  end
+  c_close(handle)
+  return ...
+end
+
+--- Runs `fn(handle, ...)` and closes the handle when `fn` returns or
+-- raises (re-raising its error), as a `<close>` variable does on 5.4: the
+-- scope helper for every Lua version.
+-- @function smo.with
+-- @param handle a segment handle (from `smo.open`, `smo.attach`, `smo.new`)
+-- @tparam function fn what to run; gets the handle and the extra arguments
+-- @param ... extra arguments
+-- @return `fn`'s results
+-- @raise what `fn` raises (after the handle is closed); when handle is not
+-- a handle or fn not a function
+-- @usage local n = smo.with(assert(smo.open{ key = 42 }), function(seg) return seg:get("int64_t", 0) end)
+function smo.with(handle, fn, ...)
+  local state, tname = handle_state_of(handle)
+  if state == nil then error(("bad argument #1 to 'with' (smobject expected, got %s)"):format(tname), 2) end
+  if type(fn) ~= "function" then
+    local s, fname = handle_state_of(fn)
+    error(("bad argument #2 to 'with' (function expected, got %s)"):format(s == nil and fname or "smobject"), 2)
+  end
+  return closing(handle, pcall(fn, handle, ...))
 end
 
 --- Segment methods written in Lua.
@@ -87,7 +170,9 @@ local methods = core.methods
 local type, pcall, error = type, pcall, error
 local getinfo = debug.getinfo
 local spack, sunpack, spacksize = string.pack, string.unpack, string.packsize
-local tpack, tunpack = table.pack, table.unpack
+local tpack, tunpack = compat.pack, compat.unpack
+-- debug.getinfo's "t" (istailcall) exists from 5.2 on; 5.1 and LuaJIT raise on it
+local NT = pcall(getinfo, 1, "t") and "nt" or "n"
 local handle_state = core.handle_state
 local c_size, c_read, c_write = methods.size, methods.read, methods.write
 local c_lock, c_unlock, c_holds_lock = methods.lock, methods.unlock, methods.holds_lock
@@ -118,10 +203,11 @@ end
 -- of the method.  A Lua function run by a tail call (`return seg:pack(...)`)
 -- cannot see how it was called, and its caller's frame is gone (the
 -- position is then that of the caller's caller, as for any Lua error): the
--- usual forms are assumed, a method call unless self is wrong.
+-- usual forms are assumed, a method call unless self is wrong.  (5.1 and
+-- LuaJIT cannot tell a tail call: there such an error counts self.)
 local function argerror(arg, name, why)
   local level = method_level()
-  local ar = getinfo(level, "nt")
+  local ar = getinfo(level, NT)
   if ar and (ar.namewhat == "method" or (ar.istailcall and arg > 1)) then
     arg = arg - 1
     if arg == 0 then error(("calling '%s' on bad self (%s)"):format(name, why), level + 1) end
@@ -197,7 +283,14 @@ end
 -- @treturn integer the offset just past what was written
 -- @raise when the bytes do not fit, on a bad format or value, a read-only or closed handle
 -- @usage local nxt = seg:pack(0, "<i4d", 1, 2.5)
+-- Where string.pack does not exist (before 5.3), seg:pack and seg:unpack
+-- raise this, naming the version needed.
+local function needs_pack(name)
+  raise(("seg:%s needs string.%s (Lua 5.3 or later); this is %s"):format(name, name, compat.RUNTIME))
+end
+
 function methods.pack(self, offset, fmt, ...)
+  if not spack then needs_pack("pack") end
   local size, readonly, off = handle_state(self, offset)
   if not size then bad_handle("pack", self) end
   if not off then bad_integer("pack", 2, offset, "integer offset") end
@@ -219,6 +312,7 @@ end
 -- @raise when the format reads past the end, on a bad format, a closed handle
 -- @usage local n, x, nxt = seg:unpack(0, "<i4d")
 function methods.unpack(self, offset, fmt)
+  if not sunpack then needs_pack("unpack") end
   local size, _, off = handle_state(self, offset)
   if not size then bad_handle("unpack", self) end
   if not off then bad_integer("unpack", 2, offset, "integer offset") end

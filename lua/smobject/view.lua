@@ -363,6 +363,12 @@ meta.__pairs = function(v)
   end, v, nil
 end
 
+--- `v:pairs()`: the iterator `pairs(v)` gives on 5.2 and later, for every
+-- Lua version (5.1 and LuaJIT do not call `__pairs`).
+-- @function View:pairs
+-- @usage for name, value in v:pairs() do print(name, value) end
+methods.pairs = meta.__pairs
+
 -- Formats a plain copy x of layout T, fields in declaration order.
 local function format_value(x, T, depth)
   if type(x) == "string" then return ("%q"):format(x) end

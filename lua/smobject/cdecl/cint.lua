@@ -197,7 +197,8 @@ end
 function C.complement(v, T)
   if T == "ulong" then return nil, "big" end              -- 2^64 - 1 - v
   if T == "uint" then return 2^32 - 1 - v end
-  return fit(-v - 1)                      -- int, long: two's complement
+  if v >= LIMIT then return nil, "big" end                -- (-2^53 - 1)
+  return -v - 1                           -- int, long: two's complement
 end
 
 function C.shift(op, a, b, A)
@@ -224,7 +225,9 @@ function C.wrap(op, a, b, T)
     return (op == "+" and a + b or a - b) % 2^32
   end
   if op == "-" and a < b then return nil, "big" end        -- wraps past 2^64 - 2^53
-  return C.arith(op, a, b)                -- + and * of non-negative values: exact, or past 2^53
+  local r = C.arith(op, a, b)             -- + and * of non-negative values: exact, or past 2^53
+  if r == nil then return nil, "big" end
+  return r
 end
 
 -- 32-bit and/or/xor of x, y in [0, 2^32), as numbers in [0, 2^32).

@@ -65,6 +65,16 @@ local LayoutMeta = {
   end,
 }
 
+--- `T:pairs()`: the iterator `pairs(T)` gives on 5.2 and later (the
+-- fields `kind`, `size`, `align`, `name`...), for every Lua version: 5.1
+-- and LuaJIT do not call `__pairs`.
+-- @function Layout:pairs
+-- @usage for k, v in T:pairs() do print(k, v) end
+function Layout:pairs()
+  if not data_of[self] then argerror(1, "pairs", "smobject layout expected, got " .. typename(self)) end
+  return LayoutMeta.__pairs(self)
+end
+
 -- The layout of record r (r is the layout's from now on).
 function M.seal(r)
   local T = setmetatable({}, LayoutMeta)

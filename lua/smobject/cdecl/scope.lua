@@ -105,6 +105,16 @@ local ScopeMeta = {
   end,
 }
 
+--- `ns:pairs()`: the iterator `pairs(ns)` gives on 5.2 and later (the
+-- scope's own names, short, in declaration order, with their layouts),
+-- for every Lua version: 5.1 and LuaJIT do not call `__pairs`.
+-- @function Scope:pairs
+-- @usage for name, T in ns:pairs() do print(name, T.size) end
+function Scope:pairs()
+  if not data_of[self] then argerror(1, "pairs", "smobject scope expected, got " .. typename(self)) end
+  return ScopeMeta.__pairs(self)
+end
+
 -- A new scope that sees parent's names (a scope record, or nil).
 local function new(parent)
   local ns = setmetatable({}, ScopeMeta)
