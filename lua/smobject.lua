@@ -203,12 +203,17 @@ end
 -- of the method.  A Lua function run by a tail call (`return seg:pack(...)`)
 -- cannot see how it was called, and its caller's frame is gone (the
 -- position is then that of the caller's caller, as for any Lua error): the
--- usual forms are assumed, a method call unless self is wrong.  (5.1 and
--- LuaJIT cannot tell a tail call: there such an error counts self.)
+-- usual forms are assumed, a method call unless self is wrong.  (LuaJIT
+-- cannot tell a tail call: there such an error counts self.)
 local function argerror(arg, name, why)
   local level = method_level()
   local ar = getinfo(level, NT)
-  if ar and (ar.namewhat == "method" or (ar.istailcall and arg > 1)) then
+  local tail = ar and ar.istailcall
+  if NT == "n" then                       -- 5.1 shows a tail call as a frame of its own; LuaJIT not at all
+    local up = getinfo(level + 1, "S")
+    tail = up ~= nil and up.what == "tail"
+  end
+  if ar and (ar.namewhat == "method" or (tail and arg > 1)) then
     arg = arg - 1
     if arg == 0 then error(("calling '%s' on bad self (%s)"):format(name, why), level + 1) end
   end

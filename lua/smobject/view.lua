@@ -369,10 +369,25 @@ end
 -- @usage for name, value in v:pairs() do print(name, value) end
 methods.pairs = meta.__pairs
 
+-- A number as 5.3 and later print it, on every runtime: where numbers are
+-- doubles, an integer field in full (not 1.1529215046068e+18) and a float
+-- or double field with ".0" when integral (2.0, as 5.3+ prints a float).
+local FLOATING = { float = true, double = true }
+local function number_text(x, T)
+  if compat.NATIVE_INTEGERS or type(x) ~= "number" or T.kind ~= "scalar" then return tostring(x) end
+  if FLOATING[T.ctype] then
+    local s = tostring(x)
+    if s:match("^%-?%d+$") then s = s .. ".0" end
+    return s
+  end
+  if compat.is_integer(x) then return ("%d"):format(x) end
+  return tostring(x)
+end
+
 -- Formats a plain copy x of layout T, fields in declaration order.
 local function format_value(x, T, depth)
   if type(x) == "string" then return ("%q"):format(x) end
-  if type(x) ~= "table" then return tostring(x) end
+  if type(x) ~= "table" then return number_text(x, T) end
   if depth > 4 then return "{...}" end
   local parts = {}
   if T.kind == "array" then
@@ -431,7 +446,10 @@ meta.__tostring = function(v)
   local name = T.name or T.kind
   if state == "closed" then return ("%s @%d (closed)"):format(name, base) end
   if state then return ("%s @%d (earlier attachment)"):format(name, base) end
-  return ("%s @%d %s"):format(name, base, format_value(methods.get(v), T, 1))
+  -- (where numbers are doubles, a 64-bit field beyond 2^53 cannot be read: said instead)
+  local ok, values = pcall(methods.get, v)
+  if not ok then return ("%s @%d (%s)"):format(name, base, (tostring(values):gsub("^[^:]*:%d+: ", ""))) end
+  return ("%s @%d %s"):format(name, base, format_value(values, T, 1))
 end
 
 return M
