@@ -550,4 +550,24 @@ describe("with the core", function()
     end
     if tried == 0 then pending("no runtime of another ABI is installed (make deps-matrix)") end
   end)
+
+  it("every other runtime's core, where built, is refused the same way by the interpreters of other ABIs", function()
+    local tried = 0
+    for _, built in ipairs(RUNTIMES) do
+      local cpath = core_for(built)
+      if cpath and built.abi ~= THIS_ABI then
+        local name = built.abi == "5.1" and "Lua 5.1 or LuaJIT" or ("Lua " .. built.abi)
+        for _, rt in ipairs(RUNTIMES) do
+          if rt.abi ~= built.abi and have(rt.cmd) then
+            tried = tried + 1
+            local out, ok = run_with(rt, "require('smobject')", cpath)
+            assert.is_false(ok, out)
+            assert.matches("smobject's C core %(" .. (ROOT .. "/" .. built.build):gsub("%p", "%%%0")
+              .. "/smobject/core%.so%) was built for " .. name:gsub("%p", "%%%0") .. ", but this interpreter is ", out)
+          end
+        end
+      end
+    end
+    if tried == 0 then pending("no core built for a runtime of another ABI (make LUA=lua5.3 ...)") end
+  end)
 end)
