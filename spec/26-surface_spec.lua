@@ -12,7 +12,7 @@ describe("the public surface", function()
     table.sort(names)
     assert.are.same({ "PRIVATE", "_VERSION", "array", "attach", "bookkeeping", "cdef", "cdef_file", "clock", "errno",
                       "geteuid", "getpid", "getuid", "key", "limits", "list", "new", "open", "remove", "scope",
-                      "sleep", "struct", "type" }, names)
+                      "sleep", "struct", "type", "with" }, names)
     assert.matches("^smobject %d+%.%d+%.%d+$", smo._VERSION)
   end)
 
