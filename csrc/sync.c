@@ -34,7 +34,7 @@
 
 /* ---------------------------------------------------------------- lock */
 
-/* Timeout argument: nil or math.huge (for ever: -1) or seconds >= 0. */
+/* Timeout argument: nil, math.huge or more than 2^31 s (for ever: -1), or seconds >= 0. */
 static double check_timeout(lua_State *L, int idx) {
   double t;
   if (lua_isnoneornil(L, idx)) return -1;
@@ -42,7 +42,9 @@ static double check_timeout(lua_State *L, int idx) {
   t = (double)lua_tonumber(L, idx);
   luaL_argcheck(L, !isnan(t), idx, "timeout is NaN (give seconds >= 0, or nil to wait for ever)");
   luaL_argcheck(L, t >= 0, idx, "timeout must not be negative");
-  return isinf(t) ? -1 : t;
+  /* beyond 2^31 s (68 years) is for ever, as for wait: then a second handle
+   * of this process gets EDEADLK instead of a sleep of that length */
+  return isinf(t) || t > 2147483648.0 ? -1 : t;
 }
 
 static smo_seg *check_lockable(lua_State *L) {

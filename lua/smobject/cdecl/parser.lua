@@ -788,10 +788,11 @@ function Parser:whole_definition()
   while toks[i].v == "__attribute__" or toks[i].v == "__attribute" do
     i = i + 1
     local d = 0
-    repeat
+    while toks[i].t ~= "eof" do   -- (never past the end: "} __attribute" may end the text)
       if toks[i].v == "(" then d = d + 1 elseif toks[i].v == ")" then d = d - 1 end
       i = i + 1
-    until d == 0 or toks[i].t == "eof"
+      if d == 0 then break end
+    end
   end
   if toks[i].v == ";" then i = i + 1 end
   return toks[i].t == "eof"
