@@ -24,7 +24,7 @@ SMO_RT := luajit2
 else ifneq ($(filter lua5.1 lua5.2 lua5.3 lua5.4 luajit,$(notdir $(LUA))),)
 SMO_RT := $(notdir $(LUA))
 else
-SMO_RT := $(or $(shell $(LUA) -e 'print(jit and "luajit" or "lua" .. _VERSION:sub(5))' 2>/dev/null),lua5.4)
+SMO_RT := $(or $(filter lua5.% luajit,$(shell $(LUA) -e 'print(jit and "luajit" or "lua" .. _VERSION:sub(5))' 2>/dev/null)),lua5.4)
 endif
 LUA_INC_luajit  = /usr/include/luajit-2.1
 LUA_INC_luajit2 = $(LUAJIT2_DIR)/usr/include/luajit-2.1
@@ -92,7 +92,7 @@ deps:
 	  echo "installing missing packages: $(DEB_PKGS)"; \
 	  $(APT_INSTALL) $(DEB_PKGS); \
 	fi
-ifneq ($(SMO_RT),lua5.4)
+ifneq ($(filter lua5.1 lua5.2 lua5.3 luajit luajit2,$(SMO_RT)),)
 	@sh tools/deps-matrix.sh $(SMO_RT)
 endif
 # The five other runtimes of the matrix (lua5.1, lua5.2, lua5.3, luajit, and
