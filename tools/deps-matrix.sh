@@ -8,7 +8,7 @@
 # Installing lua5.X moves Debian's lua-interpreter alternative (/usr/bin/lua,
 # the interpreter /usr/bin/busted's "#!/usr/bin/env lua" starts) to the
 # highest priority, which 5.4 never is; so /usr/bin/lua and luac are put back
-# where they were.
+# where they were (in manual mode, if they had moved).
 set -u
 LUAJIT2_DIR=${LUAJIT2_DIR:-/opt/luajit2}
 LUAJIT2_DEBS="luajit2 libluajit2-5.1-2 libluajit2-5.1-common libluajit2-5.1-dev"

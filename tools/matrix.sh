@@ -57,7 +57,7 @@ for rt in "$@"; do
     head -n 30 "$logs/$name-build.log"
     echo "matrix: $rt: (the whole build log: $logs/$name-build.log)"
     # the compiler's first error, else the Makefile's own message
-    why=$(grep -v '^make' "$logs/$name-build.log" | grep -m 1 -i 'error')
+    why=$(grep -m 1 -E ': (fatal )?error:' "$logs/$name-build.log")
     [ -n "$why" ] || why=$(grep -v -m 1 '^make: \*\*\*' "$logs/$name-build.log")
     echo "matrix: $rt: the build failed: $why"
     row "$rt" FAILED - - - - - "build failed: $why"
