@@ -11,6 +11,9 @@
 #   else, and nothing the suite does can touch other programs' objects.
 #   Elsewhere the check compares /proc/sysvipc before and after.
 # - BUSTED names busted's script (default: the busted found on PATH).
+# - SMO_RUN_COUNTS names a file that gets "passed failed failures errors
+#   pending" (failed as in the last line: failures, errors, a leak, a crash)
+#   for tools/matrix.sh; it stays empty when busted reported no counts.
 lua=${1:-lua5.4}
 [ $# -gt 0 ] && shift
 here=$(cd "$(dirname "$0")" && pwd)
@@ -71,5 +74,6 @@ if [ -n "$leaked" ]; then
   echo "$leaked"
   failed=$((failed + 1))
 fi
+[ -n "$SMO_RUN_COUNTS" ] && echo "$passed $failed $failures $errors $pending" > "$SMO_RUN_COUNTS"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
