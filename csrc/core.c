@@ -22,8 +22,9 @@ SMO_EXPORT int luaopen_smobject_core(lua_State *L);
 int luaopen_smobject_core(lua_State *L) {
   size_t i;
   lua_settop(L, 0);
+  smo_compat_open(L);
   lua_newtable(L);                           /* SMO_MODULE */
-  luaL_newmetatable(L, SMO_TYPENAME);        /* SMO_META, with __name */
+  smo_newmetatable(L, SMO_TYPENAME);        /* SMO_META, with __name */
   lua_newtable(L);                           /* SMO_METHODS */
   lua_pushvalue(L, SMO_METHODS);
   lua_setfield(L, SMO_META, "__index");
