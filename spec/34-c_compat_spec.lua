@@ -288,6 +288,26 @@ describe("the C core on every runtime", function()
         assert.are.equal("9", R.configured_get)
       end)
 
+      -- The SIGINT handler of the interpreter sets a hook on the main thread:
+      -- a coroutine sees it through the main thread the registry keeps (5.2+)
+      -- or the one smo_compat_open kept (5.1).  LuaJIT's own handler then
+      -- meets its still armed hook in its traceback: "error in error handling".
+      it("Ctrl-C ends smo.sleep, on the main thread and in a coroutine", function()
+        if not ready() then return end
+        if H.missing("timeout") then pending(H.missing("timeout")) return end
+        for _, form in ipairs({ "c.sleep(20)", "coroutine.wrap(function() c.sleep(20) end)()" }) do
+          local t0 = H.now()
+          local out, ok = H.sh("LUA_CPATH=" .. q(so() .. "/?.so") .. " timeout -k 5 -s INT 0.5 " .. q(rt.lua)
+            .. " -e " .. q("local c = require('smobject.core') " .. form))
+          local took = H.now() - t0
+          assert.is_falsy(ok, form)
+          assert.is_true(took < 4, form .. " took " .. took .. " s")
+          local said = out:find("interrupted!", 1, true)
+            or rt.name:find("^luajit") and out:find("error in error handling", 1, true)
+          assert.truthy(said, form .. ": " .. out)
+        end
+      end)
+
       it("reads 64-bit values within +-2^53 and writes exact integer floats exactly", function()
         if not ready() then return end
         local R = run(rt, so())
