@@ -13,6 +13,12 @@
  * range (smo_isint, smo_tointx: 1.5 is refused, where 5.2's lua_tointegerx
  * truncates); a 64-bit value read from memory beyond +-2^53 raises instead
  * of rounding (smo_fits_number; access.c and view.c say where).
+ *
+ * Only what csrc/ calls is here.  Not used, so not wrapped: luaL_len,
+ * luaL_newlib, luaL_testudata, luaL_setmetatable, lua_len, lua_compare,
+ * lua_arith, lua_Unsigned (32-bit on 5.2: use uint64_t or size_t).  Alike in
+ * all six, so called directly: lua_gethook, lua_Hook, luaL_checkstack,
+ * luaL_ref, luaL_argerror, lua_pcall, lua_next, lua_pushinteger below 2^53.
  */
 #ifndef SMOBJECT_COMPAT_H
 #define SMOBJECT_COMPAT_H

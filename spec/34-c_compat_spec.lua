@@ -235,6 +235,12 @@ describe("the C core on every runtime", function()
         if not ready() then return end
         assert.is_true(built[rt.name].ok, built[rt.name].log)
         assert.are.equal("", built[rt.name].log)
+        -- the marker a failed require can read (LuaJIT's headers are 5.1's API)
+        local f = assert(io.open(so() .. "/smobject/core.so", "rb"))
+        local bin = f:read("*a")
+        f:close()
+        local want = "smobject-abi: Lua " .. (rt.name:find("^luajit") and "5.1" or rt.name:match("%d%.%d")) .. "\0"
+        assert.truthy(bin:find(want, 1, true), "no " .. want)
       end)
 
       it("opens, reads and writes a PRIVATE segment; closes", function()
