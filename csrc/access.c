@@ -184,7 +184,9 @@ Bytes and C scalars.
 
 /***
 Reads a C scalar. 64-bit unsigned values above `math.maxinteger` read as the
-same bits, as `string.unpack` does.
+same bits, as `string.unpack` does. Where numbers are doubles (Lua 5.1, 5.2,
+LuaJIT), a 64-bit value beyond +-2^53 raises, naming the type and the offset,
+instead of rounding.
 @function Segment:get
 @tparam string ctype a C type name (`"double"`, `"int32_t"`, `"unsigned long"`, `"bool"`...)
 @tparam integer offset 0-based byte offset
