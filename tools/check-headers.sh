@@ -25,7 +25,8 @@ for inc in "$@"; do
   else
     failed=1
     printf '%-40s FAILED: %s errors\n' "$inc" "$(grep -c 'error:' "$log")"
-    sed 's/^/    /' "$log"
+    sed -n '1,40s/^/    /p' "$log"   # the first errors are the ones to read
+    [ "$(wc -l <"$log")" -le 40 ] || echo "    ..."
   fi
 done
 [ "$checked" -gt 0 ] || { echo "no Lua header set found"; exit 1; }
