@@ -410,9 +410,11 @@ __attribute__((noreturn)) static inline int smo_typeerror(lua_State *L, int arg,
   __builtin_unreachable();
 }
 
-/* luaL_tolstring (5.2+): the value at idx as print shows it, pushed. */
+/* luaL_tolstring: the value at idx as 5.4's print shows it, pushed.  Ours
+ * before 5.4: 5.1 has none, 5.2's knows no __name, and 5.3's loses a
+ * relative idx once it has pushed the __name ("Named: (nil)"). */
 static inline const char *smo_tolstring(lua_State *L, int idx, size_t *len) {
-#if LUA_VERSION_NUM >= 502
+#if LUA_VERSION_NUM >= 504
   return luaL_tolstring(L, idx, len);
 #else
   idx = smo_absindex(L, idx);

@@ -108,6 +108,7 @@ put("view_copy", msg(function() return v:get() end))
 v.big = 3
 put("view_copy_ok", v:get().big)
 put("view_option", msg(v.get, v, nil, { [5] = true }))
+put("view_option_named", msg(v.get, v, nil, { [setmetatable({}, { __name = "Named" })] = true }))
 
 -- seqlock snapshot (a buffer of known size)
 seg:write(100, "abcd")
@@ -277,6 +278,9 @@ describe("the C core on every runtime", function()
         assert.truthy(R.i64_write_frac:find("(number has no integer representation)", 1, true), R.i64_write_frac)
         assert.are.equal("field 'small': number has no integer representation", R.view_frac)
         assert.truthy(R.view_option:find("(unknown option '5' (options: zero_based))", 1, true), R.view_option)
+        -- luaL_tolstring's text of 5.4 (5.3's own prints "Named: (nil)", 5.2's ignores __name)
+        assert.truthy(R.view_option_named:find("%(unknown option 'Named: 0x%x+' %(options: zero_based%)%)"),
+          R.view_option_named)
       end)
 
       it("views, configured handles, a keyed segment's lock", function()
