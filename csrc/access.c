@@ -58,15 +58,15 @@ static const ctype_name ctype_names[] = {
 const unsigned char ctype_width[CT_COUNT] = { 1, 1, 2, 2, 4, 4, 8, 8, 4, 8, 1 };
 
 void raise_ctype(lua_State *L, int idx) {
-  if (lua_type(L, idx) != LUA_TSTRING) luaL_typeerror(L, idx, "C type name");
-  lua_pushfstring(L, "unknown C type '%s'", lua_tostring(L, idx));
+  if (lua_type(L, idx) != LUA_TSTRING) smo_typeerror(L, idx, "C type name");
+  smo_pushf(L, "unknown C type '%s'", lua_tostring(L, idx));
   luaL_argerror(L, idx, lua_tostring(L, -1));
   __builtin_unreachable();   /* luaL_ errors longjmp */
 }
 
 void raise_span(lua_State *L, const smo_seg *h, int idx, lua_Integer off, size_t width) {
-  lua_pushfstring(L, "offset %I out of range (%I-byte access in a %I-byte segment)",
-                  off, (lua_Integer)width, (lua_Integer)h->size);
+  smo_pushf(L, "offset %lld out of range (%lld-byte access in a %lld-byte segment)",
+            (long long)off, (long long)width, (long long)h->size);
   luaL_argerror(L, idx, lua_tostring(L, -1));
   __builtin_unreachable();   /* luaL_ errors longjmp */
 }
@@ -79,8 +79,7 @@ size_t span_slow(lua_State *L, const smo_seg *h, int idx, size_t width) {
 }
 
 void raise_readonly(lua_State *L) {
-  luaL_error(L, "attempt to write to a read-only smobject");
-  __builtin_unreachable();   /* luaL_ errors longjmp */
+  smo_error(L, "attempt to write to a read-only smobject");
 }
 
 /* Pushes the value of type code found at p. */
@@ -92,8 +91,20 @@ void push_scalar(lua_State *L, int code, const unsigned char *p) {
     case CT_U16: { uint16_t v; memcpy(&v, p, 2); lua_pushinteger(L, v); break; }
     case CT_I32: { int32_t v;  memcpy(&v, p, 4); lua_pushinteger(L, v); break; }
     case CT_U32: { uint32_t v; memcpy(&v, p, 4); lua_pushinteger(L, v); break; }
-    case CT_I64: { int64_t v;  memcpy(&v, p, 8); lua_pushinteger(L, (lua_Integer)v); break; }
-    case CT_U64: { uint64_t v; memcpy(&v, p, 8); lua_pushinteger(L, (lua_Integer)v); break; }
+    case CT_I64: {
+      int64_t v;
+      memcpy(&v, p, 8);
+      if (!smo_fits_number(v)) raise_inexact(L, "", NULL, code, p, -1);
+      lua_pushinteger(L, (lua_Integer)v);
+      break;
+    }
+    case CT_U64: {
+      uint64_t v;
+      memcpy(&v, p, 8);
+      if (!smo_fits_unumber(v)) raise_inexact(L, "", NULL, code, p, -1);
+      lua_pushinteger(L, (lua_Integer)v);
+      break;
+    }
     case CT_F32: { float v;    memcpy(&v, p, 4); lua_pushnumber(L, (lua_Number)v); break; }
     case CT_F64: { double v;   memcpy(&v, p, 8); lua_pushnumber(L, (lua_Number)v); break; }
     default:     lua_pushboolean(L, *p != 0); break;
@@ -107,8 +118,20 @@ static const char *const code_names[CT_COUNT] = {
   "float", "double", "bool"
 };
 
+void raise_inexact(lua_State *L, const char *prefix, const char *type, int code, const unsigned char *p,
+                   long long off) {
+  char value[24], at[40] = "";
+  uint64_t bits;
+  memcpy(&bits, p, 8);
+  if (code == CT_I64) snprintf(value, sizeof value, "%lld", (long long)(int64_t)bits);
+  else snprintf(value, sizeof value, "%llu", (unsigned long long)bits);
+  if (off >= 0) snprintf(at, sizeof at, " at offset %lld", off);
+  smo_error(L, "%s%s value %s%s does not fit a double exactly (|v| <= 2^53 on %s)", prefix,
+            type != NULL ? type : code_names[code], value, at, SMO_DOUBLE_RUNTIMES);
+}
+
 void raise_range(lua_State *L, int idx, int code, lua_Integer v) {
-  lua_pushfstring(L, "value %I out of range for %s", v, code_names[code]);
+  smo_pushf(L, "value %lld out of range for %s", (long long)v, code_names[code]);
   luaL_argerror(L, idx, lua_tostring(L, -1));
   __builtin_unreachable();   /* luaL_ errors longjmp */
 }
@@ -118,11 +141,11 @@ void raise_range(lua_State *L, int idx, int code, lua_Integer v) {
 const char *scalar_convert(lua_State *L, int idx, int code, uint64_t *out) {
   if (code == CT_BOOL) {
     if (lua_type(L, idx) != LUA_TBOOLEAN)
-      return lua_pushfstring(L, "boolean expected, got %s", luaL_typename(L, idx));
+      return smo_pushf(L, "boolean expected, got %s", luaL_typename(L, idx));
     *out = (uint64_t)lua_toboolean(L, idx);
     return NULL;
   }
-  if (lua_type(L, idx) != LUA_TNUMBER) return lua_pushfstring(L, "number expected, got %s", luaL_typename(L, idx));
+  if (lua_type(L, idx) != LUA_TNUMBER) return smo_pushf(L, "number expected, got %s", luaL_typename(L, idx));
   if (code == CT_F64) {
     double v = (double)lua_tonumber(L, idx);
     memcpy(out, &v, 8);
@@ -130,16 +153,16 @@ const char *scalar_convert(lua_State *L, int idx, int code, uint64_t *out) {
     double d = (double)lua_tonumber(L, idx);
     float v;
     uint32_t b;
-    if (isfinite(d) && (d > FLT_MAX || d < -FLT_MAX)) return lua_pushstring(L, "value out of range for float");
+    if (isfinite(d) && (d > FLT_MAX || d < -FLT_MAX)) return smo_pushstring(L, "value out of range for float");
     v = (float)d;
     memcpy(&b, &v, 4);
     *out = b;
   } else {
     int isint;
-    lua_Integer v = lua_tointegerx(L, idx, &isint);
-    if (!isint) return lua_pushstring(L, "number has no integer representation");
+    lua_Integer v = smo_tointx(L, idx, &isint);
+    if (!isint) return smo_pushstring(L, "number has no integer representation");
     if (code < CT_I64 && (v < int_min[code] || v > int_max[code]))
-      return lua_pushfstring(L, "value %I out of range for %s", v, code_names[code]);
+      return smo_pushf(L, "value %lld out of range for %s", (long long)v, code_names[code]);
     *out = (uint64_t)v;
   }
   return NULL;
@@ -161,7 +184,9 @@ Bytes and C scalars.
 
 /***
 Reads a C scalar. 64-bit unsigned values above `math.maxinteger` read as the
-same bits, as `string.unpack` does.
+same bits, as `string.unpack` does. Where numbers are doubles (Lua 5.1, 5.2,
+LuaJIT), a 64-bit value beyond +-2^53 raises, naming the type and the offset,
+instead of rounding.
 @function Segment:get
 @tparam string ctype a C type name (`"double"`, `"int32_t"`, `"unsigned long"`, `"bool"`...)
 @tparam integer offset 0-based byte offset
@@ -173,6 +198,7 @@ static int seg_get(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   int code = check_ctype(L, h, 2);
   size_t off = check_span(L, h, 3, ctype_width[code]);
+  if (!scalar_exact(code, h->addr + off)) raise_inexact(L, "", lua_tostring(L, 2), code, h->addr + off, (long long)off);
   push_scalar(L, code, h->addr + off);
   return 1;
 }
@@ -197,7 +223,7 @@ static int seg_set(lua_State *L) {
 
 /* An integer argument (see smo_checkinteger); a Lua integer costs one test. */
 static lua_Integer int_arg(lua_State *L, int idx, const char *what) {
-  return lua_isinteger(L, idx) ? lua_tointeger(L, idx) : smo_checkinteger(L, idx, what);
+  return smo_isint(L, idx) ? smo_toint(L, idx) : smo_checkinteger(L, idx, what);
 }
 
 /* A length argument: a non-negative integer. */
@@ -211,8 +237,8 @@ static size_t check_length(lua_State *L, int idx) {
  * and the segment's size (what ran past the end of what). */
 SMO_NORETURN static void raise_past_end(lua_State *L, const smo_seg *h, int idx, const char *what, size_t off,
                                         size_t len) {
-  lua_pushfstring(L, "%s of %I bytes at offset %I runs past the end of the %I-byte segment (room for %I)",
-                  what, (lua_Integer)len, (lua_Integer)off, (lua_Integer)h->size, (lua_Integer)(h->size - off));
+  smo_pushf(L, "%s of %lld bytes at offset %lld runs past the end of the %lld-byte segment (room for %lld)",
+            what, (long long)len, (long long)off, (long long)h->size, (long long)(h->size - off));
   luaL_argerror(L, idx, lua_tostring(L, -1));
   __builtin_unreachable();   /* luaL_ errors longjmp */
 }
@@ -250,7 +276,7 @@ static int seg_write(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   size_t off = check_span(L, h, 2, 0), len;
   const char *s;
-  if (lua_type(L, 3) != LUA_TSTRING) luaL_typeerror(L, 3, "string");
+  if (lua_type(L, 3) != LUA_TSTRING) smo_typeerror(L, 3, "string");
   s = lua_tolstring(L, 3, &len);
   if (len > h->size - off) raise_past_end(L, h, 3, "a string", off, len);
   if (h->readonly) raise_readonly(L);
@@ -290,10 +316,10 @@ static int seg_fill(lua_State *L) {
  * from its caller's line; the handle test is check_seg's. */
 static int smo_handle_state(lua_State *L) {
   const smo_seg *h = (const smo_seg *)lua_touserdata(L, 1);
-  if (h == NULL || lua_rawlen(L, 1) != sizeof(smo_seg) || h->magic != SMO_MAGIC) {
+  if (h == NULL || smo_rawlen(L, 1) != sizeof(smo_seg) || h->magic != SMO_MAGIC) {
     int t;
     lua_pushnil(L);
-    t = luaL_getmetafield(L, 1, "__name");
+    t = smo_getmetafield(L, 1, "__name");
     if (t == LUA_TSTRING) return 2;
     if (t != LUA_TNIL) lua_pop(L, 1);   /* a __name that is no string */
     if (lua_type(L, 1) == LUA_TLIGHTUSERDATA) lua_pushliteral(L, "light userdata");
@@ -306,11 +332,11 @@ static int smo_handle_state(lua_State *L) {
   }
   lua_pushinteger(L, (lua_Integer)h->size);
   lua_pushboolean(L, h->readonly);
-  if (lua_isinteger(L, 2)) {
+  if (smo_isint(L, 2)) {
     lua_pushvalue(L, 2);
   } else {
     int isint = 0;
-    lua_Integer n = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
+    lua_Integer n = lua_type(L, 2) == LUA_TNUMBER ? smo_tointx(L, 2, &isint) : 0;
     if (isint) lua_pushinteger(L, n);
     else lua_pushnil(L);
   }
@@ -336,7 +362,7 @@ static const luaL_Reg access_methods[] = {
  * (name -> width in bytes, for the Lua side) whose keys keep the names alive. */
 void push_ctype_index(lua_State *L) {
   const ctype_name *c;
-  ctype_index *ix = (ctype_index *)lua_newuserdatauv(L, sizeof *ix, 1);
+  ctype_index *ix = (ctype_index *)smo_newud(L, sizeof *ix, 1);
   memset(ix, 0, sizeof *ix);
   lua_newtable(L);
   for (c = ctype_names; c->name; c++) {
@@ -350,7 +376,7 @@ void push_ctype_index(lua_State *L) {
     lua_pushinteger(L, ctype_width[c->code]);
     lua_rawset(L, -3);
   }
-  lua_setiuservalue(L, -2, 1);
+  smo_setuv(L, -2, 1);
 }
 
 /* Pushes a table name -> alignment of each C type name. */
@@ -366,7 +392,7 @@ static void push_ctype_align(lua_State *L) {
 void access_open(lua_State *L) {
   register_funcs(L, SMO_METHODS, access_methods);
   register_funcs(L, SMO_MODULE, access_internal);
-  lua_getiuservalue(L, SMO_CTYPES, 1);
+  smo_getuv(L, SMO_CTYPES, 1);
   lua_setfield(L, SMO_MODULE, "ctypes");
   push_ctype_align(L);
   lua_setfield(L, SMO_MODULE, "ctype_align");

@@ -60,8 +60,8 @@ static inline int check_ctype(lua_State *L, const smo_seg *h, int idx) {
  * error) goes out of line. */
 static inline size_t check_span(lua_State *L, const smo_seg *h, int idx, size_t width) {
   lua_Integer off;
-  if (!lua_isinteger(L, idx)) return span_slow(L, h, idx, width);
-  off = lua_tointeger(L, idx);
+  if (!smo_isint(L, idx)) return span_slow(L, h, idx, width);
+  off = smo_toint(L, idx);
   if (off < 0 || width > h->size || (size_t)off > h->size - width) raise_span(L, h, idx, off, width);
   return (size_t)off;
 }
@@ -75,8 +75,8 @@ extern const lua_Integer int_min[], int_max[];
 /* The representation of the Lua value at idx as C type code, in the low
  * bits; raises when it does not fit.  Integers into integer types inline. */
 static inline uint64_t scalar_bits(lua_State *L, int idx, int code) {
-  if (code <= CT_U64 && lua_isinteger(L, idx)) {
-    lua_Integer v = lua_tointeger(L, idx);
+  if (code <= CT_U64 && smo_isint(L, idx)) {
+    lua_Integer v = smo_toint(L, idx);
     if (code < CT_I64 && (v < int_min[code] || v > int_max[code])) raise_range(L, idx, code, v);
     return (uint64_t)v;
   }
@@ -94,6 +94,23 @@ static inline void store_bits(unsigned char *p, int code, uint64_t bits) {
 }
 
 void push_scalar(lua_State *L, int code, const unsigned char *p);
+
+/* The value of type code at p reads as a number exactly: always on 5.3+
+ * (this folds to 1), and where numbers are doubles unless it is a 64-bit
+ * integer beyond +-2^53 (compat.h).  Readers test it first and raise with
+ * raise_inexact, saying where; push_scalar raises too, without saying. */
+static inline int scalar_exact(int code, const unsigned char *p) {
+  int64_t v;
+  if (SMO_INT64_NUMBERS || (code != CT_I64 && code != CT_U64)) return 1;
+  memcpy(&v, p, 8);
+  return code == CT_I64 ? smo_fits_number(v) : smo_fits_unumber((uint64_t)v);
+}
+
+/* "<prefix><type> value V[ at offset off] does not fit a double exactly
+ * (|v| <= 2^53 on Lua 5.1 and LuaJIT)"; type NULL: code's own name, off < 0:
+ * no offset. */
+SMO_NORETURN void raise_inexact(lua_State *L, const char *prefix, const char *type, int code, const unsigned char *p,
+                                long long off);
 
 SMO_HIDDEN_END
 

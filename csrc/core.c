@@ -16,14 +16,20 @@ static void (*const areas[])(lua_State *L) = {
   process_open,   /* process.c: sleep, clock, getpid, getuid, geteuid */
 };
 
+/* Which Lua this build is for ("smobject-abi: Lua 5.4"; a LuaJIT build says
+ * Lua 5.1), in the file: a require that fails on an undefined symbol can read
+ * it and say which interpreter the module was built for. */
+__attribute__((used)) static const char smo_abi[] = "smobject-abi: " LUA_VERSION;
+
 /* The one exported symbol (everything else is hidden: visibility.h). */
 SMO_EXPORT int luaopen_smobject_core(lua_State *L);
 
 int luaopen_smobject_core(lua_State *L) {
   size_t i;
   lua_settop(L, 0);
+  smo_compat_open(L);
   lua_newtable(L);                           /* SMO_MODULE */
-  luaL_newmetatable(L, SMO_TYPENAME);        /* SMO_META, with __name */
+  smo_newmetatable(L, SMO_TYPENAME);        /* SMO_META, with __name */
   lua_newtable(L);                           /* SMO_METHODS */
   lua_pushvalue(L, SMO_METHODS);
   lua_setfield(L, SMO_META, "__index");

@@ -11,8 +11,8 @@
 /* Any handle, attached or not; raises on a value that is not one. */
 smo_seg *check_seg_any(lua_State *L, int idx) {
   smo_seg *h = (smo_seg *)lua_touserdata(L, idx);
-  if (h == NULL || lua_rawlen(L, idx) != sizeof(smo_seg) || h->magic != SMO_MAGIC)
-    luaL_typeerror(L, idx, SMO_TYPENAME);
+  if (h == NULL || smo_rawlen(L, idx) != sizeof(smo_seg) || h->magic != SMO_MAGIC)
+    smo_typeerror(L, idx, SMO_TYPENAME);
   return h;
 }
 
@@ -20,7 +20,7 @@ smo_seg *check_seg_any(lua_State *L, int idx) {
 void intr_begin(lua_State *L, smo_intr *w) {
   w->L = L;
   w->hook = lua_gethook(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  smo_pushmainthread(L);
   w->main = lua_tothread(L, -1);
   lua_pop(L, 1);
   w->main_hook = w->main ? lua_gethook(w->main) : NULL;
@@ -34,15 +34,14 @@ int intr_seen(const smo_intr *w) {
 /* The one closed-handle message (an SMObject-form handle says why). */
 void raise_closed(lua_State *L, const smo_seg *h) {
   if (h->state == SMO_CONFIGURED)
-    luaL_error(L, "attempt to use a closed smobject (not attached yet: call create() or access())");
-  luaL_error(L, "attempt to use a closed smobject");
-  __builtin_unreachable();   /* luaL_error longjmps */
+    smo_error(L, "attempt to use a closed smobject (not attached yet: call create() or access())");
+  smo_error(L, "attempt to use a closed smobject");
 }
 
 /* Pushed closed, before any system call (as liolib does): a failure halfway
  * leaves a consistent handle for __gc. */
 smo_seg *new_handle(lua_State *L) {
-  smo_seg *h = (smo_seg *)lua_newuserdatauv(L, sizeof(smo_seg), 1);
+  smo_seg *h = (smo_seg *)smo_newud(L, sizeof(smo_seg), 1);
   memset(h, 0, sizeof *h);
   h->magic = SMO_MAGIC;
   h->state = SMO_CLOSED;
@@ -58,7 +57,7 @@ smo_seg *new_handle(lua_State *L) {
 lua_Integer smo_checkinteger(lua_State *L, int idx, const char *expected) {
   lua_Integer v = 0;
   smo_int rc = smo_tointeger(L, idx, &v);
-  if (rc == SMO_NOT_NUMBER) luaL_typeerror(L, idx, expected);
+  if (rc == SMO_NOT_NUMBER) smo_typeerror(L, idx, expected);
   if (rc == SMO_FRACTION) luaL_argerror(L, idx, "number has no integer representation");
   return v;
 }
@@ -72,8 +71,8 @@ int check_key(lua_State *L, int idx) {
 
 /* The one place failures become results: nil, "what: reason", errno. */
 static int push_fail(lua_State *L, const char *what, const char *reason, int err) {
-  luaL_pushfail(L);
-  lua_pushfstring(L, "%s: %s", what, reason);
+  smo_pushfail(L);
+  smo_pushf(L, "%s: %s", what, reason);
   lua_pushinteger(L, err);
   return 3;
 }
@@ -106,7 +105,7 @@ static void push_errno_table(lua_State *L) {
     lua_pushinteger(L, errno_names[i].value);
     lua_setfield(L, -2, errno_names[i].name);
     lua_pushstring(L, errno_names[i].name);
-    lua_rawseti(L, -2, errno_names[i].value);
+    smo_rawseti(L, -2, errno_names[i].value);
   }
 }
 
@@ -124,6 +123,6 @@ void register_funcs(lua_State *L, int target, const luaL_Reg *funcs) {
   lua_pushvalue(L, target);
   lua_pushvalue(L, SMO_META);
   lua_pushvalue(L, SMO_CTYPES);
-  luaL_setfuncs(L, funcs, 2);
+  smo_setfuncs(L, funcs, 2);
   lua_pop(L, 1);
 }

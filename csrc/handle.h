@@ -13,6 +13,7 @@
  *   counter.h/.c                    the crash-safe protocol, no Lua
  *   bookkeeping.h/.c                the semaphore set, no Lua
  *   visibility.h                    hidden by default, SMO_EXPORT
+ *   compat.h                        Lua 5.1-5.4 and LuaJIT API differences
  */
 #ifndef SMOBJECT_HANDLE_H
 #define SMOBJECT_HANDLE_H
@@ -20,12 +21,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "lua.h"
-#include "lauxlib.h"
-
-#if !defined(LUA_VERSION_NUM) || LUA_VERSION_NUM != 504
-#error "smobject supports Lua 5.4 only (5.1, 5.2, 5.3 and LuaJIT are planned): build with Lua 5.4's headers (Debian: liblua5.4-dev, LUA_INC=/usr/include/lua5.4)"
-#endif
+#include "compat.h"   /* lua.h, lauxlib.h, and the versions' differences */
 
 #include "counter.h"
 
@@ -54,7 +50,7 @@ SMO_NORETURN void raise_closed(lua_State *L, const smo_seg *h);
 
 static inline smo_seg *check_seg(lua_State *L, int idx) {
   smo_seg *h = (smo_seg *)lua_touserdata(L, idx);
-  if (h == NULL || lua_rawlen(L, idx) != sizeof(smo_seg) || h->magic != SMO_MAGIC)
+  if (h == NULL || smo_rawlen(L, idx) != sizeof(smo_seg) || h->magic != SMO_MAGIC)
     h = check_seg_any(L, idx);
   if (h->state != SMO_ATTACHED) raise_closed(L, h);
   return h;
@@ -74,12 +70,12 @@ typedef enum smo_int {
 
 static inline smo_int smo_tointeger(lua_State *L, int idx, lua_Integer *out) {
   int ok;
-  if (lua_isinteger(L, idx)) {
-    *out = lua_tointeger(L, idx);
+  if (smo_isint(L, idx)) {
+    *out = smo_toint(L, idx);
     return SMO_INTEGER;
   }
   if (lua_type(L, idx) != LUA_TNUMBER) return SMO_NOT_NUMBER;
-  *out = lua_tointegerx(L, idx, &ok);
+  *out = smo_tointx(L, idx, &ok);
   return ok ? SMO_INTEGER : SMO_FRACTION;
 }
 

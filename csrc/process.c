@@ -33,7 +33,7 @@ The process: sleeping, the clock, process and user ids.
 /* The seconds argument of smo.sleep: a number >= 0 (math.huge allowed). */
 static double check_seconds(lua_State *L, int idx) {
   double s;
-  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, "number");
+  if (lua_type(L, idx) != LUA_TNUMBER) smo_typeerror(L, idx, "number");
   s = (double)lua_tonumber(L, idx);
   if (isnan(s)) luaL_argerror(L, idx, "seconds is NaN");
   luaL_argcheck(L, s >= 0, idx, "seconds must not be negative");
@@ -82,14 +82,14 @@ static int smo_sleep(lua_State *L) {
     int rc;
     add_seconds(&at, step);
     while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL)) == EINTR) {
-      if (intr_seen(&w)) luaL_error(L, "interrupted!");
+      if (intr_seen(&w)) smo_error(L, "interrupted!");
     }
     if (rc != 0) return push_oserror(L, "clock_nanosleep", rc);
     if (!isinf(left)) {
       left -= step;
       if (left <= 0) return 0;
     }
-    if (intr_seen(&w)) luaL_error(L, "interrupted!");
+    if (intr_seen(&w)) smo_error(L, "interrupted!");
   }
 }
 

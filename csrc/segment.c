@@ -44,19 +44,19 @@ static int check_proj(lua_State *L, int idx) {
     luaL_argcheck(L, p >= 1 && p <= 255, idx, "proj must be 1..255");
     return (int)p;
   }
-  return luaL_typeerror(L, idx, "integer 1..255 or one-character string");
+  return smo_typeerror(L, idx, "integer 1..255 or one-character string");
 }
 
 static size_t check_size(lua_State *L, int idx, const char *what) {
   lua_Integer n = 0;
   smo_int rc = smo_tointeger(L, idx, &n);
   if (rc != SMO_INTEGER) {
-    lua_pushfstring(L, rc == SMO_NOT_NUMBER ? "%s must be an integer" : "%s: number has no integer representation",
+    smo_pushf(L, rc == SMO_NOT_NUMBER ? "%s must be an integer" : "%s: number has no integer representation",
                     what);
     luaL_argerror(L, idx, lua_tostring(L, -1));
   }
   if (n <= 0) {
-    lua_pushfstring(L, "%s must be positive", what);
+    smo_pushf(L, "%s must be positive", what);
     luaL_argerror(L, idx, lua_tostring(L, -1));
   }
   return (size_t)n;
@@ -91,21 +91,21 @@ static void check_option_names(lua_State *L, int idx, const char *const names[])
         if (strcmp(k, names[i]) == 0) known = 1;
     }
     if (!known) {
-      if (lua_type(L, -1) == LUA_TSTRING) luaL_error(L, "unknown option '%s'", lua_tostring(L, -1));
-      luaL_error(L, "unknown option (a %s key)", luaL_typename(L, -1));
+      if (lua_type(L, -1) == LUA_TSTRING) smo_error(L, "unknown option '%s'", lua_tostring(L, -1));
+      smo_error(L, "unknown option (a %s key)", luaL_typename(L, -1));
     }
   }
 }
 
 /* Field name of opts at idx onto the stack; returns its type. */
 static int opt_field(lua_State *L, int idx, const char *name) {
-  return lua_getfield(L, idx, name);
+  return smo_getfield(L, idx, name);
 }
 
 static int opt_bool(lua_State *L, int idx, const char *name) {
   int t = opt_field(L, idx, name), v = 0;
   if (t == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
-  else if (t != LUA_TNIL) luaL_error(L, "option '%s' must be a boolean, got %s", name, luaL_typename(L, -1));
+  else if (t != LUA_TNIL) smo_error(L, "option '%s' must be a boolean, got %s", name, luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
 }
@@ -133,8 +133,7 @@ SMO_NORETURN static void raise_mode_slip(lua_State *L, lua_Integer m) {
   else
     snprintf(msg, sizeof msg, "option 'mode' 0%o %s, which means nothing for shared memory "
              "(give read or read and write bits, e.g. tonumber(\"640\", 8))", (unsigned)m, why);
-  luaL_error(L, "%s", msg);
-  __builtin_unreachable();   /* luaL_error longjmps */
+  smo_error(L, "%s", msg);
 }
 
 /* Option 'mode': permission bits, default 0600. */
@@ -143,9 +142,9 @@ static int opt_mode(lua_State *L, int idx) {
   if (opt_field(L, idx, "mode") != LUA_TNIL) {
     lua_Integer m = 0;
     smo_int rc = smo_tointeger(L, -1, &m);
-    if (rc == SMO_NOT_NUMBER) luaL_error(L, "option 'mode' must be an integer (e.g. tonumber('640', 8))");
-    if (rc == SMO_FRACTION) luaL_error(L, "option 'mode': number has no integer representation");
-    if (m < 0 || m > 0777) luaL_error(L, "option 'mode' must be permission bits 0..0777 (0..511)");
+    if (rc == SMO_NOT_NUMBER) smo_error(L, "option 'mode' must be an integer (e.g. tonumber('640', 8))");
+    if (rc == SMO_FRACTION) smo_error(L, "option 'mode': number has no integer representation");
+    if (m < 0 || m > 0777) smo_error(L, "option 'mode' must be permission bits 0..0777 (0..511)");
     if (mode_is_slip(m)) raise_mode_slip(L, m);
     v = (int)m;
   }
@@ -156,8 +155,8 @@ static int opt_mode(lua_State *L, int idx) {
 static lua_Integer opt_integer(lua_State *L, const char *name) {
   lua_Integer n = 0;
   smo_int rc = smo_tointeger(L, -1, &n);
-  if (rc == SMO_NOT_NUMBER) luaL_error(L, "option '%s' must be an integer", name);
-  if (rc == SMO_FRACTION) luaL_error(L, "option '%s': number has no integer representation", name);
+  if (rc == SMO_NOT_NUMBER) smo_error(L, "option '%s' must be an integer", name);
+  if (rc == SMO_FRACTION) smo_error(L, "option '%s': number has no integer representation", name);
   return n;
 }
 
@@ -167,7 +166,7 @@ static ctr_create opt_create(lua_State *L, int idx) {
   ctr_create c = CTR_ATTACH_ONLY;
   if (t == LUA_TBOOLEAN) c = lua_toboolean(L, -1) ? CTR_CREATE : CTR_ATTACH_ONLY;
   else if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "exclusive") == 0) c = CTR_CREATE_EXCL;
-  else if (t != LUA_TNIL) luaL_error(L, "option 'create' must be true, false or \"exclusive\"");
+  else if (t != LUA_TNIL) smo_error(L, "option 'create' must be true, false or \"exclusive\"");
   lua_pop(L, 1);
   return c;
 }
@@ -177,10 +176,10 @@ static size_t opt_size(lua_State *L, int idx, ctr_create create) {
   size_t size = 0;
   if (opt_field(L, idx, "size") != LUA_TNIL) {
     lua_Integer n = opt_integer(L, "size");
-    if (n <= 0) luaL_error(L, "option 'size' must be positive");
+    if (n <= 0) smo_error(L, "option 'size' must be positive");
     size = (size_t)n;
   } else if (create != CTR_ATTACH_ONLY) {
-    luaL_error(L, "option 'size' is required to create a segment");
+    smo_error(L, "option 'size' is required to create a segment");
   }
   lua_pop(L, 1);
   return size;
@@ -189,8 +188,8 @@ static size_t opt_size(lua_State *L, int idx, ctr_create create) {
 /* Option 'key' (on the stack top); 'proj' goes with 'path' only. */
 static int opt_key(lua_State *L, int idx) {
   lua_Integer k = opt_integer(L, "key");
-  if (k < -2147483648LL || k > 4294967295LL) luaL_error(L, "option 'key' out of range for key_t");
-  if (opt_field(L, idx, "proj") != LUA_TNIL) luaL_error(L, "option 'proj' goes with 'path', not 'key'");
+  if (k < -2147483648LL || k > 4294967295LL) smo_error(L, "option 'key' out of range for key_t");
+  if (opt_field(L, idx, "proj") != LUA_TNIL) smo_error(L, "option 'proj' goes with 'path', not 'key'");
   lua_pop(L, 1);
   return (int)(unsigned)(k & 0xffffffff);
 }
@@ -199,9 +198,9 @@ static int opt_key(lua_State *L, int idx) {
 static const char *opt_path(lua_State *L, int at) {
   size_t n;
   const char *p;
-  if (lua_type(L, at) != LUA_TSTRING) luaL_error(L, "option 'path' must be a string");
+  if (lua_type(L, at) != LUA_TSTRING) smo_error(L, "option 'path' must be a string");
   p = lua_tolstring(L, at, &n);
-  if (strlen(p) != n) luaL_error(L, "option 'path' contains a NUL byte");
+  if (strlen(p) != n) smo_error(L, "option 'path' contains a NUL byte");
   return p;
 }
 
@@ -212,12 +211,12 @@ static int opt_proj(lua_State *L, int idx) {
     if (lua_type(L, -1) == LUA_TSTRING) {
       size_t n;
       const char *s = lua_tolstring(L, -1, &n);
-      if (n != 1 || s[0] == '\0') luaL_error(L, "option 'proj' must be one character or an integer 1..255");
+      if (n != 1 || s[0] == '\0') smo_error(L, "option 'proj' must be one character or an integer 1..255");
       proj = (unsigned char)s[0];
     } else {
       lua_Integer pv = 0;
       if (smo_tointeger(L, -1, &pv) != SMO_INTEGER || pv < 1 || pv > 255)
-        luaL_error(L, "option 'proj' must be one character or an integer 1..255");
+        smo_error(L, "option 'proj' must be one character or an integer 1..255");
       proj = (int)pv;
     }
   }
@@ -305,19 +304,19 @@ static int opt_target(lua_State *L, int idx, int *key, key_origin *o, ctr_error 
   int has_path = opt_field(L, idx, "path") != LUA_TNIL;
   int has_key = opt_field(L, idx, "key") != LUA_TNIL, rc = 0;
   o->path[0] = '\0';
-  if (has_key && has_path) luaL_error(L, "give either option 'key' or 'path', not both");
+  if (has_key && has_path) smo_error(L, "give either option 'key' or 'path', not both");
   if (has_key) {
     *key = opt_key(L, idx);
   } else if (has_path) {
     const char *path = opt_path(L, -2);
     int proj = opt_proj(L, idx), proj_is_char;
-    lua_getfield(L, idx, "proj");
+    smo_getfield(L, idx, "proj");
     proj_is_char = lua_type(L, -1) == LUA_TSTRING;
     lua_pop(L, 1);
     rc = key_from_path(path, proj, key, e);
     if (rc == 0) origin_of(o, path, proj, proj_is_char);
   } else {
-    luaL_error(L, "option 'key' or 'path' is required");
+    smo_error(L, "option 'key' or 'path' is required");
   }
   lua_pop(L, 2);
   return rc;
@@ -353,11 +352,11 @@ static double opt_wait(lua_State *L, int idx, ctr_create create) {
   double w = 0;
   int t = opt_field(L, idx, "wait");
   if (t != LUA_TNIL) {
-    if (t != LUA_TNUMBER) luaL_error(L, "option 'wait' must be a number of seconds, got %s", luaL_typename(L, -1));
+    if (t != LUA_TNUMBER) smo_error(L, "option 'wait' must be a number of seconds, got %s", luaL_typename(L, -1));
     w = (double)lua_tonumber(L, -1);
-    if (isnan(w)) luaL_error(L, "option 'wait' is NaN (give seconds >= 0, or math.huge to wait for ever)");
-    if (w < 0) luaL_error(L, "option 'wait' must not be negative");
-    if (create != CTR_ATTACH_ONLY) luaL_error(L, "option 'wait' is for attaching: it cannot go with 'create'");
+    if (isnan(w)) smo_error(L, "option 'wait' is NaN (give seconds >= 0, or math.huge to wait for ever)");
+    if (w < 0) smo_error(L, "option 'wait' must not be negative");
+    if (create != CTR_ATTACH_ONLY) smo_error(L, "option 'wait' is for attaching: it cannot go with 'create'");
     if (isinf(w)) w = -1;
   }
   lua_pop(L, 1);
@@ -427,7 +426,7 @@ static int smo_open(lua_State *L) {
   if (opt_target(L, 1, &rq.key, &origin, &e) != 0) return push_ctr_error(L, &e);
   if (rq.key == IPC_PRIVATE) {
     if (rq.create == CTR_ATTACH_ONLY)
-      luaL_error(L, "a PRIVATE segment can only be created (set create), or attached by id with smo.attach");
+      smo_error(L, "a PRIVATE segment can only be created (set create), or attached by id with smo.attach");
     rq.is_private = 1;
   }
   h = new_handle(L);
@@ -539,14 +538,14 @@ static int smo_new(lua_State *L) {
   h->cfg_proj = proj;
   h->cfg_size = size;
   lua_pushvalue(L, 1);
-  lua_setiuservalue(L, -2, 1);
+  smo_setuv(L, -2, 1);
   return 1;
 }
 
 static smo_seg *check_configured(lua_State *L) {
   smo_seg *h = check_seg_any(L, 1);
-  if (h->state == SMO_ATTACHED) luaL_error(L, "smobject is already attached (close it first)");
-  if (h->cfg_proj == 0) luaL_error(L, "smobject was not made by smo.new (no path and proj to use)");
+  if (h->state == SMO_ATTACHED) smo_error(L, "smobject is already attached (close it first)");
+  if (h->cfg_proj == 0) smo_error(L, "smobject was not made by smo.new (no path and proj to use)");
   return h;
 }
 
@@ -593,7 +592,7 @@ static int seg_set_key(lua_State *L) {
   check_path(L, 2);
   h->cfg_proj = check_proj(L, 3);
   lua_pushvalue(L, 2);
-  lua_setiuservalue(L, 1, 1);
+  smo_setuv(L, 1, 1);
   lua_settop(L, 1);
   return 1;
 }
@@ -620,7 +619,7 @@ static int configured_open(lua_State *L, ctr_create create) {
   int created;
   memset(&rq, 0, sizeof rq);
   memset(&e, 0, sizeof e);
-  lua_getiuservalue(L, 1, 1);
+  smo_getuv(L, 1, 1);
   if (key_from_path(lua_tostring(L, -1), h->cfg_proj, &rq.key, &e) != 0) return push_ctr_error(L, &e);
   rq.size = h->cfg_size;
   rq.create = create;
@@ -672,8 +671,8 @@ static int seg_decrement(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
   ctr_error e;
   int count;
-  if (h->semid < 0) luaL_error(L, "this smobject has no memory counter (PRIVATE or foreign key)");
-  if (ctr_self() != h->pid) luaL_error(L, "a forked child holds no share of its parent's counter");
+  if (h->semid < 0) smo_error(L, "this smobject has no memory counter (PRIVATE or foreign key)");
+  if (ctr_self() != h->pid) smo_error(L, "a forked child holds no share of its parent's counter");
   if (ctr_decrement(h, &count, &e) != 0) return push_ctr_error(L, &e);
   lua_pushinteger(L, count);
   return 1;
@@ -703,7 +702,7 @@ static int seg_tostring(lua_State *L) {
   smo_seg *h = check_seg_any(L, 1);
   if (h->state != SMO_ATTACHED) lua_pushliteral(L, "smobject (closed)");
   else if (h->key == IPC_PRIVATE)
-    lua_pushfstring(L, "smobject (PRIVATE, shmid %d, %I bytes)", h->shmid, (lua_Integer)h->size);
+    smo_pushf(L, "smobject (PRIVATE, shmid %d, %lld bytes)", h->shmid, (long long)h->size);
   else {
     char buf[96];
     snprintf(buf, sizeof buf, "smobject (key 0x%08x, shmid %d, %zu bytes)", (unsigned)h->key,
@@ -833,14 +832,14 @@ static int smo_list(lua_State *L) {
     int id = shmctl(i, SHM_STAT, &ds);
     if (id < 0) continue;
     push_stat(L, id, &ds);
-    lua_rawseti(L, -2, ++n);
+    smo_rawseti(L, -2, ++n);
   }
   return 1;
 }
 
 /* Linux's "unlimited" defaults exceed a Lua integer: clamp them to maxinteger. */
 static void push_limit(lua_State *L, const char *name, unsigned long v) {
-  lua_pushinteger(L, v > (unsigned long)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)v);
+  lua_pushinteger(L, v > (unsigned long)SMO_MAXINT ? SMO_MAXINT : (lua_Integer)v);
   lua_setfield(L, -2, name);
 }
 

@@ -38,7 +38,7 @@
 static double check_timeout(lua_State *L, int idx) {
   double t;
   if (lua_isnoneornil(L, idx)) return -1;
-  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, "number of seconds");
+  if (lua_type(L, idx) != LUA_TNUMBER) smo_typeerror(L, idx, "number of seconds");
   t = (double)lua_tonumber(L, idx);
   luaL_argcheck(L, !isnan(t), idx, "timeout is NaN (give seconds >= 0, or nil to wait for ever)");
   luaL_argcheck(L, t >= 0, idx, "timeout must not be negative");
@@ -49,8 +49,8 @@ static double check_timeout(lua_State *L, int idx) {
 
 static smo_seg *check_lockable(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  if (h->semid < 0) luaL_error(L, "this smobject has no bookkeeping for a lock (PRIVATE, a foreign key, or one this process may only read)");
-  if (ctr_self() != h->pid) luaL_error(L, "a forked child cannot use its parent's handle for the lock: open its own");
+  if (h->semid < 0) smo_error(L, "this smobject has no bookkeeping for a lock (PRIVATE, a foreign key, or one this process may only read)");
+  if (ctr_self() != h->pid) smo_error(L, "a forked child cannot use its parent's handle for the lock: open its own");
   return h;
 }
 
@@ -76,10 +76,10 @@ static int seg_lock(lua_State *L) {
   smo_seg *h = check_lockable(L);
   double timeout = check_timeout(L, 2);
   int rc;
-  if (h->locked) luaL_error(L, "this handle already holds the lock (it is not reentrant)");
+  if (h->locked) smo_error(L, "this handle already holds the lock (it is not reentrant)");
   rc = lock_take(h, timeout);
   if (rc == ETIMEDOUT) {
-    luaL_pushfail(L);
+    smo_pushfail(L);
     lua_pushliteral(L, "timeout");
     lua_pushinteger(L, ETIMEDOUT);
     return 3;
@@ -104,7 +104,7 @@ Releases the lock.
 */
 static int seg_unlock(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  if (!h->locked) luaL_error(L, "unlock: this handle does not hold the lock");
+  if (!h->locked) smo_error(L, "unlock: this handle does not hold the lock");
   lock_release(h);
   return 0;
 }
@@ -141,21 +141,23 @@ static size_t check_atomic(lua_State *L, smo_seg *h, int *code) {
   size_t off, w;
   *code = check_ctype(L, h, 2);
   if (*code > CT_U64) {
-    lua_pushfstring(L, "atomic operations need an integer type, not '%s'", lua_tostring(L, 2));
+    smo_pushf(L, "atomic operations need an integer type, not '%s'", lua_tostring(L, 2));
     luaL_argerror(L, 2, lua_tostring(L, -1));
   }
   w = ctype_width[*code];
   off = check_span(L, h, 3, w);
   if (((uintptr_t)(h->addr + off)) % w != 0) {
-    lua_pushfstring(L, "offset %I is misaligned for a %d-byte atomic", (lua_Integer)off, (int)w);
+    smo_pushf(L, "offset %lld is misaligned for a %d-byte atomic", (long long)off, (int)w);
     luaL_argerror(L, 3, lua_tostring(L, -1));
   }
   return off;
 }
 
-static void push_atomic(lua_State *L, int code, uint64_t bits) {
+/* The value read at off (messages only). */
+static void push_atomic(lua_State *L, int code, uint64_t bits, size_t off) {
   unsigned char buf[8];
   store_bits(buf, code, bits);
+  if (!scalar_exact(code, buf)) raise_inexact(L, "", lua_tostring(L, 2), code, buf, (long long)off);
   push_scalar(L, code, buf);
 }
 
@@ -182,7 +184,7 @@ static int seg_atomic_load(lua_State *L) {
   size_t off = check_atomic(L, h, &code);
   uint64_t v = 0;
   ATOMIC_BY_WIDTH(ctype_width[code], h->addr + off, v = __atomic_load_n(q, __ATOMIC_SEQ_CST))
-  push_atomic(L, code, v);
+  push_atomic(L, code, v, off);
   return 1;
 }
 
@@ -226,13 +228,13 @@ static int seg_atomic_add(lua_State *L) {
   if (w < 8) {
     lua_Integer lim = (lua_Integer)1 << (8 * w);
     if (d <= -lim || d >= lim) {
-      lua_pushfstring(L, "delta %I out of range for a %d-byte integer", d, (int)w);
+      smo_pushf(L, "delta %lld out of range for a %d-byte integer", (long long)d, (int)w);
       luaL_argerror(L, 4, lua_tostring(L, -1));
     }
   }
   if (h->readonly) raise_readonly(L);
   ATOMIC_BY_WIDTH(w, h->addr + off, prev = __atomic_fetch_add(q, (__typeof__(*q))(uint64_t)d, __ATOMIC_SEQ_CST))
-  push_atomic(L, code, prev);
+  push_atomic(L, code, prev, off);
   return 1;
 }
 
@@ -261,7 +263,7 @@ static int seg_atomic_cas(lua_State *L) {
   })
   lua_pushboolean(L, ok);
   if (ok) return 1;
-  push_atomic(L, code, cur);
+  push_atomic(L, code, cur, off);
   return 2;
 }
 
@@ -274,7 +276,7 @@ static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *t
 static uint32_t *check_futex_word(lua_State *L, smo_seg *h) {
   size_t off = check_span(L, h, 2, 4);
   if (((uintptr_t)(h->addr + off)) % 4 != 0) {
-    lua_pushfstring(L, "offset %I is misaligned for a uint32_t", (lua_Integer)off);
+    smo_pushf(L, "offset %lld is misaligned for a uint32_t", (long long)off);
     luaL_argerror(L, 2, lua_tostring(L, -1));
   }
   return (uint32_t *)(void *)(h->addr + off);
@@ -364,7 +366,7 @@ static int seg_wake(lua_State *L) {
 static uint32_t *check_seq(lua_State *L, smo_seg *h, int idx) {
   size_t off = check_span(L, h, idx, 4);
   if (((uintptr_t)(h->addr + off)) % 4 != 0) {
-    lua_pushfstring(L, "sequence counter offset %I is misaligned for a uint32_t", (lua_Integer)off);
+    smo_pushf(L, "sequence counter offset %lld is misaligned for a uint32_t", (long long)off);
     luaL_argerror(L, idx, lua_tostring(L, -1));
   }
   return (uint32_t *)(void *)(h->addr + off);
@@ -383,7 +385,7 @@ static int seg_publish_begin(lua_State *L) {
   uint32_t *seq = check_seq(L, h, 2);
   if (h->readonly) raise_readonly(L);
   if (__atomic_load_n(seq, __ATOMIC_RELAXED) & 1u)
-    luaL_error(L, "publish: the sequence counter is odd (a write is under way or its writer died; "
+    smo_error(L, "publish: the sequence counter is odd (a write is under way or its writer died; "
                   "seg:publish takes the lock and repairs a dead writer's counter)");
   __atomic_fetch_add(seq, 1, __ATOMIC_RELAXED);
   __atomic_thread_fence(__ATOMIC_RELEASE);
@@ -420,7 +422,7 @@ static int seg_snapshot(lua_State *L) {
   uint32_t *seq;
   size_t off, len;
   double timeout;
-  luaL_Buffer b;
+  smo_buffer b;
   char *dst;
   check_seq(L, h, 2);                   /* the arguments in order (checked again below) */
   off = check_span(L, h, 3, 0);
@@ -431,7 +433,7 @@ static int seg_snapshot(lua_State *L) {
   }
   /* none: 1 s (a writer that never finishes has died); math.huge: for ever */
   timeout = lua_isnoneornil(L, 5) ? 1.0 : check_timeout(L, 5);
-  dst = luaL_buffinitsize(L, &b, len);
+  dst = smo_buffinitsize(L, &b, len);
   /* Making the buffer may have run a finalizer (Lua code) that closed the
    * handle or attached it again: everything is checked again.  From here to
    * the copy's end nothing runs Lua code. */
@@ -440,12 +442,12 @@ static int seg_snapshot(lua_State *L) {
   off = check_span(L, h, 3, 0);
   luaL_argcheck(L, len <= h->size - off, 4, "length runs past the end of the segment");
   if (seq_copy(seq, (unsigned char *)dst, h->addr + off, len, timeout) != 0) {
-    luaL_pushfail(L);
+    smo_pushfail(L);
     lua_pushliteral(L, "timeout");
     lua_pushinteger(L, ETIMEDOUT);
     return 3;
   }
-  luaL_pushresultsize(&b, len);
+  smo_pushresultsize(&b, len);
   return 1;
 }
 

@@ -98,15 +98,14 @@ static unsigned name_slot(const char *p, int slots) {
  */
 
 static SMO_NORETURN void raise_desc(lua_State *L, const char *what) {
-  luaL_error(L, "layout: %s", what);
-  __builtin_unreachable();
+  smo_error(L, "layout: %s", what);
 }
 
 /* Pushes t[key] of the table at idx (raw). */
 static int raw_field(lua_State *L, int idx, const char *key) {
-  idx = lua_absindex(L, idx);
+  idx = smo_absindex(L, idx);
   lua_pushstring(L, key);
-  return lua_rawget(L, idx);
+  return smo_rawget(L, idx);
 }
 
 /* The integer t[key] of the description at idx, within lo..hi (a missing
@@ -117,9 +116,9 @@ static size_t desc_integer(lua_State *L, int idx, const char *key, lua_Integer l
   if (type == LUA_TNIL && dflt >= 0) {
     v = dflt;
   } else {
-    if (!lua_isinteger(L, -1)) raise_desc(L, lua_pushfstring(L, "'%s' must be an integer", key));
-    v = lua_tointeger(L, -1);
-    if (v < lo || v > hi) raise_desc(L, lua_pushfstring(L, "'%s' out of range (%I)", key, v));
+    if (!smo_isint(L, -1)) raise_desc(L, smo_pushf(L, "'%s' must be an integer", key));
+    v = smo_toint(L, -1);
+    if (v < lo || v > hi) raise_desc(L, smo_pushf(L, "'%s' out of range (%lld)", key, (long long)v));
   }
   lua_pop(L, 1);
   return (size_t)v;
@@ -135,7 +134,7 @@ static int desc_kind(lua_State *L, int idx, int field) {
   else if (strcmp(k, "array") == 0) kind = VK_ARRAY;
   else if (field && strcmp(k, "scalar") == 0) kind = VK_SCALAR;
   else if (field && strcmp(k, "string") == 0) kind = VK_STRING;
-  if (kind < 0) raise_desc(L, lua_pushfstring(L, "unknown kind '%s'", k));
+  if (kind < 0) raise_desc(L, smo_pushf(L, "unknown kind '%s'", k));
   lua_pop(L, 1);
   return kind;
 }
@@ -153,8 +152,8 @@ static void compile_field(lua_State *L, int d, vfield *f, int anchors, int depth
   f->type = NULL;
   if (f->kind == VK_SCALAR) {
     raw_field(L, d, "ctype");
-    if (lua_type(L, -1) != LUA_TSTRING || lua_rawget(L, VIEW_CTYPES) != LUA_TNUMBER) raise_desc(L, "unknown C type");
-    f->code = (int)lua_tointeger(L, -1);
+    if (lua_type(L, -1) != LUA_TSTRING || smo_rawget(L, VIEW_CTYPES) != LUA_TNUMBER) raise_desc(L, "unknown C type");
+    f->code = (int)smo_toint(L, -1);
     lua_pop(L, 1);
     if (f->size != ctype_width[f->code]) raise_desc(L, "a scalar's size is not its C type's");
   } else if (f->kind != VK_STRING) {
@@ -173,22 +172,22 @@ static const vtype *compile_type(lua_State *L, int desc, int anchors, int depth)
   int nfields = 0, slots = 1, i, kind;
   size_t bytes, size;
   vtype *t;
-  if (depth > LAYOUT_MAX_DEPTH) raise_desc(L, lua_pushfstring(L, "nested deeper than %d levels", LAYOUT_MAX_DEPTH));
+  if (depth > LAYOUT_MAX_DEPTH) raise_desc(L, smo_pushf(L, "nested deeper than %d levels", LAYOUT_MAX_DEPTH));
   luaL_checkstack(L, 12, "layout too deep");
   if (lua_type(L, desc) != LUA_TTABLE) raise_desc(L, "a type description must be a table");
   kind = desc_kind(L, desc, 0);
   size = desc_integer(L, desc, "size", 1, LAYOUT_MAX_SIZE, -1);
   if (kind == VK_STRUCT) {
-    lua_Unsigned n;
+    uint64_t n;
     if (raw_field(L, desc, "fields") != LUA_TTABLE) raise_desc(L, "'fields' must be a table");
-    n = lua_rawlen(L, -1);
+    n = smo_rawlen(L, -1);
     lua_pop(L, 1);
     if (n == 0 || n > LAYOUT_MAX_FIELDS) raise_desc(L, "a struct needs 1 to 2^20 fields");
     nfields = (int)n;
     while (slots < 2 * nfields + 2) slots *= 2;
   }
   bytes = sizeof(vtype) + (size_t)nfields * sizeof(vfield) + (size_t)slots * (sizeof(char *) + sizeof(int));
-  t = (vtype *)lua_newuserdatauv(L, bytes, 0);
+  t = (vtype *)smo_newud(L, bytes, 0);
   memset(t, 0, bytes);
   luaL_ref(L, anchors);                   /* anchored, off the stack */
   raw_field(L, desc, "layout");
@@ -216,7 +215,7 @@ static const vtype *compile_type(lua_State *L, int desc, int anchors, int depth)
   for (i = 0; i < nfields; i++) {
     vfield *f = &t->fields[i];
     unsigned s;
-    lua_rawgeti(L, -1, i + 1);
+    smo_rawgeti(L, -1, i + 1);
     if (lua_type(L, -1) != LUA_TTABLE) raise_desc(L, "a field description must be a table");
     if (raw_field(L, -1, "name") != LUA_TSTRING) raise_desc(L, "a field needs a name");
     f->name = lua_tolstring(L, -1, &f->namelen);
@@ -243,10 +242,10 @@ static int smo_compile_layout(lua_State *L) {
   anchors = 2;
   {
     const vtype *top = compile_type(L, 1, anchors, 1);
-    const vtype **holder = (const vtype **)lua_newuserdatauv(L, sizeof(vtype *), 1);
+    const vtype **holder = (const vtype **)smo_newud(L, sizeof(vtype *), 1);
     *holder = top;
     lua_pushvalue(L, anchors);
-    lua_setiuservalue(L, -2, 1);
+    smo_setuv(L, -2, 1);
     lua_pushvalue(L, VIEW_HOLDER_META);
     lua_setmetatable(L, -2);
   }
@@ -257,7 +256,7 @@ static int smo_compile_layout(lua_State *L) {
 static const vtype *to_holder(lua_State *L, int idx) {
   const vtype **holder = (const vtype **)lua_touserdata(L, idx);
   int ok;
-  if (holder == NULL || lua_rawlen(L, idx) != sizeof(vtype *) || !lua_getmetatable(L, idx)) return NULL;
+  if (holder == NULL || smo_rawlen(L, idx) != sizeof(vtype *) || !lua_getmetatable(L, idx)) return NULL;
   ok = lua_rawequal(L, -1, VIEW_HOLDER_META);
   lua_pop(L, 1);
   return ok ? *holder : NULL;
@@ -266,8 +265,7 @@ static const vtype *to_holder(lua_State *L, int idx) {
 /* ------------------------------------------------------------- views */
 
 static SMO_NORETURN void raise_not_view(lua_State *L, int idx) {
-  luaL_typeerror(L, idx, "smobject view");
-  __builtin_unreachable();
+  smo_typeerror(L, idx, "smobject view");
 }
 
 /* Registry key of view.lua's words for an unknown field (core.view_hint). */
@@ -275,9 +273,9 @@ static const char hint_key = 'h';
 
 /* Pushes the Lua layout of type t, a type of the view at 1 (error paths). */
 static void push_layout(lua_State *L, const vtype *t) {
-  lua_getiuservalue(L, 1, 2);           /* holder */
-  lua_getiuservalue(L, -1, 1);          /* anchors */
-  lua_rawgeti(L, -1, t->layout_ref);
+  smo_getuv(L, 1, 2);           /* holder */
+  smo_getuv(L, -1, 1);          /* anchors */
+  smo_rawgeti(L, -1, t->layout_ref);
   lua_replace(L, -3);
   lua_pop(L, 1);
 }
@@ -285,7 +283,7 @@ static void push_layout(lua_State *L, const vtype *t) {
 /* Pushes the C name of type t of the view at 1 ("float[8]"; error paths). */
 static const char *push_type_name(lua_State *L, const vtype *t) {
   push_layout(L, t);
-  if (lua_type(L, -1) != LUA_TTABLE || lua_getfield(L, -1, "name") != LUA_TSTRING) {
+  if (lua_type(L, -1) != LUA_TTABLE || smo_getfield(L, -1, "name") != LUA_TSTRING) {
     lua_settop(L, lua_gettop(L) - 1);
     lua_pushstring(L, t->kind == VK_ARRAY ? "the array" : "the struct");
   }
@@ -297,28 +295,26 @@ static const char *push_type_name(lua_State *L, const vtype *t) {
  * message names the type and the closest field, or lists the fields (words
  * view.lua gives: only the error path pays for them). */
 static SMO_NORETURN void raise_bad_key(lua_State *L, const vtype *t, int idx) {
-  idx = lua_absindex(L, idx);
-  if (lua_type(L, idx) != LUA_TSTRING) luaL_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, idx));
+  idx = smo_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TSTRING) smo_error(L, "struct fields are named by strings, not by %s", luaL_typename(L, idx));
   luaL_checkstack(L, 4, NULL);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hint_key) == LUA_TFUNCTION) {
+  if (smo_rawgetp(L, LUA_REGISTRYINDEX, &hint_key) == LUA_TFUNCTION) {
     push_layout(L, t);
     lua_pushvalue(L, idx);
     if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
-      luaL_error(L, "unknown field '%s'%s", lua_tostring(L, idx), lua_tostring(L, -1));
+      smo_error(L, "unknown field '%s'%s", lua_tostring(L, idx), lua_tostring(L, -1));
   }
-  luaL_error(L, "unknown field '%s'", lua_tostring(L, idx));
-  __builtin_unreachable();
+  smo_error(L, "unknown field '%s'", lua_tostring(L, idx));
 }
 
 /* A view whose attachment ended: its handle is closed, or attached again. */
 static SMO_NORETURN void raise_dead(lua_State *L, const view *v) {
   if (v->seg->state != SMO_ATTACHED) raise_closed(L, v->seg);
-  luaL_error(L, STALE_MESSAGE);
-  __builtin_unreachable();
+  smo_error(L, STALE_MESSAGE);
 }
 
 static int is_view(lua_State *L, int idx, const view *v) {
-  return v != NULL && lua_rawlen(L, idx) == sizeof(view) && v->magic == VIEW_MAGIC;
+  return v != NULL && smo_rawlen(L, idx) == sizeof(view) && v->magic == VIEW_MAGIC;
 }
 
 /* The live view at idx (one test more than a closed check: the generation). */
@@ -334,16 +330,16 @@ static view *check_view(lua_State *L, int idx) {
  * holder_idx. */
 static view *push_view(lua_State *L, smo_seg *seg, unsigned gen, const vtype *t, size_t base, int seg_idx,
                        int holder_idx) {
-  view *v = (view *)lua_newuserdatauv(L, sizeof(view), VIEW_FIRST_SLOT - 1 + t->nsub);
+  view *v = (view *)smo_newud(L, sizeof(view), VIEW_FIRST_SLOT - 1 + t->nsub);
   v->magic = VIEW_MAGIC;
   v->seg = seg;
   v->type = t;
   v->base = base;
   v->gen = gen;
   lua_pushvalue(L, seg_idx);
-  lua_setiuservalue(L, -2, 1);
+  smo_setuv(L, -2, 1);
   lua_pushvalue(L, holder_idx);
-  lua_setiuservalue(L, -2, 2);
+  smo_setuv(L, -2, 2);
   lua_pushvalue(L, VIEW_META);
   lua_setmetatable(L, -2);
   return v;
@@ -371,13 +367,13 @@ static int smo_new_view(lua_State *L) {
   int isint;
   if (lua_toboolean(L, 2)) {
     t = to_holder(L, 2);
-    if (t == NULL) luaL_typeerror(L, 2, "compiled layout");
+    if (t == NULL) smo_typeerror(L, 2, "compiled layout");
   }
-  if (h == NULL || lua_rawlen(L, 1) != sizeof(smo_seg) || h->magic != SMO_MAGIC) return view_refused(L, 1, "handle", 0);
+  if (h == NULL || smo_rawlen(L, 1) != sizeof(smo_seg) || h->magic != SMO_MAGIC) return view_refused(L, 1, "handle", 0);
   if (h->state != SMO_ATTACHED) return view_refused(L, 1, "closed", 0);
   if (t == NULL) return view_refused(L, 2, "layout", h->size);
   if (lua_type(L, 3) != LUA_TNUMBER) return view_refused(L, 3, "type", h->size);
-  off = lua_tointegerx(L, 3, &isint);
+  off = smo_tointx(L, 3, &isint);
   if (!isint) return view_refused(L, 3, "integer", h->size);
   if (off < 0 || t->size > h->size || (size_t)off > h->size - t->size) return view_refused(L, 3, "fit", h->size);
   push_view(L, h, h->attach_gen, t, (size_t)off, 1, 2);
@@ -402,8 +398,8 @@ static const vfield *find_field(lua_State *L, const vtype *t, int idx) {
 /* Pushes a new view of the struct/array field f of the view at 1, sharing
  * its segment and layout. */
 static void push_new_subview(lua_State *L, const view *v, const vfield *f) {
-  lua_getiuservalue(L, 1, 1);
-  lua_getiuservalue(L, 1, 2);
+  smo_getuv(L, 1, 1);
+  smo_getuv(L, 1, 2);
   push_view(L, v->seg, v->gen, f->type, v->base + f->offset, lua_gettop(L) - 1, lua_gettop(L));
   lua_replace(L, -3);
   lua_pop(L, 1);
@@ -414,32 +410,41 @@ static void push_new_subview(lua_State *L, const view *v, const vfield *f) {
  * table under key. */
 static void push_subview(lua_State *L, view *v, const vfield *f, lua_Integer key) {
   if (f->slot) {
-    if (lua_getiuservalue(L, 1, f->slot) == LUA_TUSERDATA) return;
+    if (smo_getuv(L, 1, f->slot) == LUA_TUSERDATA) return;
     lua_pop(L, 1);
     push_new_subview(L, v, f);
     lua_pushvalue(L, -1);
-    lua_setiuservalue(L, 1, f->slot);
+    smo_setuv(L, 1, f->slot);
     return;
   }
-  if (lua_getiuservalue(L, 1, 3) != LUA_TTABLE) {
+  if (smo_getuv(L, 1, 3) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushvalue(L, -1);
-    lua_setiuservalue(L, 1, 3);
+    smo_setuv(L, 1, 3);
   }
-  if (lua_rawgeti(L, -1, key) != LUA_TUSERDATA) {
+  if (smo_rawgeti(L, -1, key) != LUA_TUSERDATA) {
     lua_pop(L, 1);
     push_new_subview(L, v, f);
     lua_pushvalue(L, -1);
-    lua_rawseti(L, -3, key);
+    smo_rawseti(L, -3, key);
   }
   lua_remove(L, -2);
+}
+
+static const char *field_prefix(lua_State *L, const vfield *f);
+
+/* Pushes scalar field f at p; where numbers are doubles, a 64-bit value
+ * beyond +-2^53 raises naming the field (the test folds away on 5.3+). */
+static inline void push_field_scalar(lua_State *L, const vfield *f, const unsigned char *p) {
+  if (!scalar_exact(f->code, p)) raise_inexact(L, field_prefix(L, f), NULL, f->code, p, -1);
+  push_scalar(L, f->code, p);
 }
 
 /* Pushes the value of field f at p (scalars, strings) or its sub-view. */
 static void push_field(lua_State *L, view *v, const vfield *f, const unsigned char *p, lua_Integer key) {
   switch (f->kind) {
-    case VK_SCALAR: push_scalar(L, f->code, p); break;
+    case VK_SCALAR: push_field_scalar(L, f, p); break;
     case VK_STRING: {
       const void *nul = memchr(p, 0, f->size);
       lua_pushlstring(L, (const char *)p, nul ? (size_t)((const unsigned char *)nul - p) : f->size);
@@ -450,14 +455,14 @@ static void push_field(lua_State *L, view *v, const vfield *f, const unsigned ch
 }
 
 static int raise_index(lua_State *L, const view *v, lua_Integer i) {
-  return luaL_error(L, "index %I out of range (array of %I elements, indices 0..%I)", i, (lua_Integer)v->type->count,
-                    (lua_Integer)v->type->count - 1);
+  return smo_error(L, "index %lld out of range (array of %lld elements, indices 0..%lld)", (long long)i,
+                   (long long)v->type->count, (long long)v->type->count - 1);
 }
 
 static int raise_unknown(lua_State *L, const view *v, int idx) {
   if (v->type->kind == VK_ARRAY) {
-    return luaL_error(L, "array views are indexed by integers 0..%I, not by %s", (lua_Integer)v->type->count - 1,
-                      lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : luaL_typename(L, idx));
+    return smo_error(L, "array views are indexed by integers 0..%lld, not by %s", (long long)v->type->count - 1,
+                     lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : luaL_typename(L, idx));
   }
   raise_bad_key(L, v->type, idx);
 }
@@ -466,13 +471,13 @@ static int raise_unknown(lua_State *L, const view *v, int idx) {
  * integer value (raises for others); 0 when idx is not a number. */
 static inline int array_index(lua_State *L, int idx, lua_Integer *i) {
   int isint;
-  if (lua_isinteger(L, idx)) {
-    *i = lua_tointeger(L, idx);
+  if (smo_isint(L, idx)) {
+    *i = smo_toint(L, idx);
     return 1;
   }
   if (lua_type(L, idx) != LUA_TNUMBER) return 0;
-  *i = lua_tointegerx(L, idx, &isint);
-  if (!isint) luaL_error(L, "array index: number has no integer representation");
+  *i = smo_tointx(L, idx, &isint);
+  if (!isint) smo_error(L, "array index: number has no integer representation");
   return 1;
 }
 
@@ -514,7 +519,7 @@ static int view_index(lua_State *L) {
     }
   }
   lua_pushvalue(L, 2);
-  if (lua_rawget(L, VIEW_METHODS) != LUA_TNIL) return 1;
+  if (smo_rawget(L, VIEW_METHODS) != LUA_TNIL) return 1;
   return raise_unknown(L, v, 2);
 }
 
@@ -529,7 +534,7 @@ static int read_options(lua_State *L, int idx, int allowed) {
   int flags = 0;
   const char *names = (allowed & OPT_PARTIAL) ? "partial, zero_based" : "zero_based";
   if (lua_isnoneornil(L, idx)) return 0;
-  if (lua_type(L, idx) != LUA_TTABLE) luaL_typeerror(L, idx, "options table");
+  if (lua_type(L, idx) != LUA_TTABLE) smo_typeerror(L, idx, "options table");
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     int bit = 0;
@@ -537,10 +542,10 @@ static int read_options(lua_State *L, int idx, int allowed) {
     if (k != NULL && strcmp(k, "partial") == 0) bit = OPT_PARTIAL;
     else if (k != NULL && strcmp(k, "zero_based") == 0) bit = OPT_ZERO;
     if (!(bit & allowed)) {
-      luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s' (options: %s)", luaL_tolstring(L, -2, NULL), names));
+      luaL_argerror(L, idx, smo_pushf(L, "unknown option '%s' (options: %s)", smo_tolstring(L, -2, NULL), names));
     }
     if (lua_type(L, -1) != LUA_TBOOLEAN)
-      luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a boolean, got %s", k, luaL_typename(L, -1)));
+      luaL_argerror(L, idx, smo_pushf(L, "option '%s' must be a boolean, got %s", k, luaL_typename(L, -1)));
     if (lua_toboolean(L, -1)) flags |= bit;
     lua_pop(L, 1);
   }
@@ -550,7 +555,7 @@ static int read_options(lua_State *L, int idx, int allowed) {
 /* A field's place in messages: "field 'x': ", "array element: ", or, for
  * the whole view given to set (slot -1), "set: ". */
 static const char *field_prefix(lua_State *L, const vfield *f) {
-  if (f->name) return lua_pushfstring(L, "field '%s': ", f->name);
+  if (f->name) return smo_pushf(L, "field '%s': ", f->name);
   return f->slot < 0 ? "set: " : "array element: ";
 }
 
@@ -560,14 +565,14 @@ static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p
 static uint64_t field_bits(lua_State *L, const vfield *f, int val) {
   uint64_t bits = 0;
   const char *why;
-  if (f->code <= CT_U64 && lua_isinteger(L, val)) {
-    lua_Integer x = lua_tointeger(L, val);
+  if (f->code <= CT_U64 && smo_isint(L, val)) {
+    lua_Integer x = smo_toint(L, val);
     if (f->code >= CT_I64 || (x >= int_min[f->code] && x <= int_max[f->code])) return (uint64_t)x;
   }
   why = scalar_convert(L, val, f->code, &bits);
   if (why != NULL) {
-    if (f->name) luaL_error(L, "field '%s': %s", f->name, why);
-    luaL_error(L, "array element: %s", why);
+    if (f->name) smo_error(L, "field '%s': %s", f->name, why);
+    smo_error(L, "array element: %s", why);
   }
   return bits;
 }
@@ -575,34 +580,31 @@ static uint64_t field_bits(lua_State *L, const vfield *f, int val) {
 /* A string of len bytes does not fit char[N] field f with its NUL. */
 static SMO_NORETURN void raise_string(lua_State *L, const vfield *f, size_t len) {
   const char *pre = field_prefix(L, f);
-  lua_Integer n = (lua_Integer)f->size;
+  long long n = (long long)f->size;
   if (len > f->size) {
-    luaL_error(L, "%sstring of %I bytes is too long for char[%I] (%I bytes and the NUL at most)", pre, (lua_Integer)len,
-               n, n - 1);
+    smo_error(L, "%sstring of %lld bytes is too long for char[%lld] (%lld bytes and the NUL at most)", pre, (long long)len,
+              n, n - 1);
   }
-  if (f->name) lua_pushfstring(L, "set_bytes(\"%s\", s)", f->name);
+  if (f->name) smo_pushf(L, "set_bytes(\"%s\", s)", f->name);
   else lua_pushliteral(L, "set_bytes(path, s)");
-  luaL_error(L, "%sstring of %I bytes leaves no room for the NUL of char[%I] (%I bytes at most; %s writes all %I without one)",
-             pre, (lua_Integer)len, n, n - 1, lua_tostring(L, -1), n);
-  __builtin_unreachable();
+  smo_error(L, "%sstring of %lld bytes leaves no room for the NUL of char[%lld] (%lld bytes at most; %s writes all %lld without one)",
+            pre, (long long)len, n, n - 1, lua_tostring(L, -1), n);
 }
 
 /* A table of n values for array field f (of type t) that takes them all. */
 static SMO_NORETURN void raise_count(lua_State *L, const vfield *f, const vtype *t, lua_Integer n, lua_Integer base) {
   const char *pre = field_prefix(L, f);
-  lua_Integer c = (lua_Integer)t->count;
-  luaL_error(L, "%sa table of %I values for %s (%I elements, keys %I..%I): give all %I, or pass { partial = true } to set",
-             pre, n, push_type_name(L, t), c, base, c - 1 + base, c);
-  __builtin_unreachable();
+  long long c = (long long)t->count;
+  smo_error(L, "%sa table of %lld values for %s (%lld elements, keys %lld..%lld): give all %lld, or pass { partial = true } to set",
+            pre, (long long)n, push_type_name(L, t), c, (long long)base, c - 1 + base, c);
 }
 
 /* Key k of a table for array field f (of type t) is out of range. */
 static SMO_NORETURN void raise_key(lua_State *L, const vfield *f, const vtype *t, lua_Integer k, lua_Integer base) {
   const char *pre = field_prefix(L, f);
-  lua_Integer c = (lua_Integer)t->count;
-  luaL_error(L, "%skey %I out of range for %s (a sequence, keys %I..%I%s)", pre, k, push_type_name(L, t), base,
-             c - 1 + base, k == 0 && base == 1 ? "; a 0-based table needs { zero_based = true }" : "");
-  __builtin_unreachable();
+  long long c = (long long)t->count;
+  smo_error(L, "%skey %lld out of range for %s (a sequence, keys %lld..%lld%s)", pre, (long long)k, push_type_name(L, t),
+            (long long)base, c - 1 + base, k == 0 && base == 1 ? "; a 0-based table needs { zero_based = true }" : "");
 }
 
 /* Checks (write = 0) or writes (write = 1) the table at val into the struct
@@ -615,7 +617,7 @@ static void store_table(lua_State *L, view *v, const vfield *f, unsigned char *p
   int has_bad = 0;
   luaL_checkstack(L, 6, "value too deep");
   if (lua_type(L, val) != LUA_TTABLE) {
-    luaL_error(L, "a table is needed to set a %s, got %s", t->kind == VK_ARRAY ? "array" : "struct",
+    smo_error(L, "a table is needed to set a %s, got %s", t->kind == VK_ARRAY ? "array" : "struct",
                luaL_typename(L, val));
   }
   lua_pushnil(L);
@@ -628,13 +630,13 @@ static void store_table(lua_State *L, view *v, const vfield *f, unsigned char *p
     } else {
       lua_Integer i;
       vfield e = t->elem;
-      if (!lua_isinteger(L, vi - 1)) {
-        luaL_error(L, "%sarrays are set from sequences (keys %I..%I)", field_prefix(L, f), base,
-                   (lua_Integer)t->count - 1 + base);
+      if (!smo_isint(L, vi - 1)) {
+        smo_error(L, "%sarrays are set from sequences (keys %lld..%lld)", field_prefix(L, f), (long long)base,
+                  (long long)t->count - 1 + base);
       }
-      i = lua_tointeger(L, vi - 1);
+      i = smo_toint(L, vi - 1);
       n++;
-      if (i < base || (lua_Unsigned)(i - base) >= (lua_Unsigned)t->count) {
+      if (i < base || (uint64_t)(i - base) >= (uint64_t)t->count) {
         if (!has_bad) bad = i;
         has_bad = 1;
       } else {
@@ -644,7 +646,7 @@ static void store_table(lua_State *L, view *v, const vfield *f, unsigned char *p
     lua_pop(L, 1);
   }
   if (t->kind == VK_ARRAY && !write) {
-    if (!(flags & OPT_PARTIAL) && (lua_Unsigned)n != (lua_Unsigned)t->count) raise_count(L, f, t, n, base);
+    if (!(flags & OPT_PARTIAL) && (uint64_t)n != (uint64_t)t->count) raise_count(L, f, t, n, base);
     if (has_bad) raise_key(L, f, t, bad, base);
   }
 }
@@ -660,7 +662,7 @@ static void store_value(lua_State *L, view *v, const vfield *f, unsigned char *p
       size_t len;
       const char *s;
       if (lua_type(L, val) != LUA_TSTRING)
-        luaL_error(L, "a string is needed for char[%I], got %s", (lua_Integer)f->size, luaL_typename(L, val));
+        smo_error(L, "a string is needed for char[%lld], got %s", (long long)f->size, luaL_typename(L, val));
       s = lua_tolstring(L, val, &len);
       if (len >= f->size) raise_string(L, f, len);
       if (write) {
@@ -784,7 +786,7 @@ static int sealed(lua_State *L, const fill_ctx *c, int idx) {
   if (!lua_getmetatable(L, idx)) return 0;
   lua_pushliteral(L, "__metatable");
   check_live(L, c);
-  is = lua_rawget(L, -2) != LUA_TNIL;
+  is = smo_rawget(L, -2) != LUA_TNIL;
   lua_pop(L, 2);
   return is;
 }
@@ -830,19 +832,19 @@ static void push_copy(lua_State *L, const fill_ctx *c, const vtype *t, const uns
     const vfield *f = &t->elem;
     for (i = 0; i < t->count; i++) {
       const unsigned char *q = p + i * f->size;
-      if (f->kind == VK_SCALAR) push_scalar(L, f->code, q);
+      if (f->kind == VK_SCALAR) push_field_scalar(L, f, q);
       else if (f->kind == VK_STRING) push_text(L, c, q, f->size);
       else push_copy(L, c, f->type, q);
-      lua_rawseti(L, -2, (lua_Integer)i + c->base);
+      smo_rawseti(L, -2, (lua_Integer)i + c->base);
     }
     return;
   }
   for (i = 0; i < (size_t)t->nfields; i++) {
     const vfield *f = &t->fields[i];
     const unsigned char *q = p + f->offset;
-    if (c->names) lua_rawgeti(L, c->names, f->name_ref);   /* no allocation, however long */
+    if (c->names) smo_rawgeti(L, c->names, f->name_ref);   /* no allocation, however long */
     else lua_pushlstring(L, f->name, f->namelen);
-    if (f->kind == VK_SCALAR) push_scalar(L, f->code, q);
+    if (f->kind == VK_SCALAR) push_field_scalar(L, f, q);
     else if (f->kind == VK_STRING) push_text(L, c, q, f->size);
     else push_copy(L, c, f->type, q);
     lua_rawset(L, -3);
@@ -857,12 +859,12 @@ static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const uns
 static void fill_field(lua_State *L, const fill_ctx *c, const vfield *f, const unsigned char *q, int tbl) {
   int type;
   if (f->kind == VK_SCALAR) {
-    push_scalar(L, f->code, q);
+    push_field_scalar(L, f, q);
     lua_rawset(L, tbl);
     return;
   }
   lua_pushvalue(L, -1);
-  type = lua_rawget(L, tbl);
+  type = smo_rawget(L, tbl);
   if (f->kind == VK_STRING) {
     int same = type == LUA_TSTRING && same_text(L, -1, q, f->size);
     lua_pop(L, 1);
@@ -890,8 +892,8 @@ static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const uns
     const vfield *f = &t->elem;
     if (f->kind == VK_SCALAR) {         /* the common case, straight into the array part */
       for (i = 0; i < t->count; i++) {
-        push_scalar(L, f->code, p + i * f->size);
-        lua_rawseti(L, tbl, (lua_Integer)i + c->base);
+        push_field_scalar(L, f, p + i * f->size);
+        smo_rawseti(L, tbl, (lua_Integer)i + c->base);
       }
       return;
     }
@@ -903,7 +905,7 @@ static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const uns
   }
   for (i = 0; i < (size_t)t->nfields; i++) {
     const vfield *f = &t->fields[i];
-    lua_rawgeti(L, c->names, f->name_ref);
+    smo_rawgeti(L, c->names, f->name_ref);
     fill_field(L, c, f, p + f->offset, tbl);
   }
 }
@@ -911,7 +913,7 @@ static void fill_copy(lua_State *L, const fill_ctx *c, const vtype *t, const uns
 /* The table to fill at idx: a table that is not a sealed object. */
 static void check_into(lua_State *L, int idx) {
   fill_ctx none = { NULL, 0, 1 };
-  if (lua_type(L, idx) != LUA_TTABLE || sealed(L, &none, idx)) luaL_typeerror(L, idx, "table to fill");
+  if (lua_type(L, idx) != LUA_TTABLE || sealed(L, &none, idx)) smo_typeerror(L, idx, "table to fill");
 }
 
 /* The copy of type t at p, of the view at 1, into the table at tbl, or
@@ -926,8 +928,8 @@ static void copy_into(lua_State *L, const view *live, const vtype *t, const unsi
     lua_replace(L, tbl);
     return;
   }
-  lua_getiuservalue(L, 1, 2);           /* holder */
-  lua_getiuservalue(L, -1, 1);          /* anchors */
+  smo_getuv(L, 1, 2);           /* holder */
+  smo_getuv(L, -1, 1);          /* anchors */
   lua_remove(L, -2);
   c.names = lua_gettop(L);
   fill_copy(L, &c, t, p, tbl);
@@ -988,7 +990,7 @@ static int smo_view_snapshot(lua_State *L) {
   unsigned char *buf;
   int cache, rc;
   luaL_checktype(L, 2, LUA_TNUMBER);   /* (not a string) */
-  so = luaL_checkinteger(L, 2);
+  so = smo_checkinteger(L, 2, "integer offset");
   if (so < 0 || h->size < 4 || (size_t)so > h->size - 4 || ((uintptr_t)(h->addr + so)) % 4 != 0)
     luaL_argerror(L, 2, "the sequence counter lies outside the segment or is misaligned");
   if (!lua_isnoneornil(L, 3)) {
@@ -999,19 +1001,19 @@ static int smo_view_snapshot(lua_State *L) {
   }
   if (!lua_isnoneornil(L, 4)) check_into(L, 4);
   lua_settop(L, 5);
-  if (lua_getiuservalue(L, 1, 3) != LUA_TTABLE) {
+  if (smo_getuv(L, 1, 3) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushvalue(L, -1);
-    lua_setiuservalue(L, 1, 3);
+    smo_setuv(L, 1, 3);
   }
   cache = lua_gettop(L);
-  if (lua_rawgeti(L, cache, 0) == LUA_TUSERDATA && lua_rawlen(L, -1) == size) {
+  if (smo_rawgeti(L, cache, 0) == LUA_TUSERDATA && smo_rawlen(L, -1) == size) {
     lua_pushnil(L);                     /* taken out: a snapshot nested in this one (a finalizer's) makes its own */
-    lua_rawseti(L, cache, 0);
+    smo_rawseti(L, cache, 0);
   } else {
     lua_pop(L, 1);
-    lua_newuserdatauv(L, size, 0);
+    smo_newud(L, size, 0);
   }
   buf = (unsigned char *)lua_touserdata(L, -1);
   /* making the buffer may have run a finalizer that closed the segment;
@@ -1020,9 +1022,9 @@ static int smo_view_snapshot(lua_State *L) {
   rc = seq_copy((const uint32_t *)(const void *)(h->addr + so), buf, h->addr + v->base, size, timeout);
   if (rc == 0) copy_into(L, NULL, v->type, buf, 4, lua_toboolean(L, 5));
   lua_pushvalue(L, cache + 1);
-  lua_rawseti(L, cache, 0);             /* the buffer back, for the next snapshot */
+  smo_rawseti(L, cache, 0);             /* the buffer back, for the next snapshot */
   if (rc != 0) {
-    luaL_pushfail(L);
+    smo_pushfail(L);
     lua_pushliteral(L, "timeout");
     lua_pushinteger(L, ETIMEDOUT);
     return 3;
@@ -1050,11 +1052,11 @@ static int view_len(lua_State *L) {
 static int smo_view_info(lua_State *L) {
   view *v = (view *)lua_touserdata(L, 1);
   if (!is_view(L, 1, v)) raise_not_view(L, 1);
-  lua_getiuservalue(L, 1, 1);
+  smo_getuv(L, 1, 1);
   lua_pushinteger(L, (lua_Integer)v->base);
-  lua_getiuservalue(L, 1, 2);          /* holder */
-  lua_getiuservalue(L, -1, 1);         /* anchors */
-  lua_rawgeti(L, -1, v->type->layout_ref);
+  smo_getuv(L, 1, 2);          /* holder */
+  smo_getuv(L, -1, 1);         /* anchors */
+  smo_rawgeti(L, -1, v->type->layout_ref);
   lua_replace(L, -3);
   lua_pop(L, 1);
   if (v->seg->state != SMO_ATTACHED) lua_pushliteral(L, "closed");
@@ -1069,12 +1071,12 @@ static int smo_view_info(lua_State *L) {
  * name) -> the text after "unknown field 'name'".  The first one stays. */
 static int smo_view_hint(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hint_key) != LUA_TNIL) {
+  if (smo_rawgetp(L, LUA_REGISTRYINDEX, &hint_key) != LUA_TNIL) {
     lua_pushboolean(L, 0);
     return 1;
   }
   lua_pushvalue(L, 1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &hint_key);
+  smo_rawsetp(L, LUA_REGISTRYINDEX, &hint_key);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -1113,7 +1115,7 @@ static void set_view_funcs(lua_State *L, int target, const luaL_Reg *regs, int m
   lua_pushvalue(L, SMO_CTYPES);
   lua_pushvalue(L, ctypes);
   lua_pushvalue(L, holders);
-  luaL_setfuncs(L, regs, 5);
+  smo_setfuncs(L, regs, 5);
   lua_pop(L, 1);
 }
 
