@@ -21,6 +21,17 @@ describe("fuzz findings", function()
     end
   end)
 
+  it("a view of a bare compiled type (internal functions) prints and raises in words (seed 13041202)", function()
+    local core = require("smobject.core")
+    local seg = assert(smo.open{ key = smo.PRIVATE, size = 64, create = true })
+    local D = core.compile_layout({ kind = "struct", size = 8, fields = { { name = "x", kind = "scalar",
+      ctype = "double", size = 8, offset = 0 } } })
+    local v = core.new_view(seg, D, 8)
+    assert.are.equal("view @8 (8 bytes, no layout)", tostring(v))
+    assert.matches("^attempt to use a view without a layout", H.raised(function() return v:wait("x", 0, 0) end))
+    seg:close()
+  end)
+
   for _, mode in ipairs{ "600", "660" } do
     it("lock(2^53) through a second handle of this process is EDEADLK at once, as lock() (mode " .. mode .. ")",
       function()

@@ -60,6 +60,10 @@ function M.view(seg, T, offset)
     segsize))
 end
 
+-- A view made by core.new_view from a compiled type that carries no layout
+-- of ours (only the internal functions can make one).
+local NO_LAYOUT = "attempt to use a view without a layout (made from a bare compiled type)"
+
 -- The segment, base offset and layout of view v (argument 1 of method
 -- fname); raises unless v is a live view.
 local function info(v, fname)
@@ -67,6 +71,7 @@ local function info(v, fname)
   local seg, base, T, state = view_info(v)
   if state == "closed" then raise_closed(seg) end
   if state then raise(STALE) end
+  if not layouts.is_layout(T) then raise(NO_LAYOUT) end
   return seg, base, T
 end
 
@@ -442,7 +447,8 @@ end
 -- @treturn string `"pose @0 { x = 1.0, y = 2.0 }"`
 meta.__tostring = function(v)
   if getmetatable(v) ~= meta then argerror(1, "tostring", "smobject view expected, got " .. typename(v)) end
-  local _, base, T, state = view_info(v)
+  local _, base, T, state, size = view_info(v)
+  if not layouts.is_layout(T) then return ("view @%d (%d bytes, no layout)"):format(base, size) end
   local name = T.name or T.kind
   if state == "closed" then return ("%s @%d (closed)"):format(name, base) end
   if state then return ("%s @%d (earlier attachment)"):format(name, base) end
