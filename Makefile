@@ -183,6 +183,7 @@ lint: all
 	$(call need,luacheck,deps-dev)
 	$(call need,cppcheck,deps-dev)
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRCS)
+	sh tools/check-headers.sh   # the same against every installed Lua's headers (5.1-5.4, LuaJITs)
 	luacheck --no-color lua spec bench examples bin/smo
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability --force \
 	  --inline-suppr --library=tools/cppcheck-lua.cfg -I$(LUA_INC) --suppress=missingIncludeSystem csrc
