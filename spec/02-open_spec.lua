@@ -219,7 +219,7 @@ describe("smo.open", function()
       assert.is_true(lim[f] > 0, f)
     end
     local f = io.open("/proc/sys/kernel/shmmni")
-    assert.are.equal(tonumber(f:read("l")), lim.shmmni)
+    assert.are.equal(tonumber(f:read("*l")), lim.shmmni)
     f:close()
     a:close()
   end)

@@ -5,7 +5,7 @@ describe("the README", function()
   teardown(H.cleanup_all)
 
   local f = assert(io.open(H.ROOT .. "/README.md"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local blocks = {}
   for block in text:gmatch("```lua\n(.-)```") do blocks[#blocks + 1] = block end

@@ -52,14 +52,14 @@ local function start_example(script, ...)
   local out = H.tmpdir() .. "/" .. script .. "-" .. math.random(1, 1e9) .. ".out"
   local p = io.popen(ENV .. H.LUA .. " " .. H.shell_quote(EX .. "/" .. script) .. " " .. quote_all(...) .. " >"
     .. out .. " 2>&1 & echo $!")
-  local pid = tonumber(p:read("l"))
+  local pid = tonumber(p:read("*l"))
   p:close()
   return pid, out
 end
 
 local function read_all(path)
   local f = assert(io.open(path))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -229,7 +229,8 @@ describe("the examples", function()
 
   it("client.lua alone: prints the readings this spec publishes, then asks it to stop", function()
     local Reading = assert(smo.cdef_file(EX .. "/device.h")).reading
-    local seg <close> = assert(smo.open{ path = EX .. "/device.h", proj = "D", size = Reading.size, create = true })
+    local seg = assert(smo.open{ path = EX .. "/device.h", proj = "D", size = Reading.size, create = true })
+    finally(function() seg:close() end)
     local r = seg:view(Reading)
     r.unit = "spec"
     local pid, outf = start_example("client.lua", "3")
@@ -380,7 +381,8 @@ describe("the examples", function()
     assert.is_falsy(ok)
     assert.are.equal("shmget: No such file or directory\n", out)
     local Pose = assert(smo.cdef_file(EX .. "/pose.h")).pose
-    local seg <close> = assert(smo.open{ path = EX .. "/pose.h", proj = "P", size = Pose.size, create = true })
+    local seg = assert(smo.open{ path = EX .. "/pose.h", proj = "P", size = Pose.size, create = true })
+    finally(function() seg:close() end)
     local pose = seg:view(Pose)
     pose:publish("seq", function(p)
       p.x, p.y, p.heading, p.fix, p.frame = -1.5, 2.25, 180.5, { lat = 1.25, lon = -2.5 }, "odom"

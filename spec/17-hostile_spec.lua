@@ -11,9 +11,7 @@ local smo = H.smo
 local E = smo.errno
 
 local function capture(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok, how, code = p:close()
+  local out, ok, how, code = H.popen(cmd .. " 2>&1")
   return out, ok, (how or "exit") .. " " .. tostring(code)
 end
 
@@ -48,7 +46,7 @@ end
 local function background(cmd)
   local out = H.tmpdir() .. "/hostile-" .. math.random(1, 1e9) .. ".out"
   local p = io.popen(cmd .. " >" .. out .. " 2>&1 & echo $!")
-  local pid = tonumber(p:read("l"))
+  local pid = tonumber(p:read("*l"))
   p:close()
   return pid, out
 end
@@ -56,7 +54,7 @@ end
 local function slurp(file)
   local f = io.open(file)
   if not f then return "" end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -108,7 +106,7 @@ describe("hostile neighbours #slow", function()
 
   setup(function()
     local f = assert(io.open(H.ROOT .. "/spec/children/hostile_ipc.c"))
-    IPC = H.compile("hostile_ipc", f:read("a"))
+    IPC = H.compile("hostile_ipc", f:read("*a"))
     f:close()
     os.execute("chmod 755 " .. H.tmpdir() .. " " .. IPC)
   end)

@@ -42,7 +42,7 @@ local SCRIPT = H.ROOT .. "/spec/children/fuzz_batch.lua"
 local AFTER = H.ROOT .. "/spec/children/fuzz_after.lua"
 local q = H.shell_quote
 -- Without address randomisation a crash on a wild pointer replays more alike.
-local NORAND = os.execute("setarch -R true 2>/dev/null") and "setarch -R " or ""
+local NORAND = H.execute("setarch -R true 2>/dev/null") and "setarch -R " or ""
 
 local CATEGORY = {
   crash = "crash", ["cli-crash"] = "crash", ["side-crash"] = "crash", ["next-user-crash"] = "crash",
@@ -62,7 +62,7 @@ local function rows(file)
   local out = {}
   local f = io.open(file)
   if not f then return out end
-  f:read("l")
+  f:read("*l")
   for line in f:lines() do
     local w = {}
     for x in line:gmatch("%S+") do w[#w + 1] = tonumber(x) end
@@ -230,8 +230,9 @@ local sides = {}      -- the long-wait checks the batches started
 local VERBOSE = os.getenv("SMO_FUZZ_VERBOSE")
 
 local function replay_line(b, skip)
-  return ("SMO_FUZZ_SEED=%d SMO_FUZZ_ONLY=%d SMO_FUZZ_BATCH_CALLS=%d%s lua5.4 /usr/bin/busted spec/18-fuzz_spec.lua")
-    :format(SEED, b, PER_BATCH, #skip > 0 and (" SMO_FUZZ_SKIP=" .. table.concat(skip, ",")) or "")
+  return ("SMO_FUZZ_SEED=%d SMO_FUZZ_ONLY=%d SMO_FUZZ_BATCH_CALLS=%d%s %s /usr/bin/busted%s spec/18-fuzz_spec.lua")
+    :format(SEED, b, PER_BATCH, #skip > 0 and (" SMO_FUZZ_SKIP=" .. table.concat(skip, ",")) or "", H.LUA,
+      H.LUA54 and "" or " --ignore-lua")
 end
 
 local function note(kind, run, src, msg, repro)
@@ -256,7 +257,7 @@ end
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end

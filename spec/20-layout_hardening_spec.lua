@@ -16,9 +16,7 @@ local HERE = debug.getinfo(1, "S").short_src
 local function child(code)
   local prelude = "local smo = require('smobject') local core = require('smobject.core') "
   local cmd = H.child_env() .. "exec " .. H.LUA .. " -e " .. H.shell_quote(prelude .. code) .. " 2>&1"
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local _, how, rc = p:close()
+  local out, _, how, rc = H.popen(cmd)
   return out, how, rc
 end
 
@@ -39,9 +37,7 @@ end
 
 -- The smo command in a child; returns output, "exit"/"signal", code.
 local function smo_cmd(args)
-  local p = io.popen(H.child_env() .. "exec " .. H.LUA .. " " .. H.ROOT .. "/bin/smo " .. args .. " 2>&1")
-  local out = p:read("a")
-  local _, how, rc = p:close()
+  local out, _, how, rc = H.popen(H.child_env() .. "exec " .. H.LUA .. " " .. H.ROOT .. "/bin/smo " .. args .. " 2>&1")
   return out, how, rc
 end
 

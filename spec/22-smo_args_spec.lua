@@ -13,12 +13,10 @@ local function smo_run(args)
   local q = {}
   for i, a in ipairs(args) do q[i] = H.shell_quote(a) end
   local errf = H.tmpdir() .. "/smo-stderr"
-  local p = io.popen(H.child_env() .. "timeout 20 " .. H.LUA .. " " .. SMO .. " " .. table.concat(q, " ")
+  local out, _, _, code = H.popen(H.child_env() .. "timeout 20 " .. H.LUA .. " " .. SMO .. " " .. table.concat(q, " ")
     .. " 2>" .. errf)
-  local out = p:read("a")
-  local _, _, code = p:close()
   local f = assert(io.open(errf))
-  local err = f:read("a")
+  local err = f:read("*a")
   f:close()
   return code, out, err
 end
@@ -34,7 +32,7 @@ end
 -- No traceback, no Lua location, one "smo: " message first.
 local function assert_clean(what, err)
   assert.is_nil(err:match("traceback"), what .. ": " .. err)
-  assert.is_nil(err:match("lua5%.4:"), what .. ": " .. err)
+  assert.is_nil(err:match("^lua5%.%d:") or err:match("\nlua5%.%d:") or err:match("luajit:"), what .. ": " .. err)
   assert.is_nil(err:match("%.lua:%d+:"), what .. ": " .. err)
   assert.is_nil(err:match("bin/smo:%d+:"), what .. ": " .. err)
   assert.matches("^smo: ", err, 1, false, what)
@@ -192,18 +190,18 @@ describe("smo with hostile arguments #slow", function()
     local pidf = H.tmpdir() .. "/watch-int.pid"
     os.execute(("%stimeout 20 %s %s watch %s --struct %s --interval 0.05 >/dev/null 2>%s & echo $! > %s"):format(
       H.child_env(), H.LUA, SMO, K, hdr.s, errf, pidf))
-    local pid = assert(tonumber(assert(io.open(pidf)):read("l")))
+    local pid = assert(tonumber(assert(io.open(pidf)):read("*l")))
     H.sleep(0.5)
     assert.is_true(H.alive(pid), "watch is not running")
     os.execute("kill -INT " .. pid)
     assert.is_true(H.wait_exit(pid, 10), "watch did not stop")
     local f = assert(io.open(errf))
-    local err = f:read("a")
+    local err = f:read("*a")
     f:close()
     -- (under make test-valgrind, valgrind's own report lines are not ours)
     assert.are.equal("", (err:gsub("==%d+==[^\n]*\n?", "")))
     -- the exit code, from a shell that waits for it
-    local code = select(3, os.execute(("sh -c '%s%s %s watch %s --struct %s --interval 0.05 --count 400 >/dev/null 2>&1 & p=$!; "
+    local code = select(3, H.execute(("sh -c '%s%s %s watch %s --struct %s --interval 0.05 --count 400 >/dev/null 2>&1 & p=$!; "
       .. "sleep 0.5; kill -INT $p; wait $p'"):format(H.child_env():gsub("'", "'\\''"), H.LUA, SMO, K, hdr.s)))
     assert.are.equal(130, code)
   end)
@@ -212,7 +210,7 @@ describe("smo with hostile arguments #slow", function()
     local seed = tonumber(os.getenv("SMO_ARGS_SEED")) or os.time()
     print(("\n(smo argument fuzz seed %d; rerun with SMO_ARGS_SEED=%d)"):format(seed, seed))
     math.randomseed(seed)
-    finally(function() math.randomseed() end)   -- keys of later specs stay random
+    finally(H.reseed)   -- keys of later specs stay random
     local function pick(t) return t[math.random(#t)] end
     local segments = { K, "id:99999999999999999999", "id:-1", "0x10000000000000005", "99999999999999999999",
       "-1", "", "key:", dir .. ":0", dir .. ":1.5", "--bogus", "/no/such:1" }

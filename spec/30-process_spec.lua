@@ -160,7 +160,9 @@ describe("smo.sleep", function()
 
   it("resumes after a signal that a handler caught, for the whole time asked", function()
     local why = H.missing("cc") if why then pending(why) return end
-    local exe = H.compile("sleep_host", HOST, "-I/usr/include/lua5.4 -llua5.4 -pthread")
+    local flags, nolib = H.embed_flags()
+    if not flags then pending(nolib) return end
+    local exe = H.compile("sleep_host", HOST, flags .. " -pthread")
     local out, ok = H.sh(H.child_env() .. exe .. " plain "
       .. H.shell_quote('local smo = require("smobject"); smo.sleep(0.4)'))
     assert.is_true(ok, out)
@@ -174,7 +176,9 @@ describe("smo.sleep", function()
   for _, how in ipairs{ "in the main thread", "in a coroutine" } do
     it("ends with 'interrupted!' when the host's signal handler sets its interrupting hook, " .. how, function()
       local why = H.missing("cc") if why then pending(why) return end
-      local exe = H.compile("sleep_host", HOST, "-I/usr/include/lua5.4 -llua5.4 -pthread")
+      local flags, nolib = H.embed_flags()
+      if not flags then pending(nolib) return end
+      local exe = H.compile("sleep_host", HOST, flags .. " -pthread")
       local code = 'local smo = require("smobject"); smo.sleep(math.huge)'
       if how == "in a coroutine" then
         code = 'local smo = require("smobject"); coroutine.wrap(function() smo.sleep(30) end)()'
@@ -192,7 +196,9 @@ describe("smo.sleep", function()
 
   it("ends with 'interrupted!' when the hook is set while no system call is interrupted", function()
     local why = H.missing("cc") if why then pending(why) return end
-    local exe = H.compile("sleep_host", HOST, "-I/usr/include/lua5.4 -llua5.4 -pthread")
+    local flags, nolib = H.embed_flags()
+    if not flags then pending(nolib) return end
+    local exe = H.compile("sleep_host", HOST, flags .. " -pthread")
     local out, ok = H.sh(H.child_env() .. "timeout 20 " .. exe .. " thread "
       .. H.shell_quote('local smo = require("smobject"); smo.sleep(30)'))
     assert.is_true(ok, out)
@@ -204,7 +210,7 @@ describe("smo.sleep", function()
   end)
 
   for _, how in ipairs{ "smo.sleep(30)", "coroutine.wrap(function() smo.sleep(math.huge) end)()" } do
-    it("is ended by Ctrl-C (SIGINT) in lua5.4, as Lua code is: " .. how, function()
+    it("is ended by Ctrl-C (SIGINT) in " .. H.LUA .. ", as Lua code is: " .. how, function()
       -- (under valgrind a SIGINT can come before the child has its handler)
       if H.LUA:find("valgrind", 1, true) then pending("signal timing under valgrind") return end
       local out = H.tmpdir() .. "/sleep-int.out"
@@ -219,7 +225,7 @@ describe("smo.sleep", function()
       local res = H.sh("timeout 25 sh -c " .. H.shell_quote(sh))
       local dt = smo.clock() - t0
       local f = assert(io.open(out))
-      local text = f:read("a")
+      local text = f:read("*a")
       f:close()
       assert.are.equal("rc=1\n", res, text)
       assert.is_true(dt < 15, ("took %.1f s"):format(dt))
@@ -234,7 +240,7 @@ describe("smo.getpid, smo.getuid, smo.geteuid", function()
 
   it("getpid is this process's id: the parent a shell sees, and what procfs says", function()
     local p = io.popen("echo $PPID")
-    local ppid = tonumber(p:read("l"))
+    local ppid = tonumber(p:read("*l"))
     p:close()
     assert.are.equal("integer", math.type(smo.getpid()))
     assert.are.equal(ppid, smo.getpid())
@@ -254,7 +260,7 @@ describe("smo.getpid, smo.getuid, smo.geteuid", function()
   it("getuid and geteuid are the real and effective uids (id -ru, id -u)", function()
     local function id(opt)
       local p = io.popen("id " .. opt)
-      local v = tonumber(p:read("l"))
+      local v = tonumber(p:read("*l"))
       p:close()
       return v
     end

@@ -12,7 +12,7 @@ local function hex(k) return ("0x%08x"):format(k & 0xffffffff) end
 
 local function capture(cmd)
   local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return out
 end

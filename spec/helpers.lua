@@ -10,6 +10,133 @@ H.ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/spec/helpers%.lua$")) or ".
 H.sleep = smo.sleep   -- (smobject has what the specs need: no lua-system)
 H.now = smo.clock
 
+-- The runtime this suite runs on, for what differs between them (this file
+-- and every common spec parse on Lua 5.1 to 5.4 and LuaJIT; 5.4-only syntax
+-- lives in spec/lua54/, loaded by H.lua54 only there).
+H.RUNTIME = rawget(_G, "jit") and (pcall(require, "table.isempty") and "luajit2" or "luajit")
+  or _VERSION:match("%d+%.%d+")
+H.LUA54 = _VERSION == "Lua 5.4"
+H.INTEGERS = math.type ~= nil     -- 5.3+: numbers have an integer subtype
+H.unpack = table.unpack or rawget(_G, "unpack")
+
+--- On 5.4, runs the 5.4-only chunk spec/lua54/NAME.lua in env (the spec
+-- file's _ENV: its describe, it...) with the extra arguments; elsewhere
+-- declares, with the spec's it and pending, one pending test `what` that
+-- names the reason.
+--   H.lua54("08-close", _ENV, it, pending, "closes at scope end", "<close>", H)
+function H.lua54(name, env, it, pending, what, reason, ...)
+  if H.LUA54 then
+    return assert(loadfile(H.ROOT .. "/spec/lua54/" .. name .. ".lua", "t", env))(...)
+  end
+  it(what, function() pending("needs Lua 5.4: " .. reason) end)
+end
+
+--- Whether x is an integer: the integer subtype on 5.3+; where numbers are
+-- doubles, an integral number a double holds exactly (|x| <= 2^53).
+function H.is_integer(x)
+  if H.INTEGERS then return math.type(x) == "integer" end
+  return type(x) == "number" and x == math.floor(x) and x >= -2 ^ 53 and x <= 2 ^ 53
+end
+
+-- Bitwise operations on non-negative integers below 2^53, by arithmetic (the
+-- operators do not parse before 5.3).
+local function bitop(a, b, keep)
+  local r, bit = 0, 1
+  while a > 0 or b > 0 do
+    local x, y = a % 2, b % 2
+    if keep(x, y) then r = r + bit end
+    a, b, bit = (a - x) / 2, (b - y) / 2, bit * 2
+  end
+  return r
+end
+function H.band(a, b) return bitop(a, b, function(x, y) return x == 1 and y == 1 end) end
+function H.bor(a, b) return bitop(a, b, function(x, y) return x == 1 or y == 1 end) end
+function H.bxor(a, b) return bitop(a, b, function(x, y) return x ~= y end) end
+function H.shl(a, n) return a * 2 ^ n end
+function H.shr(a, n) return math.floor(a / 2 ^ n) end
+
+--- Reseeds math.random unpredictably (5.4's math.randomseed() with no
+-- argument; the others need a number).
+function H.reseed()
+  if H.LUA54 then return math.randomseed() end
+  local f = io.open("/dev/urandom", "rb")
+  local s = f and f:read(4) or ""
+  if f then f:close() end
+  local n = os.time() % 65536
+  for i = 1, #s do n = (n * 256 + s:byte(i)) % 2147483648 end
+  math.randomseed(n)
+end
+
+--- load(src, name) with an environment, on every runtime (5.1's load takes
+-- only functions).
+function H.load(src, name, env)
+  local setfenv, loadstring = rawget(_G, "setfenv"), rawget(_G, "loadstring")
+  if setfenv and loadstring then
+    local f, err = loadstring(src, name)
+    if f and env then setfenv(f, env) end
+    return f, err
+  end
+  return load(src, name, "t", env)
+end
+
+-- 5.1 and the LuaJITs: a pipe's close() gives only true, os.execute the raw
+-- wait status.
+local OLD_STATUS = _VERSION == "Lua 5.1"
+
+--- Runs cmd (a shell command) and reads all its output; returns the output
+-- and what 5.2+'s close() of the pipe gives: ok (true or nil), "exit" or
+-- "signal", the code.  (On 5.1 and LuaJIT the shell reports the status:
+-- always "exit", with 128 + n for signal n.)
+function H.popen(cmd)
+  if not OLD_STATUS then
+    local p = io.popen(cmd)
+    local out = p:read("*a")
+    local ok, how, code = p:close()
+    return out, ok, how, code
+  end
+  local p = io.popen("(" .. cmd .. "\n); printf '\\001smo-status:%d' $?")
+  local all = p:read("*a")
+  p:close()
+  local out, code = all:match("^(.*)\1smo%-status:(%d+)$")
+  code = tonumber(code)
+  return out or all, code == 0 or nil, "exit", code
+end
+
+--- os.execute(cmd) as 5.2+ gives it: ok (true or nil), "exit" or "signal",
+-- the code.
+function H.execute(cmd)
+  local a, how, code = os.execute(cmd)
+  if type(a) ~= "number" then return a, how, code end
+  if a % 256 == 0 then return a == 0 or nil, "exit", a / 256 end
+  return nil, "signal", a % 128
+end
+
+--- The header directory of this runtime (LUA_INC when set).
+function H.lua_inc()
+  local r = H.RUNTIME
+  return os.getenv("LUA_INC") or r == "luajit" and "/usr/include/luajit-2.1"
+    or r == "luajit2" and "/opt/luajit2/usr/include/luajit-2.1" or "/usr/include/lua" .. r
+end
+
+--- The compiler flags of a C program that embeds this runtime (its headers
+-- and library), or nil and why not.
+function H.embed_flags()
+  local r = H.RUNTIME
+  if r == "luajit" then return "-I/usr/include/luajit-2.1 -lluajit-5.1" end
+  if r == "luajit2" then
+    local lib = "/opt/luajit2/usr/lib/x86_64-linux-gnu/libluajit-5.1.a"
+    local f = io.open(lib)
+    if not f then return nil, "needs OpenResty's static libluajit-5.1.a (" .. lib .. ")" end
+    f:close()
+    return "-I/opt/luajit2/usr/include/luajit-2.1 " .. lib .. " -lm -ldl"
+  end
+  local inc = H.lua_inc()
+  local f = io.open(inc .. "/lua.h")
+  if not f then return nil, "needs Lua " .. r .. "'s headers (" .. inc .. ")" end
+  f:close()
+  return "-I" .. inc .. " -llua" .. r
+end
+
 -- Child processes get the same module paths as this process.
 local function child_env()
   return string.format("LUA_PATH=%q LUA_CPATH=%q ",
@@ -27,7 +154,7 @@ local tmpdir
 function H.tmpdir()
   if not tmpdir then
     local p = io.popen("mktemp -d /tmp/smobject-spec.XXXXXX")
-    tmpdir = p:read("l")
+    tmpdir = p:read("*l")
     p:close()
   end
   return tmpdir
@@ -57,7 +184,7 @@ end
 local function read_sysvipc(file)
   local rows = {}
   local f = assert(io.open(file))
-  local header = f:read("l")
+  local header = f:read("*l")
   local names = {}
   for w in header:gmatch("%S+") do names[#names + 1] = w end
   for line in f:lines() do
@@ -108,9 +235,7 @@ function H.run(code, ...)
   local args = {}
   for i = 1, select("#", ...) do args[i] = H.shell_quote(select(i, ...)) end
   local cmd = child_env() .. H.LUA .. " -e " .. H.shell_quote(code) .. " " .. table.concat(args, " ") .. " 2>&1"
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local ok, _, rc = p:close()
+  local out, ok, _, rc = H.popen(cmd)
   return out, ok, rc
 end
 
@@ -124,7 +249,7 @@ function H.spawn(script, ...)
   local cmd = child_env() .. H.LUA .. " " .. H.shell_quote(H.ROOT .. "/spec/children/" .. script) .. " "
     .. table.concat(args, " ") .. " >" .. out .. " 2>&1 & echo $!"
   local p = io.popen(cmd)
-  local pid = tonumber(p:read("l"))
+  local pid = tonumber(p:read("*l"))
   p:close()
   outputs[pid] = out
   return pid
@@ -133,7 +258,7 @@ end
 function H.output(pid)
   local f = io.open(outputs[pid] or "/nonexistent")
   if not f then return "" end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -142,7 +267,7 @@ function H.alive(pid)
   -- A zombie is dead for our purposes: it holds no attachments and no counts.
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then return false end
-  local st = f:read("l")
+  local st = f:read("*l")
   f:close()
   return st ~= nil and not st:match("^%d+ %b() Z")
 end
@@ -183,18 +308,14 @@ function H.compile(name, source, flags)
   f:write(source)
   f:close()
   local exe = dir .. "/" .. name
-  local p = io.popen("cc -std=c99 -O1 -Wall -o " .. exe .. " " .. src .. " " .. (flags or "") .. " 2>&1")
-  local out = p:read("a")
-  local ok = p:close()
+  local out, ok = H.popen("cc -std=c99 -O1 -Wall -o " .. exe .. " " .. src .. " " .. (flags or "") .. " 2>&1")
   assert(ok, "compile failed:\n" .. out)
   return exe
 end
 
 --- Runs a shell command; returns output, ok, code.
 function H.sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok, _, rc = p:close()
+  local out, ok, _, rc = H.popen(cmd .. " 2>&1")
   return out, ok, rc
 end
 
@@ -217,13 +338,12 @@ end
 -- names the first one missing, for `pending`:
 --   local why = H.missing("root", "cc"); if why then pending(why) return end
 local function have_cmd(name)
-  local ok = os.execute("command -v " .. name .. " >/dev/null 2>&1")
-  return ok == true or ok == 0
+  return H.execute("command -v " .. name .. " >/dev/null 2>&1") == true
 end
 local checks = {
   root = function()
     local p = io.popen("id -u")
-    local uid = p:read("l")
+    local uid = p:read("*l")
     p:close()
     return uid == "0"
   end,
@@ -269,7 +389,7 @@ function H.wait_futex_sleep(pid, timeout)
   return H.wait_for(function()
     local f = io.open("/proc/" .. pid .. "/wchan")
     if not f then return false end
-    local w = f:read("a") or ""
+    local w = f:read("*a") or ""
     f:close()
     return w:match("futex") ~= nil
   end, timeout or 10)

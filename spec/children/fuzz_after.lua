@@ -12,7 +12,7 @@ local normal = arg[1] == "1"
 
 local function shm_exists(k)
   local f = assert(io.open("/proc/sysvipc/shm"))
-  f:read("l")
+  f:read("*l")
   for line in f:lines() do
     local key, perms = line:match("^%s*(%-?%d+)%s+%d+%s+(%d+)")
     if tonumber(key) == k and tonumber(perms, 8) & 512 == 0 then   -- 01000: marked for removal

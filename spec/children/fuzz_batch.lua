@@ -42,7 +42,7 @@ local function log(line)
   logf:write(line, "\n")
   logf:flush()
 end
-local MYPID = math.tointeger(tonumber(io.open("/proc/self/stat"):read("l"):match("^%d+")))
+local MYPID = math.tointeger(tonumber(io.open("/proc/self/stat"):read("*l"):match("^%d+")))
 log("PID " .. MYPID)
 local calls, index = 0, 0     -- calls made; the number of the operation under way
 
@@ -68,7 +68,7 @@ local function sysvipc(file)
   local rows = {}
   local f = io.open(file)
   if not f then return rows end
-  f:read("l")
+  f:read("*l")
   for line in f:lines() do
     local key, id, perms, size, cpid = line:match("^%s*(%-?%d+)%s+(%d+)%s+(%d+)%s+(%d+)%s+(%d+)")
     if key then
@@ -1567,7 +1567,7 @@ function ops.cli()
   log(("C %d.%d %s"):format(index, sub, src))
   calls = calls + 1
   local p = io.popen(("timeout -k 1 %d %s %s/bin/smo %s 2>&1; echo \"rc=$?\""):format(CLI_TIMEOUT, LUA, ROOT, line))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   local rc = tonumber(out:match("rc=(%d+)%s*$")) or -1
   if rc == 124 or rc == 137 then

@@ -33,7 +33,7 @@ end
 local function alive(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then return false end
-  local st = f:read("l")
+  local st = f:read("*l")
   f:close()
   return st ~= nil and not st:match("^%d+ %b() Z")
 end
@@ -83,7 +83,7 @@ if role == "reader" then
 else
   local seconds, out = tonumber(arg[4]), arg[6]
   local p = io.popen(arg[5] .. " >" .. out .. " 2>&1 & echo $!")
-  local pid = p:read("l")
+  local pid = p:read("*l")
   p:close()
   local deadline, n, locked = smo.clock() + seconds, 0, 0
   say("step loop")

@@ -10,7 +10,7 @@ local smo = require("smobject")
 local key, pidfile, setup, op = math.tointeger(tonumber(arg[1])), arg[2], arg[3], arg[4]
 
 local f = assert(io.open(pidfile, "w"))
-f:write(io.open("/proc/self/stat"):read("l"):match("^%d+"), "\n")
+f:write(io.open("/proc/self/stat"):read("*l"):match("^%d+"), "\n")
 f:close()
 
 local seg

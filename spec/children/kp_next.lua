@@ -7,7 +7,7 @@
 local smo = require("smobject")
 local E = smo.errno
 local key, mode = math.tointeger(tonumber(arg[1])), arg[2]
-print("PID " .. io.open("/proc/self/stat"):read("l"):match("^%d+"))
+print("PID " .. io.open("/proc/self/stat"):read("*l"):match("^%d+"))
 
 local function fail(fmt, ...) print("F " .. fmt:format(...)) end
 
