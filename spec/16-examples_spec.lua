@@ -17,8 +17,8 @@ local RUN_BY = {
 }
 
 -- Only the rock: our lua/ tree and the core, none of the system's Lua
--- modules (lua-system among them); and, in every lua5.4 the example starts,
--- require("system") and opening procfs raise.
+-- modules (lua-system among them); and, in every interpreter the example
+-- starts, require("system") and opening procfs raise.
 local GUARD = [[
 for _, m in ipairs{ "system", "system.core" } do
   package.preload[m] = function() error("an example needs lua-system (require '" .. m .. "')", 2) end
@@ -30,9 +30,11 @@ end
 io.open = function(p, ...) closed(p) return open(p, ...) end
 io.lines = function(p, ...) closed(p) return lines(p, ...) end
 ]]
-local ENV = ("LUA_PATH=%s LUA_CPATH=%s LUA_INIT_5_4=%s SMO_LUA=%s "):format(
+-- (LUA_INIT_5_4 on 5.4, LUA_INIT_5_3 on 5.3...; 5.1 and LuaJIT read only LUA_INIT)
+local INIT = H.RUNTIME:match("^%d") and H.RUNTIME ~= "5.1" and "LUA_INIT_" .. H.RUNTIME:gsub("%.", "_") or "LUA_INIT"
+local ENV = ("LUA_PATH=%s LUA_CPATH=%s %s=%s SMO_LUA=%s "):format(
   H.shell_quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua"),
-  H.shell_quote(H.ROOT .. "/" .. H.BUILD .. "/?.so"), H.shell_quote(GUARD), H.shell_quote(H.LUA))
+  H.shell_quote(H.ROOT .. "/" .. H.BUILD .. "/?.so"), INIT, H.shell_quote(GUARD), H.shell_quote(H.LUA))
 
 local function quote_all(...)
   local args = {}
