@@ -160,7 +160,7 @@ describe("the examples", function()
       'Lua reader: data read from memory: "hello from C"',
       'Lua writer: wrote "hello from Lua"',
       'C reader: data read from memory: "hello from Lua"',
-      ("both readers removed the segment: nothing left under key 0x%08x"):format(k & 0xffffffff),
+      ("both readers removed the segment: nothing left under key 0x%08x"):format(k % 0x100000000),
     }, lines_of(out))
     H.assert_gone(k, "writer_reader.lua")
   end)
@@ -286,7 +286,7 @@ describe("the examples", function()
     local published = tonumber(out:match("device: stopped after (%d+) readings"))
     assert.is_true(published >= last, out)
     assert.are.equal(("done: the device and the client have ended, nothing left under key 0x%08x"):format(
-      k & 0xffffffff), final_line(out))
+      k % 0x100000000), final_line(out))
     H.assert_gone(k, "device_client.lua")
   end)
 
@@ -369,7 +369,7 @@ describe("the examples", function()
     assert.matches("^Lua wrote:\tstruct pose @0 { seq = 2, x = 12%.5, y = %-3%.25, heading = 90%.0, ", t[2])
     assert.are.equal("snapshot:\tmap\t51.5074", t[3])
     assert.are.equal("C sees: seq 2, map at (12.50, -3.25) heading 90.0, fix 51.5074/-0.1278, cov[1][1] 0.25", t[4])
-    assert.are.equal(("closed as the last user: nothing left under key 0x%08x"):format(k & 0xffffffff), t[5])
+    assert.are.equal(("closed as the last user: nothing left under key 0x%08x"):format(k % 0x100000000), t[5])
     assert.are.equal(5, #t, out)
     H.assert_gone(k, "struct_views.lua")
   end)

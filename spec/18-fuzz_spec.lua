@@ -96,7 +96,7 @@ local function ftok_keys(path)
   local base = assert(smo.key(path, 1))
   local out = {}
   for proj = 0, 255 do
-    local v = (base & 0x00ffffff) | (proj << 24)
+    local v = base % 0x1000000 + proj * 0x1000000   -- (base & 0x00ffffff) | (proj << 24)
     if v >= 0x80000000 then v = v - 0x100000000 end
     out[#out + 1] = v
   end
@@ -271,7 +271,7 @@ local function after_batch(lane, run, log, normal)
     if log.pid and r.cpid == log.pid and not lane.ours[r.key] then
       if r.key ~= 0 then
         note("stray-key", run, "", ("a segment at key 0x%08x, outside the keys the batch was given (a key was " ..
-          "truncated or misread)"):format(r.key & 0xffffffff))
+          "truncated or misread)"):format(r.key % 0x100000000))
       elseif not log.persist[r.id] then
         if r.size == 312 then
           note("orphan-lock-segment", run, "", ("lock segment %d (312 bytes) outlived its creator"):format(r.id))
@@ -383,7 +383,7 @@ local function run_all()
     for n in SKIP0:gmatch("%d+") do skip[#skip + 1] = tonumber(n) end
     queue[1] = { b = ONLY, skip = skip }
   else
-    for b = 1, math.max(1, (CALLS + PER_BATCH - 1) // PER_BATCH) do queue[#queue + 1] = { b = b, skip = {} } end
+    for b = 1, math.max(1, H.idiv(CALLS + PER_BATCH - 1, PER_BATCH)) do queue[#queue + 1] = { b = b, skip = {} } end
   end
   totals.batches = #queue
   for i = 1, math.max(1, math.min(JOBS, #queue)) do lanes[i] = new_lane(i) end

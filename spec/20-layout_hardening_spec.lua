@@ -447,7 +447,7 @@ describe("14. bad input", function()
       local layouts = f == smo.struct and { res } or res
       for _, L in pairs(layouts) do
         if math.type(L.size) ~= "integer" or L.size < 1 or L.size > 2 ^ 53 or math.type(L.align) ~= "integer"
-            or L.align < 1 or L.align > 2 ^ 28 or L.align & (L.align - 1) ~= 0 then
+            or L.align < 1 or L.align > 2 ^ 28 or H.band(L.align, L.align - 1) ~= 0 then
           bad[#bad + 1] = ("%q -> size %s, align %s"):format(src, tostring(L.size), tostring(L.align))
         end
       end

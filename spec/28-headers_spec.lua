@@ -310,7 +310,7 @@ describe("headers", function()
     ]]
     local ns = smo.cdef(src, smo.scope())
     assert.are.equal(44, ns:constant("WRAP"))
-    assert.are.equal(4 << 40, ns:constant("BIG"))
+    assert.are.equal(0x40000000000, ns:constant("BIG"))
     local why = H.missing("cc") if why then pending(why) return end
     local figures = layout_figures("struct sc", ns.sc)
     for _, c in ipairs({ "N", "WRAP", "NEG", "BIG", "AFTER" }) do figures[#figures + 1] = { c = c, want = ns:constant(c) } end

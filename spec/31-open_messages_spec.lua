@@ -8,7 +8,7 @@ local H = require("spec.helpers")
 local smo = H.smo
 local E = smo.errno
 
-local function hex(k) return ("0x%08x"):format(k & 0xffffffff) end
+local function hex(k) return ("0x%08x"):format(k % 0x100000000) end
 
 local function capture(cmd)
   local p = io.popen(cmd .. " 2>&1")

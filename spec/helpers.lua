@@ -38,22 +38,10 @@ function H.is_integer(x)
   return type(x) == "number" and x == math.floor(x) and x >= -2 ^ 53 and x <= 2 ^ 53
 end
 
--- Bitwise operations on non-negative integers below 2^53, by arithmetic (the
--- operators do not parse before 5.3).
-local function bitop(a, b, keep)
-  local r, bit = 0, 1
-  while a > 0 or b > 0 do
-    local x, y = a % 2, b % 2
-    if keep(x, y) then r = r + bit end
-    a, b, bit = (a - x) / 2, (b - y) / 2, bit * 2
-  end
-  return r
-end
-function H.band(a, b) return bitop(a, b, function(x, y) return x == 1 and y == 1 end) end
-function H.bor(a, b) return bitop(a, b, function(x, y) return x == 1 or y == 1 end) end
-function H.bxor(a, b) return bitop(a, b, function(x, y) return x ~= y end) end
-function H.shl(a, n) return a * 2 ^ n end
-function H.shr(a, n) return math.floor(a / 2 ^ n) end
+-- &, |, ~, <<, >>, // as functions (spec/intops.lua: native on 5.3+,
+-- arithmetic below 2^53 elsewhere; the operators do not parse before 5.3).
+local I = dofile(H.ROOT .. "/spec/intops.lua")
+H.band, H.bor, H.bxor, H.shl, H.shr, H.idiv = I.band, I.bor, I.bxor, I.shl, I.shr, I.idiv
 
 --- Reseeds math.random unpredictably (5.4's math.randomseed() with no
 -- argument; the others need a number).

@@ -15,7 +15,7 @@ local function shm_exists(k)
   f:read("*l")
   for line in f:lines() do
     local key, perms = line:match("^%s*(%-?%d+)%s+%d+%s+(%d+)")
-    if tonumber(key) == k and tonumber(perms, 8) & 512 == 0 then   -- 01000: marked for removal
+    if tonumber(key) == k and math.floor(tonumber(perms, 8) / 512) % 2 == 0 then   -- 01000: marked for removal
       f:close()
       return true
     end
@@ -25,7 +25,7 @@ local function shm_exists(k)
 end
 
 local function report(kind, k, fmt, ...)
-  print(("F %s key 0x%08x: " .. fmt):format(kind, k & 0xffffffff, ...))
+  print(("F %s key 0x%08x: " .. fmt):format(kind, k % 0x100000000, ...))
 end
 
 for i = 2, #arg do

@@ -21,6 +21,7 @@
 -- otherwise name another program's segment on this machine).
 local smo = require("smobject")
 local core = require("smobject.core")
+local I = require("intops")   -- (spec/intops.lua: &, |, <<, // on every runtime)
 
 local SEED, BATCH = math.tointeger(tonumber(arg[1])), math.tointeger(tonumber(arg[2]))
 local NCALLS = math.tointeger(tonumber(arg[3]))
@@ -31,7 +32,8 @@ local ROOT = (arg[0]:match("^(.*)/spec/children/[^/]*$")) or "."
 local LUA = os.getenv("SMO_LUA") or "lua5.4"
 local CLI_TIMEOUT = LUA:find("valgrind", 1, true) and 120                       -- seconds
   or (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) and 30 or 5
-math.randomseed(SEED, BATCH)
+if _VERSION == "Lua 5.4" then math.randomseed(SEED, BATCH)
+else math.randomseed((SEED * 7919 + BATCH) % 2147483647) end   -- (one number before 5.4)
 
 local KEYS = {}
 for k in arg[5]:gmatch("[-%d]+") do KEYS[#KEYS + 1] = math.tointeger(tonumber(k)) end
@@ -48,7 +50,12 @@ local calls, index = 0, 0     -- calls made; the number of the operation under w
 
 local random = math.random
 local function chance(p) return random() < p end
-local function pick(list) return list[random(#list)] end
+-- (an empty list gives nil; random(0) is 5.4's random integer, which 5.3
+-- refuses: random() draws the same one number from 5.4's generator)
+local function pick(list)
+  if #list == 0 then random() return nil end
+  return list[random(#list)]
+end
 
 -- ------------------------------------------------------------ the lane
 
@@ -58,7 +65,7 @@ for _, k in ipairs(KEYS) do OURS[k] = true end
 for _, p in ipairs({ P1, P2 }) do
   local k = assert(smo.key(p, 1))
   for proj = 0, 255 do
-    local v = (k & 0x00ffffff) | (proj << 24)
+    local v = k % 0x1000000 + proj * 0x1000000   -- (k & 0x00ffffff) | (proj << 24)
     if v >= 0x80000000 then v = v - 0x100000000 end
     OURS[v] = true
   end
@@ -87,7 +94,7 @@ end
 
 -- The 32-bit value a sloppy conversion could make of v (key_t, int).
 local function low32(n)
-  local v = n & 0xffffffff
+  local v = n % 0x100000000   -- (n & 0xffffffff)
   if v >= 0x80000000 then v = v - 0x100000000 end
   return v
 end
@@ -127,7 +134,7 @@ end
 -- Sizes that could really be allocated and touched stay small.
 local function safe_size(v, s)
   local n = as_int(v)
-  if n and n > (1 << 22) and n < (1 << 36) then return 4096, "4096" end
+  if n and n > 0x400000 and n < 0x1000000000 then return 4096, "4096" end
   return v, s
 end
 
@@ -151,7 +158,7 @@ local function qs(s)
   return '"' .. s:gsub('[%c"\\\128-\255]', function(c) return ("\\%03d"):format(c:byte()) end) .. '"'
 end
 
-local BIG = ("A"):rep(1 << 20)
+local BIG = ("A"):rep(0x100000)
 local CLOSEDF = io.open("/dev/null")
 CLOSEDF:close()
 -- The method tables and metatables (also reached by getmetatable); the
@@ -398,7 +405,7 @@ local function offset_for(h, align)
   if chance(0.55) then v = 0
   elseif chance(0.5) then v = random(0, math.max(size - 1, 0))
   else v = pick({ 1, 2, 3, 4, 8, size - 1, size, size + 1, size - 4, size - 8 }) end
-  if align and chance(0.8) then v = v // align * align end
+  if align and chance(0.8) then v = I.idiv(v, align) * align end
   return v, tostring(v)
 end
 
@@ -474,7 +481,7 @@ end
 local MODES = { { 384, 'tonumber("600", 8)' }, { 420, 'tonumber("644", 8)' }, { 438, 'tonumber("666", 8)' },
   { 416, 'tonumber("640", 8)' }, { 444, "444" }, { 440, "440" }, { 400, "400" }, { 511, 'tonumber("777", 8)' },
   { 0, "0" }, { 256, 'tonumber("400", 8)' } }
-local SIZES = { 16, 64, 100, 4096, 8192, 65536, 1 << 20, 4, 1 }
+local SIZES = { 16, 64, 100, 4096, 8192, 65536, 0x100000, 4, 1 }
 
 local function gen_opts(for_attach)
   if chance(0.08) then return any() end
@@ -536,7 +543,7 @@ local function note_handle(h, src)
   -- a PRIVATE segment not marked for removal is a persistent one, kept by
   -- design: tell the parent
   for _, r in ipairs(sysvipc("/proc/sysvipc/shm")) do
-    if r.id == id and r.key == 0 and r.perms & 512 == 0 then log("P " .. id) end
+    if r.id == id and r.key == 0 and I.band(r.perms, 512) == 0 then log("P " .. id) end
   end
   return e
 end
@@ -721,7 +728,7 @@ function ops.open()
   if ok and type(r[1]) == "userdata" then
     note_handle(r[1], src)
     local mode = type(opts) == "table" and as_int(tget(opts, "mode"))
-    if r[2] == true and mode and mode & 73 ~= 0 then
+    if r[2] == true and mode and I.band(mode, 73) ~= 0 then
       finding("exec-mode-accepted", ("mode %o (execute bits) created a segment"):format(mode))
     end
   end
@@ -1201,7 +1208,7 @@ local function gen_path(T)
       if type(m) == "table" and type(m.name) == "string" then key, T = m.name, m.type else key, T = pick(NAMES), nil end
     elseif (kind == "array" or kind == "string") and chance(0.9) then
       local count = as_int(tget(T, "count")) or 1
-      key = pick({ 0, 1, count - 1, count, count + 1, 100000000, -1, 1 << 40, 3, 1.5, math.maxinteger })
+      key = pick({ 0, 1, count - 1, count, count + 1, 100000000, -1, 0x10000000000, 3, 1.5, math.maxinteger })
       ks = math.type(key) == "float" and ("%.17g"):format(key) or tostring(key)
       T = kind == "array" and tget(T, "elem") or nil
     elseif chance(0.5) then
@@ -1419,7 +1426,7 @@ function ops.core()
     else d, ds = any() end
     local o, os_
     if chance(0.6) then
-      o = pick({ 0, 0, 8, 4096, -1, 1 << 62 })
+      o = pick({ 0, 0, 8, 4096, -1, 0x4000000000000000 })
       os_ = tostring(o)
     else o, os_ = any() end
     local src = ("core.new_view(%s, %s, %s)"):format(ss, ds, os_)
@@ -1474,7 +1481,7 @@ local function seg_word(for_rm)
   local r = random()
   if r < 0.5 then
     local k = KEYS[random(3)]     -- K1..K3 have segments from the start
-    return pick({ tostring(k), ("0x%x"):format(k & 0xffffffff), "key:" .. k })
+    return pick({ tostring(k), ("0x%x"):format(k % 0x100000000), "key:" .. k })
   elseif r < 0.7 then
     local h = a_handle(true)
     local id = probe("SEG.shmid", SEG.shmid, h)

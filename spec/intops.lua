@@ -1,0 +1,36 @@
+-- Integer operators for specs and child scripts that must parse on every
+-- runtime: on 5.3+ the native operators (compiled from a string, which
+-- older runtimes never parse), elsewhere arithmetic on non-negative
+-- integers below 2^53 (exact in doubles).
+local I = {}
+
+if math.type then
+  local native = assert(load([[return {
+    band = function(a, b) return a & b end,
+    bor = function(a, b) return a | b end,
+    bxor = function(a, b) return a ~ b end,
+    shl = function(a, n) return a << n end,
+    shr = function(a, n) return a >> n end,
+    idiv = function(a, b) return a // b end,
+  }]]))()
+  for k, f in pairs(native) do I[k] = f end
+  return I
+end
+
+local function bitop(a, b, keep)
+  local r, bit = 0, 1
+  while a > 0 or b > 0 do
+    local x, y = a % 2, b % 2
+    if keep(x, y) then r = r + bit end
+    a, b, bit = (a - x) / 2, (b - y) / 2, bit * 2
+  end
+  return r
+end
+function I.band(a, b) return bitop(a, b, function(x, y) return x == 1 and y == 1 end) end
+function I.bor(a, b) return bitop(a, b, function(x, y) return x == 1 or y == 1 end) end
+function I.bxor(a, b) return bitop(a, b, function(x, y) return x ~= y end) end
+function I.shl(a, n) return a * 2 ^ n end
+function I.shr(a, n) return math.floor(a / 2 ^ n) end
+function I.idiv(a, b) return math.floor(a / b) end
+
+return I
