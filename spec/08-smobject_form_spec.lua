@@ -89,7 +89,7 @@ describe("the SMObject form", function()
   end)
 
   -- (<close> is 5.4 syntax: the test is a chunk that only 5.4 parses)
-  H.lua54("08-close", _ENV, it, pending, "to-be-closed variables close the handle at scope end", "<close>", H)
+  H.lua54("08-close", _ENV, pending, "to-be-closed variables close the handle at scope end", "<close>", H)
 
   it("the garbage collector closes forgotten handles", function()
     local k = H.key()

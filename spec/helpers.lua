@@ -21,14 +21,14 @@ H.unpack = table.unpack or rawget(_G, "unpack")
 
 --- On 5.4, runs the 5.4-only chunk spec/lua54/NAME.lua in env (the spec
 -- file's _ENV: its describe, it...) with the extra arguments; elsewhere
--- declares, with the spec's it and pending, one pending test `what` that
--- names the reason.
---   H.lua54("08-close", _ENV, it, pending, "closes at scope end", "<close>", H)
-function H.lua54(name, env, it, pending, what, reason, ...)
+-- declares, with the spec's (describe-level) pending, one pending test
+-- `what` that names the reason.
+--   H.lua54("08-close", _ENV, pending, "closes at scope end", "<close>", H)
+function H.lua54(name, env, pending, what, reason, ...)
   if H.LUA54 then
     return assert(loadfile(H.ROOT .. "/spec/lua54/" .. name .. ".lua", "t", env))(...)
   end
-  it(what, function() pending("needs Lua 5.4: " .. reason) end)
+  pending(what .. " (needs Lua 5.4: " .. reason .. ")")
 end
 
 --- Whether x is an integer: the integer subtype on 5.3+; where numbers are
