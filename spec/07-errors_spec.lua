@@ -121,7 +121,8 @@ describe("bad input", function()
     { "write past the end", function() return seg:write(4095, "ab") end,
       "bad argument #2 to 'write' (a string of 2 bytes at offset 4095 runs past the end of the 4096-byte segment (room for 1))" },
     { "write at maxinteger", function() return seg:write(math.maxinteger, "a") end,
-      "bad argument #1 to 'write' (offset 9223372036854775807 out of range (0-byte access in a 4096-byte segment))" },
+      "bad argument #1 to 'write' (offset 9223372036854775807 out of range (0-byte access in a 4096-byte segment))",
+      needs = "integers" },
     { "fill with byte 256", function() return seg:fill(0, 10, 256) end,
       "bad argument #3 to 'fill' (byte must be 0..255)" },
     { "fill past the end", function() return seg:fill(1, 4096) end,
@@ -131,7 +132,8 @@ describe("bad input", function()
     { "get a double over the end", function() return seg:get("double", 4089) end,
       "bad argument #2 to 'get' (offset 4089 out of range (8-byte access in a 4096-byte segment))" },
     { "get at mininteger", function() return seg:get("int", math.mininteger) end,
-      "bad argument #2 to 'get' (offset -9223372036854775808 out of range (4-byte access in a 4096-byte segment))" },
+      "bad argument #2 to 'get' (offset -9223372036854775808 out of range (4-byte access in a 4096-byte segment))",
+      needs = "integers" },
     { "get an unknown C type", function() return seg:get("float128", 0) end,
       "bad argument #1 to 'get' (unknown C type 'float128')" },
     { "get a pointer type", function() return seg:get("char *", 0) end,
@@ -194,9 +196,14 @@ describe("bad input", function()
   it("has at least 50 cases", function() assert.is_true(#CASES >= 50) end)
 
   for _, case in ipairs(CASES) do
-    it(case[1] .. " raises: " .. case[3], function()
-      assert.are.equal(case[3], raised(case[2]))
-    end)
+    local why = case.needs and H.needs(case.needs)
+    if why then
+      pending(case[1] .. " raises: " .. case[3] .. " (" .. why .. ")")
+    else
+      it(case[1] .. " raises: " .. case[3], function()
+        assert.are.equal(case[3], raised(case[2]))
+      end)
+    end
   end
 
   -- OS failures: nil, "call: strerror" (and what to do, after a colon), errno

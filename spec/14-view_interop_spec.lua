@@ -37,7 +37,7 @@ local FIELDS = {
 local function c_literal(v)
   if type(v) == "string" then return nil end
   if v == true then return "1" end
-  if math.type(v) == "integer" then
+  if H.is_integer(v) then
     if v == -1 then return "18446744073709551615ULL" end
     if v < -2147483648 or v > 2147483647 then return ("%dLL"):format(v) end
   end
@@ -54,7 +54,7 @@ local function c_program(header)
       writes[#writes + 1] = ("p->%s = %s;"):format(f[1], c_literal(f[2]))
       local fmt = "%.17g"
       if type(f[2]) == "boolean" then fmt = "%d"
-      elseif math.type(f[2]) == "integer" then fmt = "%lld" end
+      elseif H.is_integer(f[2]) then fmt = "%lld" end
       local cast = fmt == "%.17g" and "(double)" or "(long long)"
       prints[#prints + 1] = ('printf("[\\"%s\\"] = %s,\\n", %sp->%s);'):format(f[1], fmt, cast, f[1])
     end

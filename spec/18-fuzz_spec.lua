@@ -24,7 +24,7 @@ local smo = H.smo
 
 local function env_int(name, default)
   local v = os.getenv(name)
-  return v and math.tointeger(tonumber(v)) or default
+  return v and H.to_integer(tonumber(v)) or default
 end
 
 local UNDER_VALGRIND = H.LUA:find("valgrind", 1, true) ~= nil

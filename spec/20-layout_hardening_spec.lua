@@ -446,7 +446,7 @@ describe("14. bad input", function()
       end
       local layouts = f == smo.struct and { res } or res
       for _, L in pairs(layouts) do
-        if math.type(L.size) ~= "integer" or L.size < 1 or L.size > 2 ^ 53 or math.type(L.align) ~= "integer"
+        if not H.is_integer(L.size) or L.size < 1 or L.size > 2 ^ 53 or not H.is_integer(L.align)
             or L.align < 1 or L.align > 2 ^ 28 or H.band(L.align, L.align - 1) ~= 0 then
           bad[#bad + 1] = ("%q -> size %s, align %s"):format(src, tostring(L.size), tostring(L.align))
         end

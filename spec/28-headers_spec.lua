@@ -547,7 +547,7 @@ describe("headers", function()
       if r == 5 then return ("(%s > 3 ? 2 : %s)"):format(c.name, c.name), c.v > 3 and 2 or c.v end
       return c.name, c.v
     end
-    local function value_of(e) return math.tointeger(tonumber(e)) end
+    local function value_of(e) return H.to_integer(tonumber(e)) end
     local function add_const(name, e, v)
       consts[#consts + 1] = { name = name, v = v or value_of(e) }
     end

@@ -83,7 +83,7 @@ local function json_decode(s)
       local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", i)
       assert(num and num ~= "", "value expected at " .. i)
       i = i + #num
-      return math.tointeger(tonumber(num)) or tonumber(num)
+      return H.to_integer(tonumber(num)) or tonumber(num)
     end
   end
   local v = value()
@@ -185,7 +185,7 @@ describe("smo gc", function()
       io.write(seg:shmid(), "\n") io.stdout:flush()
       os.execute("kill -9 $PPID")
     ]]):format(k, extra or ""))
-    return math.tointeger(tonumber(out:match("^(%d+)")))
+    return H.to_integer(tonumber(out:match("^(%d+)")))
   end
 
   it("removes a segment whose only user was killed (count zero, nobody attached, every user dead)", function()

@@ -38,6 +38,24 @@ function H.is_integer(x)
   return type(x) == "number" and x == math.floor(x) and x >= -2 ^ 53 and x <= 2 ^ 53
 end
 
+--- x as an integer (math.tointeger on 5.3+; elsewhere x when H.is_integer), or nil.
+H.to_integer = math.tointeger or function(x)
+  if H.is_integer(x) then return x end
+  return nil
+end
+
+-- The integer limits: 64-bit on 5.3+, the exact doubles' +-2^53 elsewhere.
+H.MAXINT = math.maxinteger or 2 ^ 53
+H.MININT = math.mininteger or -2 ^ 53
+
+--- nil when this runtime has `what`, else the reason a spec is pending:
+-- "integers" (64-bit integers, math.maxinteger...), "string.pack".
+function H.needs(what)
+  if what == "integers" then return not H.INTEGERS and "needs Lua 5.3+: 64-bit integers" or nil end
+  if what == "string.pack" then return not string.pack and "needs Lua 5.3+: string.pack" or nil end
+  error("H.needs: unknown feature " .. tostring(what))
+end
+
 -- &, |, ~, <<, >>, // as functions (spec/intops.lua: native on 5.3+,
 -- arithmetic below 2^53 elsewhere; the operators do not parse before 5.3).
 local I = dofile(H.ROOT .. "/spec/intops.lua")

@@ -1,8 +1,24 @@
 -- Integer operators for specs and child scripts that must parse on every
 -- runtime: on 5.3+ the native operators (compiled from a string, which
 -- older runtimes never parse), elsewhere arithmetic on non-negative
--- integers below 2^53 (exact in doubles).
+-- integers below 2^53 (exact in doubles).  Also math.type, math.tointeger
+-- and math.maxinteger/mininteger, which are 5.3+: where numbers are
+-- doubles, an integer is an integral number within +-2^53.
 local I = {}
+
+local function integral(x)
+  return type(x) == "number" and x == math.floor(x) and x >= -2 ^ 53 and x <= 2 ^ 53
+end
+I.type = math.type or function(x)
+  if type(x) ~= "number" then return nil end
+  return integral(x) and "integer" or "float"
+end
+I.tointeger = math.tointeger or function(x)
+  if integral(x) then return x end
+  return nil
+end
+I.maxinteger = math.maxinteger or 2 ^ 53
+I.mininteger = math.mininteger or -2 ^ 53
 
 if math.type then
   local native = assert(load([[return {

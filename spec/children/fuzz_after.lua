@@ -5,6 +5,7 @@
 -- removed, and that a fresh open and close work.
 -- usage: fuzz_after.lua NORMAL KEY...   (NORMAL: 1 when the batch ended normally)
 -- Prints one "F kind message" line per problem, then "DONE".
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
 local E = smo.errno
 
@@ -29,7 +30,7 @@ local function report(kind, k, fmt, ...)
 end
 
 for i = 2, #arg do
-  local k = math.tointeger(tonumber(arg[i]))
+  local k = I.tointeger(tonumber(arg[i]))
   local bk = smo.bookkeeping(k)
   if type(bk) == "table" then
     if bk.count ~= 0 then

@@ -21,10 +21,10 @@
 -- otherwise name another program's segment on this machine).
 local smo = require("smobject")
 local core = require("smobject.core")
-local I = require("intops")   -- (spec/intops.lua: &, |, <<, // on every runtime)
+local I = require("intops")   -- (spec/intops.lua: &, //, math.type... on every runtime)
 
-local SEED, BATCH = math.tointeger(tonumber(arg[1])), math.tointeger(tonumber(arg[2]))
-local NCALLS = math.tointeger(tonumber(arg[3]))
+local SEED, BATCH = I.tointeger(tonumber(arg[1])), I.tointeger(tonumber(arg[2]))
+local NCALLS = I.tointeger(tonumber(arg[3]))
 local DIR, LOGFILE = arg[4], arg[6]
 local SKIP = {}
 for n in (arg[7] or ""):gmatch("%d+") do SKIP[tonumber(n)] = true end
@@ -36,7 +36,7 @@ if _VERSION == "Lua 5.4" then math.randomseed(SEED, BATCH)
 else math.randomseed((SEED * 7919 + BATCH) % 2147483647) end   -- (one number before 5.4)
 
 local KEYS = {}
-for k in arg[5]:gmatch("[-%d]+") do KEYS[#KEYS + 1] = math.tointeger(tonumber(k)) end
+for k in arg[5]:gmatch("[-%d]+") do KEYS[#KEYS + 1] = I.tointeger(tonumber(k)) end
 local P1, P2 = DIR .. "/p1", DIR .. "/p2"
 
 local logf = assert(io.open(LOGFILE, "a"))
@@ -44,7 +44,7 @@ local function log(line)
   logf:write(line, "\n")
   logf:flush()
 end
-local MYPID = math.tointeger(tonumber(io.open("/proc/self/stat"):read("*l"):match("^%d+")))
+local MYPID = I.tointeger(tonumber(io.open("/proc/self/stat"):read("*l"):match("^%d+")))
 log("PID " .. MYPID)
 local calls, index = 0, 0     -- calls made; the number of the operation under way
 
@@ -88,8 +88,8 @@ local function sysvipc(file)
 end
 
 local function as_int(v)
-  if math.type(v) == "integer" then return v end
-  if math.type(v) == "float" then return math.tointeger(v) end
+  if I.type(v) == "integer" then return v end
+  if I.type(v) == "float" then return I.tointeger(v) end
 end
 
 -- The 32-bit value a sloppy conversion could make of v (key_t, int).
@@ -265,7 +265,7 @@ end
 
 local function name_of(x)
   if type(x) == "string" then return qs(x) end
-  if math.type(x) == "float" then return ("%.17g"):format(x) end
+  if I.type(x) == "float" then return ("%.17g"):format(x) end
   if type(x) == "number" or type(x) == "boolean" or x == nil then return tostring(x) end
   return NAMEOF[x] or ("<" .. type(x) .. ">")
 end
@@ -772,7 +772,7 @@ function ops.key()
     j, js = any()
   end
   local ok, r = call(("smo.key(%s, %s)"):format(ps, js), callfn("smo.key(o, ...)"), "key", p, j)
-  if ok and math.type(r[1]) == "integer" and type(p) == "string" and p:find("\0", 1, true) then
+  if ok and I.type(r[1]) == "integer" and type(p) == "string" and p:find("\0", 1, true) then
     finding("nul-path-accepted", ("smo.key(%s, %s) returned %d"):format(ps, js, r[1]))
   end
 end
@@ -972,7 +972,7 @@ function ops.wait()
   local r = random()
   if r < 0.7 then
     t, ts = short_timeout()
-  elseif cur ~= nil and math.type(e) == "integer" and e >= 0 and e <= 0xffffffff and e ~= cur then
+  elseif cur ~= nil and I.type(e) == "integer" and e >= 0 and e <= 0xffffffff and e ~= cur then
     -- the word differs: even no timeout returns at once
     if chance(0.5) then t, ts = nil, nil else ts = pick(LONG_TIMEOUTS) t = lit(ts) end
   else
@@ -1080,7 +1080,7 @@ function ops.mutate_layout()
   local stmt = ("%s.%s = %s"):format(ts, f, vs)
   local ok = call(stmt, function() T[f] = v end, nil)
   log(("M %s %s"):format(ts, stmt))
-  if not (ok and f == "size" and math.type(v) == "integer") then return end
+  if not (ok and f == "size" and I.type(v) == "integer") then return end
   -- a view where the changed size says the layout still fits
   local h, hs = a_handle(true)
   local off = size_of(h) - math.max(v, 0)
@@ -1208,8 +1208,8 @@ local function gen_path(T)
       if type(m) == "table" and type(m.name) == "string" then key, T = m.name, m.type else key, T = pick(NAMES), nil end
     elseif (kind == "array" or kind == "string") and chance(0.9) then
       local count = as_int(tget(T, "count")) or 1
-      key = pick({ 0, 1, count - 1, count, count + 1, 100000000, -1, 0x10000000000, 3, 1.5, math.maxinteger })
-      ks = math.type(key) == "float" and ("%.17g"):format(key) or tostring(key)
+      key = pick({ 0, 1, count - 1, count, count + 1, 100000000, -1, 0x10000000000, 3, 1.5, I.maxinteger })
+      ks = I.type(key) == "float" and ("%.17g"):format(key) or tostring(key)
       T = kind == "array" and tget(T, "elem") or nil
     elseif chance(0.5) then
       key = pick(NAMES)
@@ -1328,7 +1328,7 @@ function ops.view_op()
     if chance(0.5) then
       local cur = probe("(function(v, f) return v[f] end)", function() return v[f] end, v, f)
       local e, es
-      if math.type(cur) == "integer" and chance(0.6) then e, es = cur, tostring(cur) else e, es = value() end
+      if I.type(cur) == "integer" and chance(0.6) then e, es = cur, tostring(cur) else e, es = value() end
       local t, ts = short_timeout()
       method_call(vs, v, "wait", { f, e, t, n = 3 }, { fs, es, ts })
     else

@@ -5,9 +5,10 @@
 -- exit status (a signal, or timeout's 124) and the last "step" line.
 -- usage: hostile_owner.lua reader KEY MODE ATTACK_COMMAND
 --        hostile_owner.lua writer KEY MODE SECONDS ATTACK_COMMAND OUTFILE
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
 
-local role, key, mode = arg[1], math.tointeger(tonumber(arg[2])), tonumber(arg[3], 8)
+local role, key, mode = arg[1], I.tointeger(tonumber(arg[2])), tonumber(arg[3], 8)
 local canary = string.rep("canary", 1000)
 
 local function say(...)

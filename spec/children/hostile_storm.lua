@@ -2,9 +2,10 @@
 -- Prints "fail OP ERRNO MESSAGE" for every failure, "raised OP MESSAGE" for
 -- every error raised, and "done N" with its number of rounds.
 -- usage: hostile_storm.lua locker|opener|remover KEY MODE SECONDS
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
 
-local role, key, mode, seconds = arg[1], math.tointeger(tonumber(arg[2])), tonumber(arg[3], 8), tonumber(arg[4])
+local role, key, mode, seconds = arg[1], I.tointeger(tonumber(arg[2])), tonumber(arg[3], 8), tonumber(arg[4])
 
 local function say(...)
   local t = table.pack(...)
