@@ -56,6 +56,81 @@ function H.needs(what)
   error("H.needs: unknown feature " .. tostring(what))
 end
 
+-- The byte strings of string.pack's formats the specs use as a reference
+-- (one option: i1-i8, I1-I8, b B h H i I l L j J T, f, d; little-endian, as
+-- on x86), for runtimes without string.pack.
+local SIZES = { b = 1, B = 1, h = 2, H = 2, i = 4, I = 4, l = 8, L = 8, j = 8, J = 8, T = 8, f = 4, d = 8 }
+local function option(fmt)
+  local o, n = fmt:match("^[<=]?([bBhHiIlLjJTfd])(%d*)$")
+  assert(o, "H.pack: format " .. fmt .. " is not one of the specs' subset")
+  return o, tonumber(n) or SIZES[o]
+end
+local function float_bytes(x, n)
+  local mbits, ebits, bias = n == 4 and 23 or 52, n == 4 and 8 or 11, n == 4 and 127 or 1023
+  local sign = (x < 0 or 1 / x < 0) and 1 or 0
+  x = math.abs(x)
+  local e, m
+  if x ~= x then e, m = 2 ^ ebits - 1, 2 ^ (mbits - 1)
+  elseif x == math.huge then e, m = 2 ^ ebits - 1, 0
+  elseif x == 0 then e, m = 0, 0
+  else
+    local fr, ex = rawget(math, "frexp")(x)   -- x = fr * 2^ex, 0.5 <= fr < 1 (5.1, 5.2)
+    e = ex + bias - 1
+    if e <= 0 then                            -- subnormal
+      m, e = math.floor(x / 2 ^ (1 - bias - mbits) + 0.5), 0
+    else
+      m = fr * 2 ^ (mbits + 1) - 2 ^ mbits    -- (rounded to nearest, ties to even)
+      local fl = math.floor(m)
+      local rest = m - fl
+      m = (rest > 0.5 or (rest == 0.5 and fl % 2 == 1)) and fl + 1 or fl
+      if m == 2 ^ mbits then m, e = 0, e + 1 end
+      if e >= 2 ^ ebits - 1 then e, m = 2 ^ ebits - 1, 0 end
+    end
+  end
+  -- bit by bit (the whole does not fit a double's 53 bits): m, e, sign
+  local bits = {}
+  for _ = 1, mbits do bits[#bits + 1] = m % 2 m = (m - m % 2) / 2 end
+  for _ = 1, ebits do bits[#bits + 1] = e % 2 e = (e - e % 2) / 2 end
+  bits[#bits + 1] = sign
+  local t = {}
+  for i = 1, n do
+    local b = 0
+    for j = 8, 1, -1 do b = b * 2 + bits[(i - 1) * 8 + j] end
+    t[i] = string.char(b)
+  end
+  return table.concat(t)
+end
+--- string.pack(fmt, v) for one value (string.pack itself where it exists).
+function H.pack(fmt, v)
+  if string.pack then return string.pack(fmt, v) end
+  local o, n = option(fmt)
+  if o == "f" or o == "d" then return float_bytes(v, n) end
+  local neg = v < 0
+  if neg then v = -v - 1 end                  -- two's complement: the bytes of -v-1, inverted
+  local t = {}
+  for i = 1, n do
+    local b = v % 256
+    t[i] = string.char(neg and 255 - b or b)
+    v = (v - b) / 256
+  end
+  return table.concat(t)
+end
+--- string.packsize(fmt) for the same subset.
+function H.packsize(fmt)
+  if string.packsize then return string.packsize(fmt) end
+  return select(2, option(fmt))
+end
+--- The value a float (4 bytes) holds closest to x: string.unpack("f", string.pack("f", x)).
+function H.float32(x)
+  if string.pack then return (string.unpack("f", string.pack("f", x))) end
+  local s = float_bytes(x, 4)
+  local v = 0
+  for i = 4, 1, -1 do v = v * 256 + s:byte(i) end
+  local sign, e, m = math.floor(v / 2 ^ 31), math.floor(v / 2 ^ 23) % 256, v % 2 ^ 23
+  local r = e == 0 and m * 2 ^ -149 or (1 + m / 2 ^ 23) * 2 ^ (e - 127)
+  return sign == 1 and -r or r
+end
+
 -- &, |, ~, <<, >>, // as functions (spec/intops.lua: native on 5.3+,
 -- arithmetic below 2^53 elsewhere; the operators do not parse before 5.3).
 local I = dofile(H.ROOT .. "/spec/intops.lua")
