@@ -49,10 +49,14 @@ H.MAXINT = math.maxinteger or 2 ^ 53
 H.MININT = math.mininteger or -2 ^ 53
 
 --- nil when this runtime has `what`, else the reason a spec is pending:
--- "integers" (64-bit integers, math.maxinteger...), "string.pack".
+-- "integers" (64-bit integers, math.maxinteger...), "string.pack",
+-- "yield across pcall".
 function H.needs(what)
   if what == "integers" then return not H.INTEGERS and "needs Lua 5.3+: 64-bit integers" or nil end
   if what == "string.pack" then return not string.pack and "needs Lua 5.3+: string.pack" or nil end
+  if what == "yield across pcall" then
+    return H.RUNTIME == "5.1" and "needs Lua 5.2+ or LuaJIT: a coroutine cannot yield across pcall in 5.1" or nil
+  end
   error("H.needs: unknown feature " .. tostring(what))
 end
 
