@@ -124,15 +124,15 @@ describe("struct views shared with C", function()
     assert.is_true(ok, out)
     local v = seg:view(T)
     for _, f in ipairs(FIELDS) do
-      local got = load("local v = ...; return v." .. f[1])(v)
+      local got = H.load("local v = ...; return v." .. f[1])(v)
       if f[1] == "f" or f[1]:match("alt") then
-        assert.are.equal(string.unpack("f", string.pack("f", f[2])), got, f[1])
+        assert.are.equal(H.float32(f[2]), got, f[1])
       else
         assert.are.equal(f[2], got, f[1])
       end
     end
     assert.are.equal(1078530011, v.as_int)
-    assert.are.equal(string.unpack("f", string.pack("i4", 1078530011)), v.as_float)  -- the same bytes
+    assert.are.equal(H.unpack_f32(H.pack("i4", 1078530011)), v.as_float)  -- the same bytes
     seg:close()
   end)
 
@@ -140,14 +140,14 @@ describe("struct views shared with C", function()
     H.track(smo.key(path, "T"))
     local seg = assert(smo.open{ path = path, proj = "T", size = T.size, create = true })
     local v = seg:view(T)
-    for _, f in ipairs(FIELDS) do load("local v, x = ...; v." .. f[1] .. " = x")(v, f[2]) end
+    for _, f in ipairs(FIELDS) do H.load("local v, x = ...; v." .. f[1] .. " = x")(v, f[2]) end
     local out, ok = H.sh(exe .. " read " .. path)
     assert.is_true(ok, out)
-    local got = load(out)()
+    local got = H.load(out)()
     for _, f in ipairs(FIELDS) do
       local want = f[2]
       if want == true then want = 1 end
-      if f[1] == "f" or f[1]:match("alt") then want = string.unpack("f", string.pack("f", want)) end
+      if f[1] == "f" or f[1]:match("alt") then want = H.float32(want) end
       assert.are.equal(want, got[f[1]], f[1])
     end
     seg:close()

@@ -461,7 +461,7 @@ describe("hostile neighbours #slow", function()
     local function foreign_same_uid(values)
       local k = H.key()
       local what = table.concat(values, " ")
-      local semid, before = refused_at_once(k, nil, { [E.EEXIST] = true }, table.unpack(values))
+      local semid, before = refused_at_once(k, nil, { [E.EEXIST] = true }, H.unpack(values))
       -- the foreign program makes its segment; ours may use it uncounted, or refuse
       local out, status = ipc(nil, "mkshm", k, 64, "600")
       assert.are.equal("exit 0", status, out)

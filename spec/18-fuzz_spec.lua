@@ -346,7 +346,7 @@ local function finish(lane)
   after_batch(lane, run, log, normal)
   local idx = crashed_at and tonumber(crashed_at:match("^(%d+)"))
   if idx and idx > 0 and #run.skip + 1 < MAX_RUNS then
-    local skip = { table.unpack(run.skip) }
+    local skip = { H.unpack(run.skip) }
     skip[#skip + 1] = idx
     start(lane, run.b, skip)
   end

@@ -50,7 +50,7 @@ describe("hardening", function()
         assert.are.equal(0, seg:atomic_load("uint32_t", 0) % 2)
         assert.is_false(other:holds_lock())
         local bytes = assert(seg:snapshot(0, 8, 64))
-        for f = 0, 7 do assert.are.equal(9, (string.unpack("<i8", bytes, f * 8 + 1))) end
+        for f = 0, 7 do assert.are.equal(9, H.le_int(bytes, f * 8 + 1)) end
         assert.is_true(all_fields(9))
         other:close()
       end)

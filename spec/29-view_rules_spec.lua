@@ -393,7 +393,7 @@ describe("view rules", function()
         { core.view_hint, 5 },
       }
       for i, c in ipairs(cases) do
-        local ok, err = pcall(table.unpack(c, 1, 5))
+        local ok, err = pcall(H.unpack(c, 1, 5))
         assert.is_false(ok, "case " .. i)
         assert.matches("bad argument", err, 1, true)
       end

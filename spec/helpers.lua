@@ -17,7 +17,6 @@ H.RUNTIME = rawget(_G, "jit") and (pcall(require, "table.isempty") and "luajit2"
   or _VERSION:match("%d+%.%d+")
 H.LUA54 = _VERSION == "Lua 5.4"
 H.INTEGERS = math.type ~= nil     -- 5.3+: numbers have an integer subtype
-H.unpack = table.unpack or rawget(_G, "unpack")
 
 --- On 5.4, runs the 5.4-only chunk spec/lua54/NAME.lua in env (the spec
 -- file's _ENV: its describe, it...) with the extra arguments; elsewhere
@@ -124,10 +123,9 @@ function H.packsize(fmt)
   if string.packsize then return string.packsize(fmt) end
   return select(2, option(fmt))
 end
---- The value a float (4 bytes) holds closest to x: string.unpack("f", string.pack("f", x)).
-function H.float32(x)
-  if string.pack then return (string.unpack("f", string.pack("f", x))) end
-  local s = float_bytes(x, 4)
+--- string.unpack("f", s): the float of the 4 bytes s.
+function H.unpack_f32(s)
+  if string.unpack then return (string.unpack("f", s)) end
   local v = 0
   for i = 4, 1, -1 do v = v * 256 + s:byte(i) end
   local sign, e, m = math.floor(v / 2 ^ 31), math.floor(v / 2 ^ 23) % 256, v % 2 ^ 23
@@ -135,10 +133,22 @@ function H.float32(x)
   return sign == 1 and -r or r
 end
 
+--- The value a float (4 bytes) holds closest to x: string.unpack("f", string.pack("f", x)).
+function H.float32(x) return H.unpack_f32(H.pack("f", x)) end
+
 -- &, |, ~, <<, >>, // as functions (spec/intops.lua: native on 5.3+,
 -- arithmetic below 2^53 elsewhere; the operators do not parse before 5.3).
 local I = dofile(H.ROOT .. "/spec/intops.lua")
 H.band, H.bor, H.bxor, H.shl, H.shr, H.idiv = I.band, I.bor, I.bxor, I.shl, I.shr, I.idiv
+H.le_int, H.tpack, H.unpack = I.le_int, I.pack, I.unpack
+
+--- The NUL-terminated string at offset off of seg (seg:unpack(off, "z")
+-- without string.pack).
+function H.cstring(seg, off)
+  local s = seg:read(off)
+  local z = s:find("\0", 1, true)
+  return z and s:sub(1, z - 1) or s
+end
 
 --- Reseeds math.random unpredictably (5.4's math.randomseed() with no
 -- argument; the others need a number).
@@ -161,6 +171,7 @@ function H.load(src, name, env)
     if f and env then setfenv(f, env) end
     return f, err
   end
+  if env == nil then return load(src, name, "t") end   -- (an explicit nil env would be the chunk's _ENV)
   return load(src, name, "t", env)
 end
 

@@ -20,6 +20,22 @@ end
 I.maxinteger = math.maxinteger or 2 ^ 53
 I.mininteger = math.mininteger or -2 ^ 53
 
+--- The signed little-endian integer of n bytes (default 8) at pos (default 1)
+-- of s: string.unpack("<in", s, pos) where it exists; elsewhere exact
+-- within 2^53.
+function I.le_int(s, pos, n)
+  pos, n = pos or 1, n or 8
+  if string.unpack then return (string.unpack("<i" .. n, s, pos)) end
+  local v = 0
+  for i = pos + n - 1, pos, -1 do v = v * 256 + s:byte(i) end
+  if s:byte(pos + n - 1) >= 128 then v = v - 2 ^ (8 * n) end
+  return v
+end
+
+--- table.pack and table.unpack (5.2+), and 5.1's unpack.
+I.pack = table.pack or function(...) return { n = select("#", ...), ... } end
+I.unpack = table.unpack or rawget(_G, "unpack")
+
 if math.type then
   local native = assert(load([[return {
     band = function(a, b) return a & b end,

@@ -390,7 +390,7 @@ local function method_call(ostr, o, name, args, srcs, via)
   else
     expr, src = "o:" .. name .. "(...)", ("%s:%s(%s)"):format(ostr, name, arglist(srcs))
   end
-  return call(src, callfn(expr), name, o, table.unpack(args, 1, args.n or #args))
+  return call(src, callfn(expr), name, o, I.unpack(args, 1, args.n or #args))
 end
 
 -- ------------------------------------------------------------ argument makers
@@ -749,7 +749,7 @@ function ops.attach()
     args[2], srcs[2] = o, os_
   end
   local src = "smo.attach(" .. arglist(srcs) .. ")"
-  local ok, r = call(src, callfn("smo.attach(o, ...)"), "attach", table.unpack(args, 1, #srcs))
+  local ok, r = call(src, callfn("smo.attach(o, ...)"), "attach", I.unpack(args, 1, #srcs))
   if ok and type(r[1]) == "userdata" then note_handle(r[1], src) end
 end
 

@@ -23,12 +23,12 @@ end
 
 -- Calls seg[name](seg, ...) under pcall; returns its results, or nil, "raised: ...".
 local function try(seg, name, ...)
-  local r = table.pack(pcall(seg[name], seg, ...))
+  local r = I.pack(pcall(seg[name], seg, ...))
   if not r[1] then
     say("raised", name, tostring(r[2]))
     return nil, "raised", nil
   end
-  return table.unpack(r, 2, r.n)
+  return I.unpack(r, 2, r.n)
 end
 
 local function alive(pid)

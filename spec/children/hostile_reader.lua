@@ -8,7 +8,7 @@ local smo = require("smobject")
 local key, how, gofile = I.tointeger(tonumber(arg[1])), arg[2], arg[3]
 
 local function say(...)
-  local t = table.pack(...)
+  local t = I.pack(...)
   for i = 1, t.n do t[i] = tostring(t[i]) end
   io.write(table.concat(t, " "), "\n")
   io.flush()

@@ -41,9 +41,9 @@ elseif mode == "check" then
   local torn = 0
   for _ = 1, n do
     local bytes = assert(seg:snapshot(64, 0, 64))
-    local first = string.unpack("<i8", bytes)
+    local first = I.le_int(bytes)
     for f = 1, 7 do
-      if string.unpack("<i8", bytes, f * 8 + 1) ~= first then torn = torn + 1 break end
+      if I.le_int(bytes, f * 8 + 1) ~= first then torn = torn + 1 break end
     end
   end
   io.write("torn ", torn, "\n")
