@@ -4,6 +4,8 @@
 local smo = require("smobject")
 local path = arg[1] or "f1.txt"
 local seg = assert(smo.open{ path = path, proj = 65, readonly = true })
-print(("Lua reader: data read from memory: %q"):format(seg:unpack(0, "z")))
+local text = seg:read(0)                        -- up to the NUL the writer put
+text = text:sub(1, (text:find("\0", 1, true) or #text + 1) - 1)
+print(("Lua reader: data read from memory: %q"):format(text))
 assert(seg:remove())
 seg:close()

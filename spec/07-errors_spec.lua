@@ -196,7 +196,8 @@ describe("bad input", function()
   it("has at least 50 cases", function() assert.is_true(#CASES >= 50) end)
 
   for _, case in ipairs(CASES) do
-    local why = case.needs and H.needs(case.needs)
+    -- (seg:pack/unpack without string.pack only say so: their cases are pending there)
+    local why = case.needs and H.needs(case.needs) or case[1]:match("^u?n?pack ") and H.needs("string.pack")
     if why then
       pending(case[1] .. " raises: " .. case[3] .. " (" .. why .. ")")
     else

@@ -30,6 +30,19 @@ function H.lua54(name, env, pending, what, reason, ...)
   pending(what .. " (needs Lua 5.4: " .. reason .. ")")
 end
 
+-- pairs(x) through x's __pairs (5.2+); on 5.1 and LuaJIT, whose pairs
+-- ignores __pairs, the library's x:pairs().
+local honours_pairs = false
+for _ in pairs(setmetatable({}, { __pairs = function()
+  honours_pairs = true
+  return function() end
+end })) do end
+H.HONOURS_PAIRS = honours_pairs
+function H.pairs(x)
+  if honours_pairs then return pairs(x) end
+  return x:pairs()
+end
+
 --- Whether x is an integer: the integer subtype on 5.3+; where numbers are
 -- doubles, an integral number a double holds exactly (|x| <= 2^53).
 function H.is_integer(x)
