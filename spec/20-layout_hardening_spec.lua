@@ -70,6 +70,8 @@ describe("5. array sizes", function()
   teardown(H.cleanup_all)
 
   it("that wrap around are refused, naming the declaration (was: a 4-byte layout read outside the segment)", function()
+    -- (the sizes here are beyond 2^53: double runtimes refuse the constants themselves)
+    local why = H.needs("integers") if why then pending(why) return end
     dies_with("smo.struct: array 'a' is too large (4611686018427387905 elements of 4 bytes, more than 2^53 bytes) at line 1, column 7",
       ([[local seg = assert(smo.open{ key = %d, size = 4096, create = true })
         local T = smo.struct("int a[4611686018427387905];")
@@ -84,6 +86,8 @@ describe("5. array sizes", function()
   end)
 
   it("are overflow-checked in every spelling and product", function()
+    -- (the sizes here are beyond 2^53: double runtimes refuse the constants themselves)
+    local why = H.needs("integers") if why then pending(why) return end
     local cases = {
       { "int a[0x4000000000000001];",
         "smo.struct: array 'a' is too large (4611686018427387905 elements of 4 bytes, more than 2^53 bytes) at line 1, column 7" },
@@ -125,6 +129,8 @@ describe("5. array sizes", function()
   end)
 
   it("in a header make smo watch fail with a message (was: SIGBUS)", function()
+    -- (the sizes here are beyond 2^53: double runtimes refuse the constants themselves)
+    local why = H.needs("integers") if why then pending(why) return end
     local seg = assert(smo.open{ key = k, size = 4096, create = true })
     local header = write_file("big.h", "struct big { int n; int a[4611686018427387905]; };\n")
     local out, how, rc = smo_cmd(("watch 0x%x --struct %s --count 1 --interval 0"):format(k, header))
