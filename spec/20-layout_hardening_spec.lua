@@ -179,7 +179,7 @@ describe("6. a view", function()
       function() return v:atomic_load("seq") end, function() return v:atomic_add("seq", 1) end,
       function() return v:snapshot("seq") end, function() return v:publish("seq", function() end) end,
       function() return v:wake("seq") end, function() return v:offsetof("x") end,
-      function() for _ in pairs(v) do end end,
+      function() for _ in H.pairs(v) do end end,
     }
     for i, use in ipairs(uses) do assert.are.equal(stale, raised(use), "use " .. i) end
     assert.matches("%(earlier attachment%)$", tostring(v))
@@ -243,7 +243,7 @@ describe("7. deep layouts", function()
     assert.are.equal(9, p.x)
     assert.matches("@0 { a = { a = { a = ", tostring(v))
     local n = 0
-    for _ in pairs(v) do n = n + 1 end
+    for _ in H.pairs(v) do n = n + 1 end
     assert.are.equal(2, n)
     assert.are.equal("smo.struct: layout nested deeper than 100 levels",
       raised(function() smo.struct{ { "a", T } } end))
@@ -309,12 +309,12 @@ describe("8. layouts", function()
     dies_with("bad argument #1 to 'view' (struct or array layout expected, got table)",
       ([[local seg = assert(smo.open{ key = %d, size = 4096, create = true })
         local T = smo.struct("int x;")
-        local forged = { kind = "array", count = 1 << 40, size = 4, align = 4,
+        local forged = { kind = "array", count = 0x10000000000, size = 4, align = 4,
                          elem = smo.struct("int x;"):typeof("x"), name = "int[]" }
         local mt = getmetatable(T)
         if type(mt) == "table" then setmetatable(forged, mt) end
         local v = seg:view(forged)
-        print(v[1 << 39], "REACHED")]]):format(k))
+        print(v[0x8000000000], "REACHED")]]):format(k))
   end)
 
   it("are validated in C when compiled, whoever made the description", function()
@@ -322,8 +322,8 @@ describe("8. layouts", function()
       local int = { kind = "scalar", ctype = "int32_t", size = 4 }
       local function field(t) t.name = t.name or "x" return t end
       local bad = {
-        { kind = "array", size = 4, count = 1 << 40, elem = int },
-        { kind = "array", size = 1 << 62, count = 1 << 60, elem = int },
+        { kind = "array", size = 4, count = 0x10000000000, elem = int },
+        { kind = "array", size = 0x4000000000000000, count = 0x1000000000000000, elem = int },
         { kind = "struct", size = 8, fields = { field{ kind = "scalar", ctype = "double", size = 8, offset = 8000 } } },
         { kind = "struct", size = 8, fields = { field{ kind = "scalar", ctype = "double", size = 8, offset = -8 } } },
         { kind = "struct", size = 1, fields = { field{ kind = "scalar", ctype = "double", size = 1, offset = 0 } } },
