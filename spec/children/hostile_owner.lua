@@ -54,10 +54,16 @@ seg:wake(64)
 say("step setup", seg:shmid())
 
 if role == "reader" then
-  local p = io.popen(arg[4] .. " 2>&1")
-  for line in p:lines() do say("attacker:", line) end
+  -- (5.1 and LuaJIT: a pipe's close() gives no status, so the shell says it)
+  local old = _VERSION == "Lua 5.1"
+  local p = io.popen(old and "(" .. arg[4] .. ") 2>&1; echo \"\001status $?\"" or arg[4] .. " 2>&1")
+  local status
+  for line in p:lines() do
+    local st = old and line:match("^\1status (%d+)$")
+    if st then status = tonumber(st) else say("attacker:", line) end
+  end
   local _, _, code = p:close()
-  say("attacker exit", code)
+  say("attacker exit", status or code)
   say("step lock")
   local a, b, c = try(seg, "lock")
   say("lock", show(a), show(b), show(c))
