@@ -25,7 +25,9 @@ struct telemetry {
 -- Every leaf field with the value C writes (and Lua then writes back).
 local FIELDS = {
   { "seq", 7 }, { "i8", -100 }, { "u8", 200 }, { "i16", -30000 }, { "u16", 60000 }, { "i32", -2000000000 },
-  { "u32", 4000000000 }, { "i64", -9000000000000000000 }, { "u64", -1 }, { "c", -5 }, { "sc", -6 },
+  -- (64-bit values beyond 2^53 only where integers are 64-bit: doubles hold +-2^53)
+  { "u32", 4000000000 }, { "i64", H.INTEGERS and -9000000000000000000 or -9000000000000000 },
+  { "u64", H.INTEGERS and -1 or 2 ^ 53 }, { "c", -5 }, { "sc", -6 },
   { "uc", 250 }, { "s", -7 }, { "us", 65000 }, { "i", -8 }, { "ui", 4000000001 }, { "l", -9 }, { "ul", 10 },
   { "ll", -11 }, { "ull", 12 }, { "sz", 13 }, { "ssz", -14 }, { "ip", -15 }, { "uip", 16 }, { "f", 1.5 },
   { "d", -2.25 }, { "b", true }, { "name", "telemetry" }, { "fix.lat", 51.5 }, { "fix.lon", -0.125 },

@@ -459,7 +459,7 @@ describe("headers", function()
       .. "line 1, column 20) at line 1, column 1",
       raised(function() return ns:type("handle_t[2]") end))
     local names = {}
-    for name in pairs(ns) do names[#names + 1] = name end
+    for name in H.pairs(ns) do names[#names + 1] = name end
     assert.are.same({ "fine" }, names)                        -- pairs lists what has a layout
   end)
 
