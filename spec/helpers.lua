@@ -154,6 +154,8 @@ function H.float32(x) return H.unpack_f32(H.pack("f", x)) end
 local I = dofile(H.ROOT .. "/spec/intops.lua")
 H.band, H.bor, H.bxor, H.shl, H.shr, H.idiv = I.band, I.bor, I.bxor, I.shl, I.shr, I.idiv
 H.le_int, H.tpack, H.unpack = I.le_int, I.pack, I.unpack
+--- load(src, name [, env]) on every runtime (intops.load).
+H.load = I.load
 
 --- The NUL-terminated string at offset off of seg (seg:unpack(off, "z")
 -- without string.pack).
@@ -175,18 +177,6 @@ function H.reseed()
   math.randomseed(n)
 end
 
---- load(src, name) with an environment, on every runtime (5.1's load takes
--- only functions).
-function H.load(src, name, env)
-  local setfenv, loadstring = rawget(_G, "setfenv"), rawget(_G, "loadstring")
-  if setfenv and loadstring then
-    local f, err = loadstring(src, name)
-    if f and env then setfenv(f, env) end
-    return f, err
-  end
-  if env == nil then return load(src, name, "t") end   -- (an explicit nil env would be the chunk's _ENV)
-  return load(src, name, "t", env)
-end
 
 -- 5.1 and the LuaJITs: a pipe's close() gives only true, os.execute the raw
 -- wait status.

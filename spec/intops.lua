@@ -32,6 +32,19 @@ function I.le_int(s, pos, n)
   return v
 end
 
+--- load(src, name) with an environment (5.1's load takes only functions: there
+-- loadstring and setfenv); env nil: the global one.
+function I.load(src, name, env)
+  local setfenv, loadstring = rawget(_G, "setfenv"), rawget(_G, "loadstring")
+  if setfenv and loadstring then
+    local f, err = loadstring(src, name)
+    if f and env then setfenv(f, env) end
+    return f, err
+  end
+  if env == nil then return load(src, name, "t") end   -- (an explicit nil env would be the chunk's _ENV)
+  return load(src, name, "t", env)
+end
+
 --- table.pack and table.unpack (5.2+), and 5.1's unpack.
 I.pack = table.pack or function(...) return { n = select("#", ...), ... } end
 I.unpack = table.unpack or rawget(_G, "unpack")

@@ -173,7 +173,7 @@ for i, k in ipairs(KEYS) do ENV["K" .. i] = k end
 
 -- The value of a literal source text (the log then shows exactly it).
 local function lit(src)
-  return assert(load("return " .. src, "=lit", "t", ENV))()
+  return assert(I.load("return " .. src, "=lit", ENV))()
 end
 
 local NUMS = { "0", "1", "-1", "2", "3", "4", "5", "7", "8", "12", "16", "24", "31", "32", "63", "64", "100", "127",
@@ -319,7 +319,7 @@ end
 local function caller(expr)
   local src = "local SEG, VM, VMETA, LM, smo, core = ... return function(o, ...) local r = table.pack(" .. expr ..
     ") return r end"
-  return assert(load(src, "=fuzzcall", "t", _ENV))(SEG, VM, VMETA, LM, smo, core)
+  return assert(I.load(src, "=fuzzcall", _ENV))(SEG, VM, VMETA, LM, smo, core)
 end
 local CALLERS = {}
 local function callfn(expr)
