@@ -170,6 +170,10 @@ local LM = getmetatable(smo.struct("int x;"))
 local ENV = setmetatable({ smo = smo, core = core, SEG = SEG, SEGMETA = SEGMETA, VM = VM, VMETA = VMETA, LM = LM,
                            BIG = BIG, CLOSEDF = CLOSEDF, P1 = P1, P2 = P2 }, { __index = _G })
 for i, k in ipairs(KEYS) do ENV["K" .. i] = k end
+-- (the literals name math.maxinteger/mininteger: 2^53 where numbers are doubles)
+if not math.maxinteger then
+  ENV.math = setmetatable({ maxinteger = I.maxinteger, mininteger = I.mininteger }, { __index = math })
+end
 
 -- The value of a literal source text (the log then shows exactly it).
 local function lit(src)
