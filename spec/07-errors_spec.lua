@@ -168,9 +168,9 @@ describe("bad input", function()
     { "a method on a table", function() return seg.read({}, 0) end,
       "bad argument #1 to 'read' (smobject expected, got table)" },
     { "a method on another userdata", function() return seg.read(io.stdout, 0) end,
-      "bad argument #1 to 'read' (smobject expected, got FILE*)" },
+      "bad argument #1 to 'read' (smobject expected, got " .. H.FILE_T .. ")" },
     { "__gc on another userdata", function() return getmetatable(seg).__gc(io.stdout) end,
-      "bad argument #1 to '__gc' (smobject expected, got FILE*)" },
+      "bad argument #1 to '__gc' (smobject expected, got " .. H.FILE_T .. ")" },
     -- closed, read-only and unattached handles
     { "read a closed handle", function() return closed:read(0) end, "attempt to use a closed smobject" },
     { "users of a closed handle", function() return closed:users() end, "attempt to use a closed smobject" },

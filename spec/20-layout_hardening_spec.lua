@@ -401,7 +401,7 @@ describe("14. bad input", function()
       { function() seg.view(42, T) end, "bad argument #1 to 'view' (smobject expected, got number)" },
       { function() seg.view({}, T) end, "bad argument #1 to 'view' (smobject expected, got table)" },
       { function() core.methods.view(42, T) end, "bad argument #1 to 'view' (smobject expected, got number)" },
-      { function() seg.view(io.stdout, T) end, "bad argument #1 to 'view' (smobject expected, got FILE*)" },
+      { function() seg.view(io.stdout, T) end, "bad argument #1 to 'view' (smobject expected, got " .. H.FILE_T .. ")" },
       { function() v.atomic_add(42, "seq", 1) end, "bad argument #1 to 'atomic_add' (smobject view expected, got number)" },
       { function() v.snapshot({}, "seq") end, "bad argument #1 to 'snapshot' (smobject view expected, got table)" },
       { function() v.offsetof(seg, "x") end, "bad argument #1 to 'offsetof' (smobject view expected, got smobject)" },

@@ -52,7 +52,7 @@ describe("messages of the methods written in Lua", function()
   describe("on a value that is not a handle", function()
     for name, call in pairs(FIELD_CALLS) do
       for _, bad in ipairs({ 42, "x", {}, false, io.stdout }) do
-        local tname = io.type(bad) and "FILE*" or type(bad)
+        local tname = io.type(bad) and H.FILE_T or type(bad)
         it_pack(name .. " on a " .. tname .. " says it is not a smobject, as read does", function()
           local expected = ("bad argument #1 to '%s' (smobject expected, got %s)"):format(name, tname)
           assert.are.equal(expected, raised(function() return call(bad) end))

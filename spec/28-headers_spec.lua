@@ -242,6 +242,7 @@ describe("headers", function()
   end)
 
   it("enums: the type gcc gives (unsigned int, int, 8 bytes, packed), constants in sizes and expressions", function()
+    local no64 = H.needs("integers") if no64 then pending(no64 .. " (enum constants beyond 2^53)") return end
     local src = [[
       #define BASE 10
       enum a { A0, A1, A2 };
@@ -397,19 +398,27 @@ describe("headers", function()
       { "#endif\n", "smo.cdef: #endif without #if at line 1, column 2" },
       { "#if 1\n#else\n#else\n#endif\n", "smo.cdef: #else after #else (line 2) at line 3, column 2" },
       { "#if 1 / 0\n#endif\n", "smo.cdef: #if: division by zero at line 1, column 7" },
-      { "#if 99999999999999999999\n#endif\n", "smo.cdef: #if: integer constant '99999999999999999999' is too large at line 1, column 5" },
-      { "#if 0x7fffffffffffffff + 1\n#endif\n", "smo.cdef: #if: integer overflow in constant expression at line 1, column 24" },
-      { "#if 1 << 64\n#endif\n", "smo.cdef: #if: shift by 64 is out of range at line 1, column 7" },
+      { "#if 99999999999999999999\n#endif\n", "smo.cdef: #if: integer constant '99999999999999999999' is too large at line 1, column 5",
+        needs = "integers" },
+      { "#if 0x7fffffffffffffff + 1\n#endif\n", "smo.cdef: #if: integer overflow in constant expression at line 1, column 24",
+        needs = "integers" },
+      { "#if 1 << 64\n#endif\n", "smo.cdef: #if: shift by 64 is out of range at line 1, column 7", needs = "integers" },
       { "#if F(1)\n#endif\n", "smo.cdef: #if: 'F(' is not supported (function-like macros are not expanded) at line 1, column 5" },
       { "#if\n#endif\n", "smo.cdef: #if with no expression at line 1, column 2" },
       { "#if (1\n#endif\n", "smo.cdef: #if: expected ')', got 'end of line' at line 1, column 7" },
     }
     for _, c in ipairs(cases) do
-      assert.are.equal(c[2], raised(function() smo.cdef(c[1], smo.scope()) end), c[1])
+      if c.needs and H.needs(c.needs) then   -- (beyond 2^53: double runtimes refuse the constant, naming their limit)
+        assert.has_error(function() smo.cdef(c[1], smo.scope()) end, nil, c[1])
+      else
+        assert.are.equal(c[2], raised(function() smo.cdef(c[1], smo.scope()) end), c[1])
+      end
     end
-    -- #if computes in intmax_t and uintmax_t, as C does
-    assert.is_not_nil(smo.cdef("#if -1 < 0u\n#error signed\n#endif\n#if 0xffffffffffffffff != -1\n#error width\n#endif\n"
-      .. "#if (~0u >> 63) != 1 || (1 << 40) == 0\n#error 64-bit\n#endif\n", smo.scope()))
+    -- #if computes in intmax_t and uintmax_t, as C does (64-bit integers: 5.3+)
+    if not H.needs("integers") then
+      assert.is_not_nil(smo.cdef("#if -1 < 0u\n#error signed\n#endif\n#if 0xffffffffffffffff != -1\n#error width\n#endif\n"
+        .. "#if (~0u >> 63) != 1 || (1 << 40) == 0\n#error 64-bit\n#endif\n", smo.scope()))
+    end
     -- #if 0 && 1/0 is not evaluated, as in C
     assert.is_not_nil(smo.cdef("#if 0 && 1 / 0\n#error no\n#endif\n#if 1 || 1 / 0\n#else\n#error no\n#endif\n", smo.scope()))
   end)

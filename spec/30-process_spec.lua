@@ -31,6 +31,9 @@ local HOST = [[
 #include "lua.h"
 #include "lauxlib.h"
 #include "lualib.h"
+#ifndef LUA_OK
+#define LUA_OK 0   /* (5.1's headers have no name for it) */
+#endif
 
 static lua_State *G;
 static volatile sig_atomic_t signals, hook_mode;

@@ -43,6 +43,10 @@ function H.pairs(x)
   return x:pairs()
 end
 
+-- The type name Lua's messages give io.stdout: "FILE*" where its metatable
+-- has a __name (5.3+), "userdata" on 5.1, 5.2 and LuaJIT.
+H.FILE_T = rawget(getmetatable(io.stdout) or {}, "__name") or "userdata"
+
 --- Whether x is an integer: the integer subtype on 5.3+; where numbers are
 -- doubles, an integral number a double holds exactly (|x| <= 2^53).
 function H.is_integer(x)
