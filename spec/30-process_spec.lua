@@ -1,10 +1,10 @@
 -- smo.sleep, smo.clock, smo.getpid, smo.getuid, smo.geteuid: the little of a
 -- process module the examples and the CLI need, so that they run with only
--- the rock and lua5.4.
+-- the rock and the interpreter.
 local H = require("spec.helpers")
 local smo = H.smo
 
--- A chunk run by a child lua5.4 (from a file: no shell quoting of the code).
+-- A chunk run by a child interpreter (from a file: no shell quoting of the code).
 local function script(name, code)
   local path = H.tmpdir() .. "/" .. name .. ".lua"
   local f = assert(io.open(path, "w"))

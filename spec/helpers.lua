@@ -333,7 +333,7 @@ function H.cleanup()
   used = {}
 end
 
---- Runs a Lua chunk in a child lua5.4; returns its output, ok, exit code.
+--- Runs a Lua chunk in a child interpreter (H.LUA); returns its output, ok, exit code.
 function H.run(code, ...)
   local args = {}
   for i = 1, select("#", ...) do args[i] = H.shell_quote(select(i, ...)) end
