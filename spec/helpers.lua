@@ -231,7 +231,8 @@ function H.embed_flags()
     local f = io.open(lib)
     if not f then return nil, "needs OpenResty's static libluajit-5.1.a (" .. lib .. ")" end
     f:close()
-    return "-I/opt/luajit2/usr/include/luajit-2.1 " .. lib .. " -lm -ldl"
+    -- (-Wl,-E: a static VM must export the lua_* API to the C modules it loads)
+    return "-I/opt/luajit2/usr/include/luajit-2.1 -Wl,-E " .. lib .. " -lm -ldl"
   end
   local inc = H.lua_inc()
   local f = io.open(inc .. "/lua.h")
