@@ -11,7 +11,7 @@ local interval, limit = tonumber(arg[1]) or 0.05, tonumber(arg[2]) or math.huge
 local seg = assert(smo.open{ path = header, proj = "D", size = Reading.size, create = true })
 local r = seg:view(Reading)
 r.unit = "degC"
-print(("device: publishing into 0x%08x every %gs"):format(seg:key() & 0xffffffff, interval))
+print(("device: publishing into 0x%08x every %gs"):format(seg:key() % 0x100000000, interval))
 io.stdout:flush()
 local n = 0
 while r:atomic_load("stop") == 0 and n < limit do

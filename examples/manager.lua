@@ -13,7 +13,7 @@ local Plant = assert(smo.cdef_file(header)).plant
 local NAMES = { "sensor", "display", "logger" }
 
 local function ipcs_lines(key)
-  local hex = ("0x%08x"):format(key & 0xffffffff)
+  local hex = ("0x%08x"):format(key % 0x100000000)
   local p = io.popen("ipcs -m -s")
   local found = {}
   for line in p:lines() do
@@ -107,7 +107,11 @@ print("manager: raising the stop flag")
 plant:atomic_store("stop", 1)
 assert(wait_until(function() return obj:users() == 1 end), "modules did not stop")
 -- (kill -0 tells whether a process is still there)
-local function running(p) return os.execute(("kill -0 %d 2>/dev/null"):format(p)) end
+-- (5.1 and LuaJIT: os.execute gives the exit status)
+local function running(p)
+  local r = os.execute(("kill -0 %d 2>/dev/null"):format(p))
+  return r == true or r == 0
+end
 assert(wait_until(function()
   for slot = 0, #NAMES - 1 do
     if running(plant.modules[slot].pid) then return false end

@@ -3,6 +3,9 @@
 -- usage: lua5.4 examples/reader.lua PATH
 local smo = require("smobject")
 local path = arg[1] or "f1.txt"
-local seg <close> = assert(smo.open{ path = path, proj = 65, readonly = true })
-print(("Lua reader: data read from memory: %q"):format(seg:unpack(0, "z")))
+local seg = assert(smo.open{ path = path, proj = 65, readonly = true })
+local text = seg:read(0)                        -- up to the NUL the writer put
+text = text:sub(1, (text:find("\0", 1, true) or #text + 1) - 1)
+print(("Lua reader: data read from memory: %q"):format(text))
 assert(seg:remove())
+seg:close()

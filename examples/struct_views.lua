@@ -26,11 +26,16 @@ print("Lua wrote:", pose)
 print("snapshot:", pose:snapshot("seq").frame, pose:snapshot("seq").fix.lat)
 
 -- The C side, if a compiler is at hand.
-if os.execute("command -v cc >/dev/null 2>&1") then
+-- os.execute's success on every Lua (5.1 and LuaJIT return the exit status)
+local function execute(cmd)
+  local r = os.execute(cmd)
+  return r == true or r == 0
+end
+if execute("command -v cc >/dev/null 2>&1") then
   local exe = os.tmpname()
-  assert(os.execute(("cc -o %s %s/pose_reader.c"):format(exe, dir)), "pose_reader.c did not compile")
+  assert(execute(("cc -o %s %s/pose_reader.c"):format(exe, dir)), "pose_reader.c did not compile")
   io.stdout:flush()
-  local ok = os.execute(("%s %s"):format(exe, header))
+  local ok = execute(("%s %s"):format(exe, header))
   os.remove(exe)
   assert(ok, "the C reader failed")
 else
@@ -48,7 +53,7 @@ end
 local bk, _, err = smo.bookkeeping(key)
 if bk or err ~= smo.errno.ENOENT then left[#left + 1] = "semaphore set" end
 if #left > 0 then
-  print(("left behind under key 0x%08x: %s"):format(key & 0xffffffff, table.concat(left, ", ")))
+  print(("left behind under key 0x%08x: %s"):format(key % 0x100000000, table.concat(left, ", ")))
   os.exit(1)
 end
-print(("closed as the last user: nothing left under key 0x%08x"):format(key & 0xffffffff))
+print(("closed as the last user: nothing left under key 0x%08x"):format(key % 0x100000000))

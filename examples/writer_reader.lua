@@ -7,13 +7,18 @@ local lua = os.getenv("SMO_LUA") or "lua5.4"
 local keyfile = dir .. "/f1.txt"
 local tmp = os.tmpname()
 os.remove(tmp)
-assert(os.execute(("mkdir -p %s && cc -o %s/writer %s/writer.c && cc -o %s/reader %s/reader.c")
+-- os.execute's success on every Lua (5.1 and LuaJIT return the exit status)
+local function execute(cmd)
+  local r = os.execute(cmd)
+  return r == true or r == 0
+end
+assert(execute(("mkdir -p %s && cc -o %s/writer %s/writer.c && cc -o %s/reader %s/reader.c")
   :format(tmp, tmp, dir, tmp, dir)), "a C compiler is needed (cc)")
 local function run(cmd)
   io.stdout:flush()
-  assert(os.execute(cmd), "failed: " .. cmd)
+  assert(execute(cmd), "failed: " .. cmd)
 end
-print(("key: ftok(%q, 65) = 0x%08x"):format(keyfile, smo.key(keyfile, 65) & 0xffffffff))
+print(("key: ftok(%q, 65) = 0x%08x"):format(keyfile, smo.key(keyfile, 65) % 0x100000000))
 run(("%s/writer %s 'hello from C'"):format(tmp, keyfile))
 run(("%s %s/reader.lua %s"):format(lua, dir, keyfile))
 run(("%s %s/writer.lua %s 'hello from Lua'"):format(lua, dir, keyfile))
@@ -29,7 +34,7 @@ end
 local bk, _, err = smo.bookkeeping(key)
 if bk or err ~= smo.errno.ENOENT then left[#left + 1] = "semaphore set" end
 if #left > 0 then
-  print(("left behind under key 0x%08x: %s"):format(key & 0xffffffff, table.concat(left, ", ")))
+  print(("left behind under key 0x%08x: %s"):format(key % 0x100000000, table.concat(left, ", ")))
   os.exit(1)
 end
-print(("both readers removed the segment: nothing left under key 0x%08x"):format(key & 0xffffffff))
+print(("both readers removed the segment: nothing left under key 0x%08x"):format(key % 0x100000000))

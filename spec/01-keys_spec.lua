@@ -41,14 +41,14 @@ describe("smo.key", function()
     local path = H.tmpdir()
     local k = smo.key(path, 255)  -- proj 255 sets the top bit
     assert.is_true(k < 0)
-    assert.is_true(math.type(k) == "integer")
+    assert.is_true(H.is_integer(k))
   end)
 
   it("exports PRIVATE and errno names", function()
     assert.are.equal(0, smo.PRIVATE)
     for _, name in ipairs({ "ENOENT", "EEXIST", "EACCES", "EPERM", "EINVAL", "ENOMEM", "ENOSPC",
                             "EIDRM", "ETIMEDOUT", "EINTR" }) do
-      assert.is_true(math.type(smo.errno[name]) == "integer", name)
+      assert.is_true(H.is_integer(smo.errno[name]), name)
       assert.are.equal(name, smo.errno[smo.errno[name]])
     end
     assert.are.equal(2, smo.errno.ENOENT)

@@ -103,7 +103,7 @@ describe("smo.open", function()
       function() r:write(0, "x") end,
       function() r:set("int32_t", 0, 1) end,
       function() r:fill(0, 4) end,
-      function() r:pack(0, "i4", 1) end,
+      string.pack and function() r:pack(0, "i4", 1) end or nil,   -- (seg:pack is 5.3+)
     }) do
       assert.has_error(f, "attempt to write to a read-only smobject")
     end
@@ -191,7 +191,7 @@ describe("smo.open", function()
     assert.are.equal(321, st.size)
     assert.are.equal(1, st.nattch)
     for _, f in ipairs({ "uid", "gid", "cuid", "cgid", "cpid", "lpid", "atime", "dtime", "ctime" }) do
-      assert.are.equal("integer", math.type(st[f]), f)
+      assert.is_true(H.is_integer(st[f]), f)
     end
     assert.is_false(st.removed)
     a:close()
@@ -219,14 +219,14 @@ describe("smo.open", function()
       assert.is_true(lim[f] > 0, f)
     end
     local f = io.open("/proc/sys/kernel/shmmni")
-    assert.are.equal(tonumber(f:read("l")), lim.shmmni)
+    assert.are.equal(tonumber(f:read("*l")), lim.shmmni)
     f:close()
     a:close()
   end)
 
   it("OS limits come back as nil, msg, errno", function()
     local k = H.key()
-    local s, msg, err = smo.open{ key = k, size = math.maxinteger, create = true }
+    local s, msg, err = smo.open{ key = k, size = H.MAXINT, create = true }
     assert.is_nil(s)
     assert.is_true(err == E.EINVAL or err == E.ENOMEM or err == E.ENOSPC)
     assert.matches("^shmget: ", msg)

@@ -26,9 +26,9 @@ describe("data access", function()
       local v = fmt:match("[fd]") and 1.5 or 100
       seg:fill(0, 16, 0xAA)
       seg:set(ctype, 3, v)
-      assert.are.equal(string.pack(fmt, v), seg:read(3, string.packsize(fmt)), ctype)
+      assert.are.equal(H.pack(fmt, v), seg:read(3, H.packsize(fmt)), ctype)
       assert.are.equal(v, seg:get(ctype, 3), ctype)
-      assert.are.equal(0xAA, seg:get("uint8_t", 3 + string.packsize(fmt)), ctype .. " wrote too far")
+      assert.are.equal(0xAA, seg:get("uint8_t", 3 + H.packsize(fmt)), ctype .. " wrote too far")
     end
   end)
 
@@ -46,6 +46,7 @@ describe("data access", function()
   end)
 
   it("64-bit unsigned values read as the same bits, and any get can be set back", function()
+    local why = H.needs("integers") if why then pending(why) return end
     seg:write(0, string.rep("\255", 8))
     assert.are.equal(-1, seg:get("uint64_t", 0))
     assert.are.equal(-1, seg:get("size_t", 0))
@@ -58,14 +59,14 @@ describe("data access", function()
   it("floats: exact integers and floats as numbers; inf and nan pass; overflow raises", function()
     seg:set("int32_t", 0, 3.0)
     assert.are.equal(3, seg:get("int32_t", 0))
-    assert.are.equal("integer", math.type(seg:get("int32_t", 0)))
+    assert.is_true(H.is_integer(seg:get("int32_t", 0)))
     seg:set("double", 0, 1 / 0)
     assert.are.equal(1 / 0, seg:get("double", 0))
     seg:set("float", 0, 0 / 0)
     local nan = seg:get("float", 0)
     assert.is_true(nan ~= nan)
     seg:set("float", 0, 0.1)
-    assert.are.equal(string.unpack("f", string.pack("f", 0.1)), seg:get("float", 0))
+    assert.are.equal(H.float32(0.1), seg:get("float", 0))
     assert.has_error(function() seg:set("float", 0, 1e39) end,
       "bad argument #3 to 'set' (value out of range for float)")
     assert.has_error(function() seg:set("int32_t", 0, 1.5) end,
@@ -97,6 +98,7 @@ describe("data access", function()
   end)
 
   it("pack and unpack use string.pack formats in place", function()
+    local why = H.needs("string.pack") if why then pending(why) return end
     local nxt = seg:pack(10, "<i4dz", -3, 2.5, "hi")
     assert.are.equal(10 + 4 + 8 + 3, nxt)
     local a, b, c, after = seg:unpack(10, "<i4dz")

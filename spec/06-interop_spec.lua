@@ -66,7 +66,7 @@ describe("sharing with a plain C program", function()
     seg:set("uint64_t", 32, 1234567890123)
     local out, ok = c("read", path, "L")
     assert.is_true(ok, out)
-    assert.are.same({ x = 1.25, seq = -5, name = "lua", big = 1234567890123 }, load(out)())
+    assert.are.same({ x = 1.25, seq = -5, name = "lua", big = 1234567890123 }, H.load(out)())
     seg:close()
     assert.is_nil(H.shm_by_key(smo.key(path, "L")))
   end)
@@ -80,10 +80,14 @@ describe("sharing with a plain C program", function()
     assert.is_false(created)
     assert.are.equal(2.5, seg:get("double", 0))
     assert.are.equal(77, seg:get("int32_t", 8))
-    assert.are.equal("from C", seg:unpack(12, "z"))
-    assert.are.equal(-1, seg:get("uint64_t", 32))  -- all bits set, as string.unpack reads it
+    assert.are.equal("from C", H.cstring(seg, 12))
+    if H.INTEGERS then
+      assert.are.equal(-1, seg:get("uint64_t", 32))  -- all bits set, as string.unpack reads it
+      seg:set("uint64_t", 32, seg:get("uint64_t", 32))  -- a get can always be written back
+    else   -- (2^64 - 1 is no double: the read raises, naming the range)
+      assert.matches("2%^53", H.raised(function() return seg:get("uint64_t", 32) end))
+    end
     assert.are.equal(1, seg:users())
-    seg:set("uint64_t", 32, seg:get("uint64_t", 32))  -- a get can always be written back
     seg:close()
     assert.is_not_nil(H.shm_by_key(k))   -- foreign: kept
     assert.is_nil(H.sem_by_key(k))       -- our bookkeeping is gone
@@ -102,7 +106,7 @@ describe("sharing with a plain C program", function()
     assert.are.equal(1, before.nsems)
     local seg = assert(smo.open{ key = k })
     local seg2 = assert(smo.open{ key = k })
-    assert.are.equal("from C", seg:unpack(12, "z"))
+    assert.are.equal("from C", H.cstring(seg, 12))
     -- no counter is possible: users() falls back to the kernel's attach count
     assert.are.equal(2, seg:users())
     seg:close() seg2:close()

@@ -34,7 +34,7 @@ describe("bad input", function()
     { "open with a string key", function() return smo.open{ key = "12" } end, "option 'key' must be an integer" },
     { "open with a fractional key", function() return smo.open{ key = 1.5 } end,
       "option 'key': number has no integer representation" },
-    { "open with a key beyond key_t", function() return smo.open{ key = 1 << 40 } end,
+    { "open with a key beyond key_t", function() return smo.open{ key = 0x10000000000 } end,
       "option 'key' out of range for key_t" },
     { "open with key and path", function() return smo.open{ key = K, path = "/tmp" } end,
       "give either option 'key' or 'path', not both" },
@@ -121,7 +121,8 @@ describe("bad input", function()
     { "write past the end", function() return seg:write(4095, "ab") end,
       "bad argument #2 to 'write' (a string of 2 bytes at offset 4095 runs past the end of the 4096-byte segment (room for 1))" },
     { "write at maxinteger", function() return seg:write(math.maxinteger, "a") end,
-      "bad argument #1 to 'write' (offset 9223372036854775807 out of range (0-byte access in a 4096-byte segment))" },
+      "bad argument #1 to 'write' (offset 9223372036854775807 out of range (0-byte access in a 4096-byte segment))",
+      needs = "integers" },
     { "fill with byte 256", function() return seg:fill(0, 10, 256) end,
       "bad argument #3 to 'fill' (byte must be 0..255)" },
     { "fill past the end", function() return seg:fill(1, 4096) end,
@@ -131,7 +132,8 @@ describe("bad input", function()
     { "get a double over the end", function() return seg:get("double", 4089) end,
       "bad argument #2 to 'get' (offset 4089 out of range (8-byte access in a 4096-byte segment))" },
     { "get at mininteger", function() return seg:get("int", math.mininteger) end,
-      "bad argument #2 to 'get' (offset -9223372036854775808 out of range (4-byte access in a 4096-byte segment))" },
+      "bad argument #2 to 'get' (offset -9223372036854775808 out of range (4-byte access in a 4096-byte segment))",
+      needs = "integers" },
     { "get an unknown C type", function() return seg:get("float128", 0) end,
       "bad argument #1 to 'get' (unknown C type 'float128')" },
     { "get a pointer type", function() return seg:get("char *", 0) end,
@@ -146,7 +148,7 @@ describe("bad input", function()
       "bad argument #3 to 'set' (boolean expected, got number)" },
     { "set -1 into uint8_t", function() return seg:set("uint8_t", 0, -1) end,
       "bad argument #3 to 'set' (value -1 out of range for uint8_t)" },
-    { "set 2^32 into uint32_t", function() return seg:set("uint32_t", 0, 1 << 32) end,
+    { "set 2^32 into uint32_t", function() return seg:set("uint32_t", 0, 0x100000000) end,
       "bad argument #3 to 'set' (value 4294967296 out of range for uint32_t)" },
     { "set without a value", function() return seg:set("int32_t", 0) end,
       "bad argument #3 to 'set' (number expected, got no value)" },
@@ -166,9 +168,9 @@ describe("bad input", function()
     { "a method on a table", function() return seg.read({}, 0) end,
       "bad argument #1 to 'read' (smobject expected, got table)" },
     { "a method on another userdata", function() return seg.read(io.stdout, 0) end,
-      "bad argument #1 to 'read' (smobject expected, got FILE*)" },
+      "bad argument #1 to 'read' (smobject expected, got " .. H.FILE_T .. ")" },
     { "__gc on another userdata", function() return getmetatable(seg).__gc(io.stdout) end,
-      "bad argument #1 to '__gc' (smobject expected, got FILE*)" },
+      "bad argument #1 to '__gc' (smobject expected, got " .. H.FILE_T .. ")" },
     -- closed, read-only and unattached handles
     { "read a closed handle", function() return closed:read(0) end, "attempt to use a closed smobject" },
     { "users of a closed handle", function() return closed:users() end, "attempt to use a closed smobject" },
@@ -194,9 +196,15 @@ describe("bad input", function()
   it("has at least 50 cases", function() assert.is_true(#CASES >= 50) end)
 
   for _, case in ipairs(CASES) do
-    it(case[1] .. " raises: " .. case[3], function()
-      assert.are.equal(case[3], raised(case[2]))
-    end)
+    -- (seg:pack/unpack without string.pack only say so: their cases are pending there)
+    local why = case.needs and H.needs(case.needs) or case[1]:match("^u?n?pack ") and H.needs("string.pack")
+    if why then
+      pending(case[1] .. " raises: " .. case[3] .. " (" .. why .. ")")
+    else
+      it(case[1] .. " raises: " .. case[3], function()
+        assert.are.equal(case[3], raised(case[2]))
+      end)
+    end
   end
 
   -- OS failures: nil, "call: strerror" (and what to do, after a colon), errno

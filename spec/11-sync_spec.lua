@@ -299,8 +299,8 @@ describe("synchronisation", function()
       local torn = 0
       for _ = 1, 200000 do
         local bytes = seg:read(0, 64)
-        local first = string.unpack("<i8", bytes)
-        if string.unpack("<i8", bytes, 57) ~= first then torn = torn + 1 end
+        local first = H.le_int(bytes)
+        if H.le_int(bytes, 57) ~= first then torn = torn + 1 end
         if torn > 0 then break end
       end
       seg:atomic_store("uint32_t", 128, 1)

@@ -187,10 +187,10 @@ describe("views", function()
     local v = seg:view(T)
     v.x, v.name = 1, "p"
     local names = {}
-    for k in pairs(v) do names[#names + 1] = k end
+    for k in H.pairs(v) do names[#names + 1] = k end   -- (v:pairs() where pairs ignores __pairs)
     assert.are.same({ "x", "seq", "small", "ok", "name", "gps", "m", "counter" }, names)
     local idx = {}
-    for i, row in pairs(v.m) do idx[#idx + 1] = i .. ":" .. #row end
+    for i, row in H.pairs(v.m) do idx[#idx + 1] = i .. ":" .. #row end
     assert.are.same({ "0:3", "1:3" }, idx)
     assert.are.equal('struct sample @0 { x = 1.0, seq = 0, small = 0, ok = false, name = "p", gps = { lat = 0.0, lon = 0.0 }, m = { { 0, 0, 0 }, { 0, 0, 0 } }, counter = 0 }',
       tostring(v))

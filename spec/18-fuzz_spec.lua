@@ -24,7 +24,7 @@ local smo = H.smo
 
 local function env_int(name, default)
   local v = os.getenv(name)
-  return v and math.tointeger(tonumber(v)) or default
+  return v and H.to_integer(tonumber(v)) or default
 end
 
 local UNDER_VALGRIND = H.LUA:find("valgrind", 1, true) ~= nil
@@ -42,7 +42,7 @@ local SCRIPT = H.ROOT .. "/spec/children/fuzz_batch.lua"
 local AFTER = H.ROOT .. "/spec/children/fuzz_after.lua"
 local q = H.shell_quote
 -- Without address randomisation a crash on a wild pointer replays more alike.
-local NORAND = os.execute("setarch -R true 2>/dev/null") and "setarch -R " or ""
+local NORAND = H.execute("setarch -R true 2>/dev/null") and "setarch -R " or ""
 
 local CATEGORY = {
   crash = "crash", ["cli-crash"] = "crash", ["side-crash"] = "crash", ["next-user-crash"] = "crash",
@@ -62,7 +62,7 @@ local function rows(file)
   local out = {}
   local f = io.open(file)
   if not f then return out end
-  f:read("l")
+  f:read("*l")
   for line in f:lines() do
     local w = {}
     for x in line:gmatch("%S+") do w[#w + 1] = tonumber(x) end
@@ -96,7 +96,7 @@ local function ftok_keys(path)
   local base = assert(smo.key(path, 1))
   local out = {}
   for proj = 0, 255 do
-    local v = (base & 0x00ffffff) | (proj << 24)
+    local v = base % 0x1000000 + proj * 0x1000000   -- (base & 0x00ffffff) | (proj << 24)
     if v >= 0x80000000 then v = v - 0x100000000 end
     out[#out + 1] = v
   end
@@ -230,8 +230,9 @@ local sides = {}      -- the long-wait checks the batches started
 local VERBOSE = os.getenv("SMO_FUZZ_VERBOSE")
 
 local function replay_line(b, skip)
-  return ("SMO_FUZZ_SEED=%d SMO_FUZZ_ONLY=%d SMO_FUZZ_BATCH_CALLS=%d%s lua5.4 /usr/bin/busted spec/18-fuzz_spec.lua")
-    :format(SEED, b, PER_BATCH, #skip > 0 and (" SMO_FUZZ_SKIP=" .. table.concat(skip, ",")) or "")
+  return ("SMO_FUZZ_SEED=%d SMO_FUZZ_ONLY=%d SMO_FUZZ_BATCH_CALLS=%d%s %s /usr/bin/busted%s spec/18-fuzz_spec.lua")
+    :format(SEED, b, PER_BATCH, #skip > 0 and (" SMO_FUZZ_SKIP=" .. table.concat(skip, ",")) or "", H.LUA,
+      H.LUA54 and "" or " --ignore-lua")
 end
 
 local function note(kind, run, src, msg, repro)
@@ -256,7 +257,7 @@ end
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -270,7 +271,7 @@ local function after_batch(lane, run, log, normal)
     if log.pid and r.cpid == log.pid and not lane.ours[r.key] then
       if r.key ~= 0 then
         note("stray-key", run, "", ("a segment at key 0x%08x, outside the keys the batch was given (a key was " ..
-          "truncated or misread)"):format(r.key & 0xffffffff))
+          "truncated or misread)"):format(r.key % 0x100000000))
       elseif not log.persist[r.id] then
         if r.size == 312 then
           note("orphan-lock-segment", run, "", ("lock segment %d (312 bytes) outlived its creator"):format(r.id))
@@ -345,7 +346,7 @@ local function finish(lane)
   after_batch(lane, run, log, normal)
   local idx = crashed_at and tonumber(crashed_at:match("^(%d+)"))
   if idx and idx > 0 and #run.skip + 1 < MAX_RUNS then
-    local skip = { table.unpack(run.skip) }
+    local skip = { H.unpack(run.skip) }
     skip[#skip + 1] = idx
     start(lane, run.b, skip)
   end
@@ -382,7 +383,7 @@ local function run_all()
     for n in SKIP0:gmatch("%d+") do skip[#skip + 1] = tonumber(n) end
     queue[1] = { b = ONLY, skip = skip }
   else
-    for b = 1, math.max(1, (CALLS + PER_BATCH - 1) // PER_BATCH) do queue[#queue + 1] = { b = b, skip = {} } end
+    for b = 1, math.max(1, H.idiv(CALLS + PER_BATCH - 1, PER_BATCH)) do queue[#queue + 1] = { b = b, skip = {} } end
   end
   totals.batches = #queue
   for i = 1, math.max(1, math.min(JOBS, #queue)) do lanes[i] = new_lane(i) end

@@ -17,7 +17,8 @@ local SYSV = { "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtime
 local CHILD = H.ROOT .. "/spec/children/killpoint.lua"
 local NEXT = H.ROOT .. "/spec/children/kp_next.lua"
 local q = H.shell_quote
-local LUA = H.LUA:find("valgrind", 1, true) and "lua5.4" or H.LUA   -- strace and valgrind do not mix
+-- (strace and valgrind do not mix: the interpreter valgrind would run)
+local LUA = H.LUA:find("valgrind", 1, true) and H.LUA:match("(%S+)$") or H.LUA
 
 -- Whether strace can kill a process before a given call (the syscall that
 -- smo.bookkeeping makes first): nil, or why not.
@@ -33,7 +34,7 @@ local MISSING = strace_missing()
 local function read_file(path)
   local f = io.open(path)
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -41,7 +42,7 @@ end
 local function sysvipc(file)
   local rows = {}
   local f = assert(io.open(file))
-  f:read("l")
+  f:read("*l")
   for line in f:lines() do
     local w = {}
     for x in line:gmatch("%S+") do w[#w + 1] = tonumber(x) end

@@ -16,9 +16,7 @@ local HERE = debug.getinfo(1, "S").short_src
 local function child(code)
   local prelude = "local smo = require('smobject') local core = require('smobject.core') "
   local cmd = H.child_env() .. "exec " .. H.LUA .. " -e " .. H.shell_quote(prelude .. code) .. " 2>&1"
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local _, how, rc = p:close()
+  local out, _, how, rc = H.popen(cmd)
   return out, how, rc
 end
 
@@ -39,9 +37,7 @@ end
 
 -- The smo command in a child; returns output, "exit"/"signal", code.
 local function smo_cmd(args)
-  local p = io.popen(H.child_env() .. "exec " .. H.LUA .. " " .. H.ROOT .. "/bin/smo " .. args .. " 2>&1")
-  local out = p:read("a")
-  local _, how, rc = p:close()
+  local out, _, how, rc = H.popen(H.child_env() .. "exec " .. H.LUA .. " " .. H.ROOT .. "/bin/smo " .. args .. " 2>&1")
   return out, how, rc
 end
 
@@ -74,6 +70,8 @@ describe("5. array sizes", function()
   teardown(H.cleanup_all)
 
   it("that wrap around are refused, naming the declaration (was: a 4-byte layout read outside the segment)", function()
+    -- (the sizes here are beyond 2^53: double runtimes refuse the constants themselves)
+    local why = H.needs("integers") if why then pending(why) return end
     dies_with("smo.struct: array 'a' is too large (4611686018427387905 elements of 4 bytes, more than 2^53 bytes) at line 1, column 7",
       ([[local seg = assert(smo.open{ key = %d, size = 4096, create = true })
         local T = smo.struct("int a[4611686018427387905];")
@@ -88,6 +86,8 @@ describe("5. array sizes", function()
   end)
 
   it("are overflow-checked in every spelling and product", function()
+    -- (the sizes here are beyond 2^53: double runtimes refuse the constants themselves)
+    local why = H.needs("integers") if why then pending(why) return end
     local cases = {
       { "int a[0x4000000000000001];",
         "smo.struct: array 'a' is too large (4611686018427387905 elements of 4 bytes, more than 2^53 bytes) at line 1, column 7" },
@@ -129,6 +129,8 @@ describe("5. array sizes", function()
   end)
 
   it("in a header make smo watch fail with a message (was: SIGBUS)", function()
+    -- (the sizes here are beyond 2^53: double runtimes refuse the constants themselves)
+    local why = H.needs("integers") if why then pending(why) return end
     local seg = assert(smo.open{ key = k, size = 4096, create = true })
     local header = write_file("big.h", "struct big { int n; int a[4611686018427387905]; };\n")
     local out, how, rc = smo_cmd(("watch 0x%x --struct %s --count 1 --interval 0"):format(k, header))
@@ -177,7 +179,7 @@ describe("6. a view", function()
       function() return v:atomic_load("seq") end, function() return v:atomic_add("seq", 1) end,
       function() return v:snapshot("seq") end, function() return v:publish("seq", function() end) end,
       function() return v:wake("seq") end, function() return v:offsetof("x") end,
-      function() for _ in pairs(v) do end end,
+      function() for _ in H.pairs(v) do end end,
     }
     for i, use in ipairs(uses) do assert.are.equal(stale, raised(use), "use " .. i) end
     assert.matches("%(earlier attachment%)$", tostring(v))
@@ -241,7 +243,7 @@ describe("7. deep layouts", function()
     assert.are.equal(9, p.x)
     assert.matches("@0 { a = { a = { a = ", tostring(v))
     local n = 0
-    for _ in pairs(v) do n = n + 1 end
+    for _ in H.pairs(v) do n = n + 1 end
     assert.are.equal(2, n)
     assert.are.equal("smo.struct: layout nested deeper than 100 levels",
       raised(function() smo.struct{ { "a", T } } end))
@@ -307,12 +309,12 @@ describe("8. layouts", function()
     dies_with("bad argument #1 to 'view' (struct or array layout expected, got table)",
       ([[local seg = assert(smo.open{ key = %d, size = 4096, create = true })
         local T = smo.struct("int x;")
-        local forged = { kind = "array", count = 1 << 40, size = 4, align = 4,
+        local forged = { kind = "array", count = 0x10000000000, size = 4, align = 4,
                          elem = smo.struct("int x;"):typeof("x"), name = "int[]" }
         local mt = getmetatable(T)
         if type(mt) == "table" then setmetatable(forged, mt) end
         local v = seg:view(forged)
-        print(v[1 << 39], "REACHED")]]):format(k))
+        print(v[0x8000000000], "REACHED")]]):format(k))
   end)
 
   it("are validated in C when compiled, whoever made the description", function()
@@ -320,8 +322,8 @@ describe("8. layouts", function()
       local int = { kind = "scalar", ctype = "int32_t", size = 4 }
       local function field(t) t.name = t.name or "x" return t end
       local bad = {
-        { kind = "array", size = 4, count = 1 << 40, elem = int },
-        { kind = "array", size = 1 << 62, count = 1 << 60, elem = int },
+        { kind = "array", size = 4, count = 0x10000000000, elem = int },
+        { kind = "array", size = 0x4000000000000000, count = 0x1000000000000000, elem = int },
         { kind = "struct", size = 8, fields = { field{ kind = "scalar", ctype = "double", size = 8, offset = 8000 } } },
         { kind = "struct", size = 8, fields = { field{ kind = "scalar", ctype = "double", size = 8, offset = -8 } } },
         { kind = "struct", size = 1, fields = { field{ kind = "scalar", ctype = "double", size = 1, offset = 0 } } },
@@ -395,11 +397,11 @@ describe("14. bad input", function()
   it("raises clear errors, never Lua's internal ones", function()
     local cases = {
       { function() smo.struct("int a[99999999999999999999]") end,
-        "smo.struct: integer constant '99999999999999999999' is too large at line 1, column 7" },
+        "smo.struct: integer constant '99999999999999999999' is too large at line 1, column 7", needs = "integers" },
       { function() seg.view(42, T) end, "bad argument #1 to 'view' (smobject expected, got number)" },
       { function() seg.view({}, T) end, "bad argument #1 to 'view' (smobject expected, got table)" },
       { function() core.methods.view(42, T) end, "bad argument #1 to 'view' (smobject expected, got number)" },
-      { function() seg.view(io.stdout, T) end, "bad argument #1 to 'view' (smobject expected, got FILE*)" },
+      { function() seg.view(io.stdout, T) end, "bad argument #1 to 'view' (smobject expected, got " .. H.FILE_T .. ")" },
       { function() v.atomic_add(42, "seq", 1) end, "bad argument #1 to 'atomic_add' (smobject view expected, got number)" },
       { function() v.snapshot({}, "seq") end, "bad argument #1 to 'snapshot' (smobject view expected, got table)" },
       { function() v.offsetof(seg, "x") end, "bad argument #1 to 'offsetof' (smobject view expected, got smobject)" },
@@ -418,7 +420,11 @@ describe("14. bad input", function()
       { function() smo.array(T, 0) end, "bad argument #2 to 'array' (count must be positive, got 0)" },
     }
     for i, c in ipairs(cases) do
-      assert.are.equal(c[2], raised(c[1]), "case " .. i)
+      if c.needs and H.needs(c.needs) then
+        assert.has_error(c[1])   -- (its message names the runtime's own limit)
+      else
+        assert.are.equal(c[2], raised(c[1]), "case " .. i)
+      end
     end
   end)
 
@@ -450,8 +456,8 @@ describe("14. bad input", function()
       end
       local layouts = f == smo.struct and { res } or res
       for _, L in pairs(layouts) do
-        if math.type(L.size) ~= "integer" or L.size < 1 or L.size > 2 ^ 53 or math.type(L.align) ~= "integer"
-            or L.align < 1 or L.align > 2 ^ 28 or L.align & (L.align - 1) ~= 0 then
+        if not H.is_integer(L.size) or L.size < 1 or L.size > 2 ^ 53 or not H.is_integer(L.align)
+            or L.align < 1 or L.align > 2 ^ 28 or H.band(L.align, L.align - 1) ~= 0 then
           bad[#bad + 1] = ("%q -> size %s, align %s"):format(src, tostring(L.size), tostring(L.align))
         end
       end
@@ -510,7 +516,10 @@ describe("14. bad input", function()
         local a, b, c = pick(), pick(), pick()
         if n == "wait" then c = 0 elseif n == "snapshot" then b = 0 end   -- no sleeping
         check(n, pcall(function() return w[n](w, a, b, c) end))
-        check(n .. " on a bad self", pcall(function() return w[n](a, b, c) end))
+        -- (on a bad self the arguments shift by one: wait's timeout is then the
+        -- fourth, and without it wait(v, "seq", 0) would sleep for ever)
+        local d = n == "wait" and 0 or nil
+        check(n .. " on a bad self", pcall(function() return w[n](a, b, c, d) end))
       elseif r == 3 then
         local a, b = pick(), pick()
         check("view", pcall(function() return seg:view(a, b) end))

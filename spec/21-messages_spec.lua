@@ -8,6 +8,13 @@ local smo = H.smo
 local raised = H.raised
 local SRC = debug.getinfo(1, "S").short_src
 
+-- Without string.pack (5.1, 5.2, LuaJIT) seg:pack and seg:unpack only say
+-- so: their tests are pending there, with the reason.
+local NOPACK = H.needs("string.pack")
+local function it_pack(name, fn)
+  if NOPACK and name:find("pack", 1, true) then pending(name .. " (" .. NOPACK .. ")") else it(name, fn) end
+end
+
 -- The full message of the error fn raises (position included).
 local function full_error(fn)
   local ok, err = pcall(fn)
@@ -45,8 +52,8 @@ describe("messages of the methods written in Lua", function()
   describe("on a value that is not a handle", function()
     for name, call in pairs(FIELD_CALLS) do
       for _, bad in ipairs({ 42, "x", {}, false, io.stdout }) do
-        local tname = io.type(bad) and "FILE*" or type(bad)
-        it(name .. " on a " .. tname .. " says it is not a smobject, as read does", function()
+        local tname = io.type(bad) and H.FILE_T or type(bad)
+        it_pack(name .. " on a " .. tname .. " says it is not a smobject, as read does", function()
           local expected = ("bad argument #1 to '%s' (smobject expected, got %s)"):format(name, tname)
           assert.are.equal(expected, raised(function() return call(bad) end))
           -- the C method says the same
@@ -54,37 +61,39 @@ describe("messages of the methods written in Lua", function()
             raised(function() return M.read(bad, 0) end))
         end)
       end
-      it(name .. " on nil says so", function()
+      it_pack(name .. " on nil says so", function()
         assert.are.equal(("bad argument #1 to '%s' (smobject expected, got nil)"):format(name),
           raised(function() return call(nil) end))
       end)
     end
 
-    it("seg.with_lock({}, f) names with_lock and the table", function()
+    it_pack("seg.with_lock({}, f) names with_lock and the table", function()
       assert.are.equal("bad argument #1 to 'with_lock' (smobject expected, got table)",
         raised(function() return seg.with_lock({}, noop) end))
     end)
 
-    it("getmetatable(seg).__index.pack(42, 0, 'i4') names pack and the number", function()
+    it_pack("getmetatable(seg).__index.pack(42, 0, 'i4') names pack and the number", function()
       assert.are.equal("bad argument #1 to 'pack' (smobject expected, got number)",
         raised(function() return getmetatable(seg).__index.pack(42, 0, "i4") end))
     end)
 
-    it("a method call on a bad self says 'calling ... on bad self', as the C methods do", function()
+    it_pack("a method call on a bad self says 'calling ... on bad self', as the C methods do", function()
       local fake = setmetatable({}, { __index = M })
       assert.are.equal("calling 'read' on bad self (smobject expected, got table)",
         raised(function() local _ = fake:read(0) end))
-      assert.are.equal("calling 'pack' on bad self (smobject expected, got table)",
-        raised(function() local _ = fake:pack(0, "i4", 1) end))
-      assert.are.equal("calling 'unpack' on bad self (smobject expected, got table)",
-        raised(function() local _ = fake:unpack(0, "i4") end))
+      if not NOPACK then
+        assert.are.equal("calling 'pack' on bad self (smobject expected, got table)",
+          raised(function() local _ = fake:pack(0, "i4", 1) end))
+        assert.are.equal("calling 'unpack' on bad self (smobject expected, got table)",
+          raised(function() local _ = fake:unpack(0, "i4") end))
+      end
       assert.are.equal("calling 'with_lock' on bad self (smobject expected, got table)",
         raised(function() local _ = fake:with_lock(noop) end))
       assert.are.equal("calling 'publish' on bad self (smobject expected, got table)",
         raised(function() local _ = fake:publish(0, noop) end))
     end)
 
-    it("a tail call (return seg:unpack(...)) is numbered as the usual forms are", function()
+    it_pack("a tail call (return seg:unpack(...)) is numbered as the usual forms are", function()
       -- (a Lua function cannot see how it was tail-called: a bad self is taken
       -- as a field call, any other argument as a method call)
       assert.are.equal("bad argument #1 to 'pack' (smobject expected, got number)",
@@ -98,10 +107,10 @@ describe("messages of the methods written in Lua", function()
 
   describe("on a closed handle", function()
     for name, call in pairs(FIELD_CALLS) do
-      it(name .. " says the smobject is closed", function()
+      it_pack(name .. " says the smobject is closed", function()
         assert.are.equal("attempt to use a closed smobject", raised(function() return call(closed) end))
       end)
-      it(name .. " before create/access says so, as the C methods do", function()
+      it_pack(name .. " before create/access says so, as the C methods do", function()
         assert.are.equal("attempt to use a closed smobject (not attached yet: call create() or access())",
           raised(function() return call(unattached) end))
       end)
@@ -182,12 +191,12 @@ describe("messages of the methods written in Lua", function()
         "bad argument #2 to 'unpack' (offset 5000 out of range (4-byte access in a 4096-byte segment))" },
     }
     for _, case in ipairs(CASES) do
-      it(case[1] .. " raises: " .. case[3], function()
+      it_pack(case[1] .. " raises: " .. case[3], function()
         assert.are.equal(case[3], raised(case[2]))
       end)
     end
 
-    it("a failed publish leaves the counter alone", function()
+    it_pack("a failed publish leaves the counter alone", function()
       seg:set("uint32_t", 0, 6)
       pcall(seg.publish, seg, 0, 5)
       pcall(ro.publish, ro, 0, noop)
@@ -195,7 +204,7 @@ describe("messages of the methods written in Lua", function()
       seg:set("uint32_t", 0, 0)
     end)
 
-    it("a failed pack writes nothing", function()
+    it_pack("a failed pack writes nothing", function()
       seg:fill(0, 16, 0xAA)
       pcall(seg.pack, seg, 0, "i4i4", 1, {})
       pcall(seg.pack, seg, 4094, "i4", 1)
@@ -203,7 +212,8 @@ describe("messages of the methods written in Lua", function()
       assert.are.equal(("\xAA"):rep(16), seg:read(0, 16))
     end)
 
-    it("fn may still yield inside with_lock and publish (the methods stay yieldable)", function()
+    it_pack("fn may still yield inside with_lock and publish (the methods stay yieldable)", function()
+      local why = H.needs("yield across pcall") if why then pending(why) return end
       local co = coroutine.wrap(function()
         local a = seg:with_lock(function() return coroutine.yield("locked") end)
         local b = seg:publish(0, function() return coroutine.yield("odd") end)
@@ -221,12 +231,12 @@ describe("messages of the methods written in Lua", function()
       seg:set("uint32_t", 0, 0)
     end)
 
-    it("integral floats are offsets, as for the C methods", function()
+    it_pack("integral floats are offsets, as for the C methods (pack, unpack)", function()
       assert.are.equal(8, seg:pack(4.0, "i4", 7))
       local v, nxt = seg:unpack(4.0, "i4")
       assert.are.equal(7, v)
       assert.are.equal(8, nxt)
-      assert.are.equal("integer", math.type(nxt))
+      assert.is_true(H.is_integer(nxt))
       assert.are.equal(12, select(2, seg:unpack(8.0, "i4")))
     end)
   end)
@@ -257,14 +267,14 @@ describe("messages of the methods written in Lua", function()
       { "a C method (read), for comparison", function() seg:read(5000) end },
     }
     for _, case in ipairs(CASES) do
-      it(case[1] .. " points at the caller's line", function()
+      it_pack(case[1] .. " points at the caller's line", function()
         local expected = ("%s:%d: "):format(SRC, debug.getinfo(case[2], "S").linedefined)
         local msg = full_error(case[2])
         assert.are.equal(expected, msg:sub(1, #expected), msg)
       end)
     end
 
-    it("errors of fn keep fn's own position (with_lock, publish)", function()
+    it_pack("errors of fn keep fn's own position (with_lock, publish)", function()
       local boom = function() error("boom") end
       local at = debug.getinfo(boom, "S").linedefined
       assert.are.equal(("%s:%d: boom"):format(SRC, at), full_error(function() seg:with_lock(boom) end))
@@ -293,9 +303,9 @@ describe("integer arguments of the access methods", function()
     assert.are.equal(4096 - 6, #seg:read(6.0))
     seg:set("int32_t", 8.0, 3.0)
     assert.are.equal(3, seg:get("int32_t", 8.0))
-    assert.are.equal("integer", math.type(seg:get("int32_t", 8)))
+    assert.is_true(H.is_integer(seg:get("int32_t", 8)))
     seg:set("uint64_t", 16.0, 2^40)
-    assert.are.equal(1 << 40, seg:get("uint64_t", 16))
+    assert.are.equal(0x10000000000, seg:get("uint64_t", 16))
     seg:set("int8_t", -0.0 + 24, -5.0)
     assert.are.equal(-5, seg:get("int8_t", 24))
     seg:write(32.0, "xy")

@@ -7,18 +7,19 @@ local H = require("spec.helpers")
 local smo = H.smo
 
 local SMO = H.ROOT .. "/bin/smo"
+-- The largest integer an argument can be: math.maxinteger on 5.3+, 2^53 where
+-- numbers are doubles (beyond it smo refuses the number as not an integer).
+local BIGINT = H.INTEGERS and "9223372036854775807" or "9007199254740992"
 
 -- Runs smo with the given argument list (each quoted); returns code, stdout, stderr.
 local function smo_run(args)
   local q = {}
   for i, a in ipairs(args) do q[i] = H.shell_quote(a) end
   local errf = H.tmpdir() .. "/smo-stderr"
-  local p = io.popen(H.child_env() .. "timeout 20 " .. H.LUA .. " " .. SMO .. " " .. table.concat(q, " ")
+  local out, _, _, code = H.popen(H.child_env() .. "timeout 20 " .. H.LUA .. " " .. SMO .. " " .. table.concat(q, " ")
     .. " 2>" .. errf)
-  local out = p:read("a")
-  local _, _, code = p:close()
   local f = assert(io.open(errf))
-  local err = f:read("a")
+  local err = f:read("*a")
   f:close()
   return code, out, err
 end
@@ -34,7 +35,7 @@ end
 -- No traceback, no Lua location, one "smo: " message first.
 local function assert_clean(what, err)
   assert.is_nil(err:match("traceback"), what .. ": " .. err)
-  assert.is_nil(err:match("lua5%.4:"), what .. ": " .. err)
+  assert.is_nil(err:match("^lua5%.%d:") or err:match("\nlua5%.%d:") or err:match("luajit:"), what .. ": " .. err)
   assert.is_nil(err:match("%.lua:%d+:"), what .. ": " .. err)
   assert.is_nil(err:match("bin/smo:%d+:"), what .. ": " .. err)
   assert.matches("^smo: ", err, 1, false, what)
@@ -105,7 +106,7 @@ describe("smo with hostile arguments #slow", function()
       { { "dump", K, "" }, 2, "smo: OFFSET must be a non%-negative integer, got ''" },
       { { "dump", K, "0", "99999999999999999999" }, 2, "smo: LEN must be a non%-negative integer" },
       { { "dump", K, "0", "-5" }, 2, "smo: LEN must be a non%-negative integer" },
-      { { "dump", K, "9223372036854775807" }, 1, "smo: offset 9223372036854775807 is past the end of the 100%-byte segment" },
+      { { "dump", K, BIGINT }, 1, "smo: offset " .. BIGINT .. " is past the end of the 100%-byte segment" },
       { { "dump", K, "--x" }, 2, "smo: unknown option %-%-x" },
       { { "dump", K, "1", "2", "3" }, 2, "smo: dump takes SEGMENT" },
       { { "dump", "id:99999999999999999999" }, 2, "smo: bad id" },
@@ -176,7 +177,7 @@ describe("smo with hostile arguments #slow", function()
     code, out = smo_run({ "dump", K, "0x60", "0x10" })
     assert.are.equal(0, code)
     assert.are.equal("00000060  00 00 00 00                                      ....\n", out)
-    code, out = smo_run({ "dump", K, "0", "9223372036854775807" })
+    code, out = smo_run({ "dump", K, "0", BIGINT })
     assert.are.equal(0, code)
     assert.are.equal(7, select(2, out:gsub("\n", "")))
     code, out = smo_run({ "stat", "id:" .. seg:shmid() })
@@ -192,18 +193,18 @@ describe("smo with hostile arguments #slow", function()
     local pidf = H.tmpdir() .. "/watch-int.pid"
     os.execute(("%stimeout 20 %s %s watch %s --struct %s --interval 0.05 >/dev/null 2>%s & echo $! > %s"):format(
       H.child_env(), H.LUA, SMO, K, hdr.s, errf, pidf))
-    local pid = assert(tonumber(assert(io.open(pidf)):read("l")))
+    local pid = assert(tonumber(assert(io.open(pidf)):read("*l")))
     H.sleep(0.5)
     assert.is_true(H.alive(pid), "watch is not running")
     os.execute("kill -INT " .. pid)
     assert.is_true(H.wait_exit(pid, 10), "watch did not stop")
     local f = assert(io.open(errf))
-    local err = f:read("a")
+    local err = f:read("*a")
     f:close()
     -- (under make test-valgrind, valgrind's own report lines are not ours)
     assert.are.equal("", (err:gsub("==%d+==[^\n]*\n?", "")))
     -- the exit code, from a shell that waits for it
-    local code = select(3, os.execute(("sh -c '%s%s %s watch %s --struct %s --interval 0.05 --count 400 >/dev/null 2>&1 & p=$!; "
+    local code = select(3, H.execute(("sh -c '%s%s %s watch %s --struct %s --interval 0.05 --count 400 >/dev/null 2>&1 & p=$!; "
       .. "sleep 0.5; kill -INT $p; wait $p'"):format(H.child_env():gsub("'", "'\\''"), H.LUA, SMO, K, hdr.s)))
     assert.are.equal(130, code)
   end)
@@ -212,7 +213,7 @@ describe("smo with hostile arguments #slow", function()
     local seed = tonumber(os.getenv("SMO_ARGS_SEED")) or os.time()
     print(("\n(smo argument fuzz seed %d; rerun with SMO_ARGS_SEED=%d)"):format(seed, seed))
     math.randomseed(seed)
-    finally(function() math.randomseed() end)   -- keys of later specs stay random
+    finally(H.reseed)   -- keys of later specs stay random
     local function pick(t) return t[math.random(#t)] end
     local segments = { K, "id:99999999999999999999", "id:-1", "0x10000000000000005", "99999999999999999999",
       "-1", "", "key:", dir .. ":0", dir .. ":1.5", "--bogus", "/no/such:1" }

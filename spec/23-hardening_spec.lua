@@ -50,7 +50,7 @@ describe("hardening", function()
         assert.are.equal(0, seg:atomic_load("uint32_t", 0) % 2)
         assert.is_false(other:holds_lock())
         local bytes = assert(seg:snapshot(0, 8, 64))
-        for f = 0, 7 do assert.are.equal(9, (string.unpack("<i8", bytes, f * 8 + 1))) end
+        for f = 0, 7 do assert.are.equal(9, H.le_int(bytes, f * 8 + 1)) end
         assert.is_true(all_fields(9))
         other:close()
       end)
@@ -131,7 +131,7 @@ describe("hardening", function()
     local function child(code)
       local out, ok = H.run(code)
       assert(ok, out)
-      return math.tointeger(tonumber(out:match("(%d+)")))
+      return H.to_integer(tonumber(out:match("(%d+)")))
     end
 
     it("finds and removes only orphans: never attached, or smobject's lock segment", function()
@@ -142,7 +142,7 @@ describe("hardening", function()
         #include <sys/shm.h>
         int main(void) { printf("%d\n", shmget(IPC_PRIVATE, 64, IPC_CREAT | 0600)); return 0; }
       ]])
-      local never = math.tointeger(tonumber((H.sh(exe))))
+      local never = H.to_integer(tonumber((H.sh(exe))))
       -- a lock segment whose bookkeeping set was removed behind smobject's back
       local lockseg = child([[
         local smo = require("smobject")

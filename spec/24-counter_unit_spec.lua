@@ -18,7 +18,7 @@ describe("the counter unit", function()
     if not have_cc() then pending("needs cc") return end
     local root = H.shell_quote(H.ROOT)
     local f = assert(io.open(H.ROOT .. "/tests/counter_test.c"))
-    local source = f:read("a")
+    local source = f:read("*a")
     f:close()
     local exe = H.compile("counter_test", source,
       "-Wextra -Werror -I " .. root .. "/csrc " .. root .. "/csrc/counter.c " .. root .. "/csrc/lock.c "
@@ -51,7 +51,7 @@ describe("the counter unit", function()
   it("exports nothing but luaopen_* from the module, however it is built", function()
     local _, has_nm = H.sh("command -v nm")
     if not have_cc() or not has_nm then pending("needs cc and nm") return end
-    local inc = os.getenv("LUA_INC") or "/usr/include/lua5.4"
+    local inc = H.lua_inc()
     if not io.open(inc .. "/lua.h") then pending("needs the Lua headers") return end
     assert.are.same({ "luaopen_smobject_core" }, exported(H.ROOT .. "/" .. H.BUILD .. "/smobject/core.so"))
     local so = H.tmpdir() .. "/plain-core.so"

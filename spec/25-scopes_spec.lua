@@ -145,7 +145,7 @@ describe("scopes", function()
     assert.are.equal(64, ns:type("struct pose[4]").size)
     assert.are.equal(4, ns:type("uint32_t").size)
     local names = {}
-    for k, T in pairs(ns) do names[#names + 1] = k .. "=" .. T.size end
+    for k, T in H.pairs(ns) do names[#names + 1] = k .. "=" .. T.size end   -- (ns:pairs() before 5.2)
     assert.are.same({ "pose=16", "pose_t=16", "word=4", "gps=16" }, names)
     assert.are.equal("smobject scope (5 names)", tostring(ns))
     assert.is_nil(ns.nope)

@@ -52,7 +52,8 @@ describe("the public surface", function()
   end)
 
   it("View:format shows the values, or a copy, or a copy of one member", function()
-    local seg <close> = assert(smo.open{ key = smo.PRIVATE, size = 64, create = true })
+    local seg = assert(smo.open{ key = smo.PRIVATE, size = 64, create = true })
+    finally(function() seg:close() end)
     local v = seg:view(smo.struct("struct p { int32_t a; double x[2]; char n[4]; }"))
     v.a, v.x[1], v.n = 7, 2.5, "bot"
     assert.are.equal('{ a = 7, x = { 0.0, 2.5 }, n = "bot" }', v:format())

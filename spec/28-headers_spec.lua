@@ -226,7 +226,8 @@ describe("headers", function()
   it("enum fields read and write as integers in a view; values outside the enum's type raise", function()
     local ns = smo.cdef(TELEMETRY, smo.scope())
     local k = H.key()
-    local seg <close> = assert(smo.open{ key = k, size = 4096, create = true })
+    local seg = assert(smo.open{ key = k, size = 4096, create = true })
+    finally(function() seg:close() end)
     H.track(k)
     local v = seg:view(ns.telemetry_reading)
     v.state = ns:constant("TS_RUN")
@@ -241,6 +242,7 @@ describe("headers", function()
   end)
 
   it("enums: the type gcc gives (unsigned int, int, 8 bytes, packed), constants in sizes and expressions", function()
+    local no64 = H.needs("integers") if no64 then pending(no64 .. " (enum constants beyond 2^53)") return end
     local src = [[
       #define BASE 10
       enum a { A0, A1, A2 };
@@ -309,7 +311,7 @@ describe("headers", function()
     ]]
     local ns = smo.cdef(src, smo.scope())
     assert.are.equal(44, ns:constant("WRAP"))
-    assert.are.equal(4 << 40, ns:constant("BIG"))
+    assert.are.equal(0x40000000000, ns:constant("BIG"))
     local why = H.missing("cc") if why then pending(why) return end
     local figures = layout_figures("struct sc", ns.sc)
     for _, c in ipairs({ "N", "WRAP", "NEG", "BIG", "AFTER" }) do figures[#figures + 1] = { c = c, want = ns:constant(c) } end
@@ -396,19 +398,27 @@ describe("headers", function()
       { "#endif\n", "smo.cdef: #endif without #if at line 1, column 2" },
       { "#if 1\n#else\n#else\n#endif\n", "smo.cdef: #else after #else (line 2) at line 3, column 2" },
       { "#if 1 / 0\n#endif\n", "smo.cdef: #if: division by zero at line 1, column 7" },
-      { "#if 99999999999999999999\n#endif\n", "smo.cdef: #if: integer constant '99999999999999999999' is too large at line 1, column 5" },
-      { "#if 0x7fffffffffffffff + 1\n#endif\n", "smo.cdef: #if: integer overflow in constant expression at line 1, column 24" },
-      { "#if 1 << 64\n#endif\n", "smo.cdef: #if: shift by 64 is out of range at line 1, column 7" },
+      { "#if 99999999999999999999\n#endif\n", "smo.cdef: #if: integer constant '99999999999999999999' is too large at line 1, column 5",
+        needs = "integers" },
+      { "#if 0x7fffffffffffffff + 1\n#endif\n", "smo.cdef: #if: integer overflow in constant expression at line 1, column 24",
+        needs = "integers" },
+      { "#if 1 << 64\n#endif\n", "smo.cdef: #if: shift by 64 is out of range at line 1, column 7", needs = "integers" },
       { "#if F(1)\n#endif\n", "smo.cdef: #if: 'F(' is not supported (function-like macros are not expanded) at line 1, column 5" },
       { "#if\n#endif\n", "smo.cdef: #if with no expression at line 1, column 2" },
       { "#if (1\n#endif\n", "smo.cdef: #if: expected ')', got 'end of line' at line 1, column 7" },
     }
     for _, c in ipairs(cases) do
-      assert.are.equal(c[2], raised(function() smo.cdef(c[1], smo.scope()) end), c[1])
+      if c.needs and H.needs(c.needs) then   -- (beyond 2^53: double runtimes refuse the constant, naming their limit)
+        assert.has_error(function() smo.cdef(c[1], smo.scope()) end, nil, c[1])
+      else
+        assert.are.equal(c[2], raised(function() smo.cdef(c[1], smo.scope()) end), c[1])
+      end
     end
-    -- #if computes in intmax_t and uintmax_t, as C does
-    assert.is_not_nil(smo.cdef("#if -1 < 0u\n#error signed\n#endif\n#if 0xffffffffffffffff != -1\n#error width\n#endif\n"
-      .. "#if (~0u >> 63) != 1 || (1 << 40) == 0\n#error 64-bit\n#endif\n", smo.scope()))
+    -- #if computes in intmax_t and uintmax_t, as C does (64-bit integers: 5.3+)
+    if not H.needs("integers") then
+      assert.is_not_nil(smo.cdef("#if -1 < 0u\n#error signed\n#endif\n#if 0xffffffffffffffff != -1\n#error width\n#endif\n"
+        .. "#if (~0u >> 63) != 1 || (1 << 40) == 0\n#error 64-bit\n#endif\n", smo.scope()))
+    end
     -- #if 0 && 1/0 is not evaluated, as in C
     assert.is_not_nil(smo.cdef("#if 0 && 1 / 0\n#error no\n#endif\n#if 1 || 1 / 0\n#else\n#error no\n#endif\n", smo.scope()))
   end)
@@ -458,7 +468,7 @@ describe("headers", function()
       .. "line 1, column 20) at line 1, column 1",
       raised(function() return ns:type("handle_t[2]") end))
     local names = {}
-    for name in pairs(ns) do names[#names + 1] = name end
+    for name in H.pairs(ns) do names[#names + 1] = name end
     assert.are.same({ "fine" }, names)                        -- pairs lists what has a layout
   end)
 
@@ -546,7 +556,7 @@ describe("headers", function()
       if r == 5 then return ("(%s > 3 ? 2 : %s)"):format(c.name, c.name), c.v > 3 and 2 or c.v end
       return c.name, c.v
     end
-    local function value_of(e) return math.tointeger(tonumber(e)) end
+    local function value_of(e) return H.to_integer(tonumber(e)) end
     local function add_const(name, e, v)
       consts[#consts + 1] = { name = name, v = v or value_of(e) }
     end

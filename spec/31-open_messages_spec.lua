@@ -8,11 +8,11 @@ local H = require("spec.helpers")
 local smo = H.smo
 local E = smo.errno
 
-local function hex(k) return ("0x%08x"):format(k & 0xffffffff) end
+local function hex(k) return ("0x%08x"):format(k % 0x100000000) end
 
 local function capture(cmd)
   local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return out
 end

@@ -4,7 +4,7 @@ local H = require("spec.helpers")
 
 local function slurp(path)
   local f = assert(io.open(H.ROOT .. "/" .. path))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -14,7 +14,7 @@ local SENTENCE = "smobject runs on Linux only (it needs futex(2), SHM_STAT_ANY a
 describe("the platform", function()
   it("the rockspec supports linux only", function()
     local env = {}
-    assert(load(slurp("rockspec/smobject-scm-1.rockspec"), "rockspec", "t", env))()
+    assert(H.load(slurp("rockspec/smobject-scm-1.rockspec"), "rockspec", env))()
     assert.are.same({ "linux" }, env.supported_platforms)
   end)
 
@@ -32,8 +32,8 @@ describe("the platform", function()
     local n = 0
     for file in files:gmatch("%S+") do
       -- -U__linux__: what a compiler for another system defines (or not)
-      local out, ok = H.sh("cd " .. H.ROOT .. " && cc -std=c99 -fsyntax-only -U__linux__ -I/usr/include/lua5.4 "
-        .. file)
+      local out, ok = H.sh("cd " .. H.ROOT .. " && cc -std=c99 -fsyntax-only -U__linux__ -I" .. H.lua_inc()
+        .. " " .. file)
       assert.is_falsy(ok, file .. " compiled without __linux__")
       local first = out:match("error: [^\n]*")
       assert.are.equal("error: #error \"" .. SENTENCE .. "; this system is not Linux\"", first, file)

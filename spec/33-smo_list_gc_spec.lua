@@ -9,7 +9,7 @@ local function smo_cmd(args)
   return H.sh(H.child_env() .. H.LUA .. " " .. SMO .. " " .. args)
 end
 
-local function hex(k) return ("0x%08x"):format(k & 0xffffffff) end
+local function hex(k) return ("0x%08x"):format(k % 0x100000000) end
 
 -- A small strict JSON reader for the specs: values, or raises on bad text.
 local json_null = setmetatable({}, { __name = "null" })
@@ -83,7 +83,7 @@ local function json_decode(s)
       local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", i)
       assert(num and num ~= "", "value expected at " .. i)
       i = i + #num
-      return math.tointeger(tonumber(num)) or tonumber(num)
+      return H.to_integer(tonumber(num)) or tonumber(num)
     end
   end
   local v = value()
@@ -142,7 +142,7 @@ describe("smo list", function()
     end
     assert.is_table(mine, out)
     assert.are.equal(hex(k), mine.key)
-    assert.are.equal(k & 0xffffffff, mine.key_number & 0xffffffff)
+    assert.are.equal(k % 0x100000000, mine.key_number % 0x100000000)
     assert.are.equal(100, mine.size)
     assert.are.equal("0600", mine.mode)
     assert.are.equal(1, mine.nattch)
@@ -185,7 +185,7 @@ describe("smo gc", function()
       io.write(seg:shmid(), "\n") io.stdout:flush()
       os.execute("kill -9 $PPID")
     ]]):format(k, extra or ""))
-    return math.tointeger(tonumber(out:match("^(%d+)")))
+    return H.to_integer(tonumber(out:match("^(%d+)")))
   end
 
   it("removes a segment whose only user was killed (count zero, nobody attached, every user dead)", function()

@@ -1,8 +1,9 @@
 -- Opens (creating if needed) and closes the same key N times as fast as it
 -- can, checking the count is sane each time; prints "done ERRORS".
 -- usage: cycler.lua KEY N
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
-local key, n = math.tointeger(tonumber(arg[1])), tonumber(arg[2])
+local key, n = I.tointeger(tonumber(arg[1])), tonumber(arg[2])
 local errors = 0
 for i = 1, n do
   local seg, err = smo.open{ key = key, size = 4096, create = true }

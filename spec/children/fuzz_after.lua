@@ -5,6 +5,7 @@
 -- removed, and that a fresh open and close work.
 -- usage: fuzz_after.lua NORMAL KEY...   (NORMAL: 1 when the batch ended normally)
 -- Prints one "F kind message" line per problem, then "DONE".
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
 local E = smo.errno
 
@@ -12,10 +13,10 @@ local normal = arg[1] == "1"
 
 local function shm_exists(k)
   local f = assert(io.open("/proc/sysvipc/shm"))
-  f:read("l")
+  f:read("*l")
   for line in f:lines() do
     local key, perms = line:match("^%s*(%-?%d+)%s+%d+%s+(%d+)")
-    if tonumber(key) == k and tonumber(perms, 8) & 512 == 0 then   -- 01000: marked for removal
+    if tonumber(key) == k and math.floor(tonumber(perms, 8) / 512) % 2 == 0 then   -- 01000: marked for removal
       f:close()
       return true
     end
@@ -25,11 +26,11 @@ local function shm_exists(k)
 end
 
 local function report(kind, k, fmt, ...)
-  print(("F %s key 0x%08x: " .. fmt):format(kind, k & 0xffffffff, ...))
+  print(("F %s key 0x%08x: " .. fmt):format(kind, k % 0x100000000, ...))
 end
 
 for i = 2, #arg do
-  local k = math.tointeger(tonumber(arg[i]))
+  local k = I.tointeger(tonumber(arg[i]))
   local bk = smo.bookkeeping(k)
   if type(bk) == "table" then
     if bk.count ~= 0 then

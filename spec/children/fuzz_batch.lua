@@ -21,9 +21,10 @@
 -- otherwise name another program's segment on this machine).
 local smo = require("smobject")
 local core = require("smobject.core")
+local I = require("intops")   -- (spec/intops.lua: &, //, math.type... on every runtime)
 
-local SEED, BATCH = math.tointeger(tonumber(arg[1])), math.tointeger(tonumber(arg[2]))
-local NCALLS = math.tointeger(tonumber(arg[3]))
+local SEED, BATCH = I.tointeger(tonumber(arg[1])), I.tointeger(tonumber(arg[2]))
+local NCALLS = I.tointeger(tonumber(arg[3]))
 local DIR, LOGFILE = arg[4], arg[6]
 local SKIP = {}
 for n in (arg[7] or ""):gmatch("%d+") do SKIP[tonumber(n)] = true end
@@ -31,10 +32,11 @@ local ROOT = (arg[0]:match("^(.*)/spec/children/[^/]*$")) or "."
 local LUA = os.getenv("SMO_LUA") or "lua5.4"
 local CLI_TIMEOUT = LUA:find("valgrind", 1, true) and 120                       -- seconds
   or (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) and 30 or 5
-math.randomseed(SEED, BATCH)
+if _VERSION == "Lua 5.4" then math.randomseed(SEED, BATCH)
+else math.randomseed((SEED * 7919 + BATCH) % 2147483647) end   -- (one number before 5.4)
 
 local KEYS = {}
-for k in arg[5]:gmatch("[-%d]+") do KEYS[#KEYS + 1] = math.tointeger(tonumber(k)) end
+for k in arg[5]:gmatch("[-%d]+") do KEYS[#KEYS + 1] = I.tointeger(tonumber(k)) end
 local P1, P2 = DIR .. "/p1", DIR .. "/p2"
 
 local logf = assert(io.open(LOGFILE, "a"))
@@ -42,13 +44,18 @@ local function log(line)
   logf:write(line, "\n")
   logf:flush()
 end
-local MYPID = math.tointeger(tonumber(io.open("/proc/self/stat"):read("l"):match("^%d+")))
+local MYPID = I.tointeger(tonumber(io.open("/proc/self/stat"):read("*l"):match("^%d+")))
 log("PID " .. MYPID)
 local calls, index = 0, 0     -- calls made; the number of the operation under way
 
 local random = math.random
 local function chance(p) return random() < p end
-local function pick(list) return list[random(#list)] end
+-- (an empty list gives nil; random(0) is 5.4's random integer, which 5.3
+-- refuses: random() draws the same one number from 5.4's generator)
+local function pick(list)
+  if #list == 0 then random() return nil end
+  return list[random(#list)]
+end
 
 -- ------------------------------------------------------------ the lane
 
@@ -58,7 +65,7 @@ for _, k in ipairs(KEYS) do OURS[k] = true end
 for _, p in ipairs({ P1, P2 }) do
   local k = assert(smo.key(p, 1))
   for proj = 0, 255 do
-    local v = (k & 0x00ffffff) | (proj << 24)
+    local v = k % 0x1000000 + proj * 0x1000000   -- (k & 0x00ffffff) | (proj << 24)
     if v >= 0x80000000 then v = v - 0x100000000 end
     OURS[v] = true
   end
@@ -68,7 +75,7 @@ local function sysvipc(file)
   local rows = {}
   local f = io.open(file)
   if not f then return rows end
-  f:read("l")
+  f:read("*l")
   for line in f:lines() do
     local key, id, perms, size, cpid = line:match("^%s*(%-?%d+)%s+(%d+)%s+(%d+)%s+(%d+)%s+(%d+)")
     if key then
@@ -81,13 +88,13 @@ local function sysvipc(file)
 end
 
 local function as_int(v)
-  if math.type(v) == "integer" then return v end
-  if math.type(v) == "float" then return math.tointeger(v) end
+  if I.type(v) == "integer" then return v end
+  if I.type(v) == "float" then return I.tointeger(v) end
 end
 
 -- The 32-bit value a sloppy conversion could make of v (key_t, int).
 local function low32(n)
-  local v = n & 0xffffffff
+  local v = n % 0x100000000   -- (n & 0xffffffff)
   if v >= 0x80000000 then v = v - 0x100000000 end
   return v
 end
@@ -127,7 +134,7 @@ end
 -- Sizes that could really be allocated and touched stay small.
 local function safe_size(v, s)
   local n = as_int(v)
-  if n and n > (1 << 22) and n < (1 << 36) then return 4096, "4096" end
+  if n and n > 0x400000 and n < 0x1000000000 then return 4096, "4096" end
   return v, s
 end
 
@@ -151,7 +158,7 @@ local function qs(s)
   return '"' .. s:gsub('[%c"\\\128-\255]', function(c) return ("\\%03d"):format(c:byte()) end) .. '"'
 end
 
-local BIG = ("A"):rep(1 << 20)
+local BIG = ("A"):rep(0x100000)
 local CLOSEDF = io.open("/dev/null")
 CLOSEDF:close()
 -- The method tables and metatables (also reached by getmetatable); the
@@ -163,15 +170,20 @@ local LM = getmetatable(smo.struct("int x;"))
 local ENV = setmetatable({ smo = smo, core = core, SEG = SEG, SEGMETA = SEGMETA, VM = VM, VMETA = VMETA, LM = LM,
                            BIG = BIG, CLOSEDF = CLOSEDF, P1 = P1, P2 = P2 }, { __index = _G })
 for i, k in ipairs(KEYS) do ENV["K" .. i] = k end
+-- (the literals name math.maxinteger/mininteger: 2^53 where numbers are doubles)
+if not math.maxinteger then
+  ENV.math = setmetatable({ maxinteger = I.maxinteger, mininteger = I.mininteger }, { __index = math })
+end
 
 -- The value of a literal source text (the log then shows exactly it).
 local function lit(src)
-  return assert(load("return " .. src, "=lit", "t", ENV))()
+  return assert(I.load("return " .. src, "=lit", ENV))()
 end
 
 local NUMS = { "0", "1", "-1", "2", "3", "4", "5", "7", "8", "12", "16", "24", "31", "32", "63", "64", "100", "127",
-  "128", "255", "256", "1023", "4095", "4096", "4097", "8192", "65535", "65536", "1 << 20", "2^31 - 1", "2147483647",
-  "2147483648", "-2147483648", "4294967295", "4294967296", "1 << 40", "1 << 48", "1 << 62", "4611686018427387905",
+  "128", "255", "256", "1023", "4095", "4096", "4097", "8192", "65535", "65536", "0x100000", "2^31 - 1", "2147483647",
+  "2147483648", "-2147483648", "4294967295", "4294967296", "0x10000000000", "0x1000000000000", "0x4000000000000000",
+  "4611686018427387905",
   "0x4000000000000001", "100000000", "math.maxinteger", "math.mininteger", "math.maxinteger - 1", "-math.maxinteger",
   "0.5", "1.5", "-0.5", "-0.0", "0.0", "4096.0", "64 * 2^20", "2^53", "2^63", "-2^63", "2^64", "1e300", "-1e300",
   "2e9", "1e10", "math.huge", "-math.huge", "0/0", "-(0/0)", "1e-9", "0.001", "0.01", "3.0" }
@@ -258,7 +270,7 @@ end
 
 local function name_of(x)
   if type(x) == "string" then return qs(x) end
-  if math.type(x) == "float" then return ("%.17g"):format(x) end
+  if I.type(x) == "float" then return ("%.17g"):format(x) end
   if type(x) == "number" or type(x) == "boolean" or x == nil then return tostring(x) end
   return NAMEOF[x] or ("<" .. type(x) .. ">")
 end
@@ -311,7 +323,7 @@ end
 local function caller(expr)
   local src = "local SEG, VM, VMETA, LM, smo, core = ... return function(o, ...) local r = table.pack(" .. expr ..
     ") return r end"
-  return assert(load(src, "=fuzzcall", "t", _ENV))(SEG, VM, VMETA, LM, smo, core)
+  return assert(I.load(src, "=fuzzcall", _ENV))(SEG, VM, VMETA, LM, smo, core)
 end
 local CALLERS = {}
 local function callfn(expr)
@@ -383,7 +395,7 @@ local function method_call(ostr, o, name, args, srcs, via)
   else
     expr, src = "o:" .. name .. "(...)", ("%s:%s(%s)"):format(ostr, name, arglist(srcs))
   end
-  return call(src, callfn(expr), name, o, table.unpack(args, 1, args.n or #args))
+  return call(src, callfn(expr), name, o, I.unpack(args, 1, args.n or #args))
 end
 
 -- ------------------------------------------------------------ argument makers
@@ -398,7 +410,7 @@ local function offset_for(h, align)
   if chance(0.55) then v = 0
   elseif chance(0.5) then v = random(0, math.max(size - 1, 0))
   else v = pick({ 1, 2, 3, 4, 8, size - 1, size, size + 1, size - 4, size - 8 }) end
-  if align and chance(0.8) then v = v // align * align end
+  if align and chance(0.8) then v = I.idiv(v, align) * align end
   return v, tostring(v)
 end
 
@@ -474,7 +486,7 @@ end
 local MODES = { { 384, 'tonumber("600", 8)' }, { 420, 'tonumber("644", 8)' }, { 438, 'tonumber("666", 8)' },
   { 416, 'tonumber("640", 8)' }, { 444, "444" }, { 440, "440" }, { 400, "400" }, { 511, 'tonumber("777", 8)' },
   { 0, "0" }, { 256, 'tonumber("400", 8)' } }
-local SIZES = { 16, 64, 100, 4096, 8192, 65536, 1 << 20, 4, 1 }
+local SIZES = { 16, 64, 100, 4096, 8192, 65536, 0x100000, 4, 1 }
 
 local function gen_opts(for_attach)
   if chance(0.08) then return any() end
@@ -494,7 +506,7 @@ local function gen_opts(for_attach)
     if chance(0.1) then p = p .. ' .. "\\0junk"' end
     put("path", lit(p), p)
     if chance(0.8) then
-      local pj = pick({ "1", "2", '"A"', "0", "256", "-1", "1.5", '"AB"', '""', "255", "1 << 40", "{}" })
+      local pj = pick({ "1", "2", '"A"', "0", "256", "-1", "1.5", '"AB"', '""', "255", "0x10000000000", "{}" })
       put("proj", lit(pj), pj)
     end
   elseif r < 0.94 then
@@ -536,7 +548,7 @@ local function note_handle(h, src)
   -- a PRIVATE segment not marked for removal is a persistent one, kept by
   -- design: tell the parent
   for _, r in ipairs(sysvipc("/proc/sysvipc/shm")) do
-    if r.id == id and r.key == 0 and r.perms & 512 == 0 then log("P " .. id) end
+    if r.id == id and r.key == 0 and I.band(r.perms, 512) == 0 then log("P " .. id) end
   end
   return e
 end
@@ -721,7 +733,7 @@ function ops.open()
   if ok and type(r[1]) == "userdata" then
     note_handle(r[1], src)
     local mode = type(opts) == "table" and as_int(tget(opts, "mode"))
-    if r[2] == true and mode and mode & 73 ~= 0 then
+    if r[2] == true and mode and I.band(mode, 73) ~= 0 then
       finding("exec-mode-accepted", ("mode %o (execute bits) created a segment"):format(mode))
     end
   end
@@ -742,7 +754,7 @@ function ops.attach()
     args[2], srcs[2] = o, os_
   end
   local src = "smo.attach(" .. arglist(srcs) .. ")"
-  local ok, r = call(src, callfn("smo.attach(o, ...)"), "attach", table.unpack(args, 1, #srcs))
+  local ok, r = call(src, callfn("smo.attach(o, ...)"), "attach", I.unpack(args, 1, #srcs))
   if ok and type(r[1]) == "userdata" then note_handle(r[1], src) end
 end
 
@@ -759,13 +771,13 @@ function ops.key()
   end
   local j, js
   if chance(0.7) then
-    local s = pick({ "1", "2", '"A"', "0", "256", "-1", "1.5", '"AB"', '""', "255", "1 << 40", "2^63", "0/0" })
+    local s = pick({ "1", "2", '"A"', "0", "256", "-1", "1.5", '"AB"', '""', "255", "0x10000000000", "2^63", "0/0" })
     j, js = lit(s), s
   else
     j, js = any()
   end
   local ok, r = call(("smo.key(%s, %s)"):format(ps, js), callfn("smo.key(o, ...)"), "key", p, j)
-  if ok and math.type(r[1]) == "integer" and type(p) == "string" and p:find("\0", 1, true) then
+  if ok and I.type(r[1]) == "integer" and type(p) == "string" and p:find("\0", 1, true) then
     finding("nul-path-accepted", ("smo.key(%s, %s) returned %d"):format(ps, js, r[1]))
   end
 end
@@ -965,7 +977,7 @@ function ops.wait()
   local r = random()
   if r < 0.7 then
     t, ts = short_timeout()
-  elseif cur ~= nil and math.type(e) == "integer" and e >= 0 and e <= 0xffffffff and e ~= cur then
+  elseif cur ~= nil and I.type(e) == "integer" and e >= 0 and e <= 0xffffffff and e ~= cur then
     -- the word differs: even no timeout returns at once
     if chance(0.5) then t, ts = nil, nil else ts = pick(LONG_TIMEOUTS) t = lit(ts) end
   else
@@ -1073,7 +1085,7 @@ function ops.mutate_layout()
   local stmt = ("%s.%s = %s"):format(ts, f, vs)
   local ok = call(stmt, function() T[f] = v end, nil)
   log(("M %s %s"):format(ts, stmt))
-  if not (ok and f == "size" and math.type(v) == "integer") then return end
+  if not (ok and f == "size" and I.type(v) == "integer") then return end
   -- a view where the changed size says the layout still fits
   local h, hs = a_handle(true)
   local off = size_of(h) - math.max(v, 0)
@@ -1201,8 +1213,8 @@ local function gen_path(T)
       if type(m) == "table" and type(m.name) == "string" then key, T = m.name, m.type else key, T = pick(NAMES), nil end
     elseif (kind == "array" or kind == "string") and chance(0.9) then
       local count = as_int(tget(T, "count")) or 1
-      key = pick({ 0, 1, count - 1, count, count + 1, 100000000, -1, 1 << 40, 3, 1.5, math.maxinteger })
-      ks = math.type(key) == "float" and ("%.17g"):format(key) or tostring(key)
+      key = pick({ 0, 1, count - 1, count, count + 1, 100000000, -1, 0x10000000000, 3, 1.5, I.maxinteger })
+      ks = I.type(key) == "float" and ("%.17g"):format(key) or tostring(key)
       T = kind == "array" and tget(T, "elem") or nil
     elseif chance(0.5) then
       key = pick(NAMES)
@@ -1321,7 +1333,7 @@ function ops.view_op()
     if chance(0.5) then
       local cur = probe("(function(v, f) return v[f] end)", function() return v[f] end, v, f)
       local e, es
-      if math.type(cur) == "integer" and chance(0.6) then e, es = cur, tostring(cur) else e, es = value() end
+      if I.type(cur) == "integer" and chance(0.6) then e, es = cur, tostring(cur) else e, es = value() end
       local t, ts = short_timeout()
       method_call(vs, v, "wait", { f, e, t, n = 3 }, { fs, es, ts })
     else
@@ -1419,7 +1431,7 @@ function ops.core()
     else d, ds = any() end
     local o, os_
     if chance(0.6) then
-      o = pick({ 0, 0, 8, 4096, -1, 1 << 62 })
+      o = pick({ 0, 0, 8, 4096, -1, 0x4000000000000000 })
       os_ = tostring(o)
     else o, os_ = any() end
     local src = ("core.new_view(%s, %s, %s)"):format(ss, ds, os_)
@@ -1474,7 +1486,7 @@ local function seg_word(for_rm)
   local r = random()
   if r < 0.5 then
     local k = KEYS[random(3)]     -- K1..K3 have segments from the start
-    return pick({ tostring(k), ("0x%x"):format(k & 0xffffffff), "key:" .. k })
+    return pick({ tostring(k), ("0x%x"):format(k % 0x100000000), "key:" .. k })
   elseif r < 0.7 then
     local h = a_handle(true)
     local id = probe("SEG.shmid", SEG.shmid, h)
@@ -1567,7 +1579,7 @@ function ops.cli()
   log(("C %d.%d %s"):format(index, sub, src))
   calls = calls + 1
   local p = io.popen(("timeout -k 1 %d %s %s/bin/smo %s 2>&1; echo \"rc=$?\""):format(CLI_TIMEOUT, LUA, ROOT, line))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   local rc = tonumber(out:match("rc=(%d+)%s*$")) or -1
   if rc == 124 or rc == 137 then

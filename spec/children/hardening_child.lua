@@ -4,8 +4,9 @@
 --   once:    publishes once (the counter at 0), then says "wrote"
 --   wait T:  says "waiting", waits on the uint32 at 0 for value 0 with timeout
 --            T, then says "woken <result>"
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
-local mode, key, extra = arg[1], math.tointeger(tonumber(arg[2])), arg[3]
+local mode, key, extra = arg[1], I.tointeger(tonumber(arg[2])), arg[3]
 local seg = assert(smo.open{ key = key })
 if mode == "stuck" then
   seg:publish(0, function()

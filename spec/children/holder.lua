@@ -1,9 +1,10 @@
 -- Opens a segment (creating it if needed), says "ready", then holds it for a
 -- while before closing: the parent counts, reads or kills it meanwhile.
 -- usage: holder.lua KEY SECONDS [HANDLES] [SIZE]
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
-local key, seconds = math.tointeger(tonumber(arg[1])), tonumber(arg[2])
-local handles, size = tonumber(arg[3]) or 1, math.tointeger(tonumber(arg[4])) or 4096
+local key, seconds = I.tointeger(tonumber(arg[1])), tonumber(arg[2])
+local handles, size = tonumber(arg[3]) or 1, I.tointeger(tonumber(arg[4])) or 4096
 local segs = {}
 for i = 1, handles do
   local seg, err = smo.open{ key = key, size = size, create = true }

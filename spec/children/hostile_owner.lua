@@ -5,9 +5,10 @@
 -- exit status (a signal, or timeout's 124) and the last "step" line.
 -- usage: hostile_owner.lua reader KEY MODE ATTACK_COMMAND
 --        hostile_owner.lua writer KEY MODE SECONDS ATTACK_COMMAND OUTFILE
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
 
-local role, key, mode = arg[1], math.tointeger(tonumber(arg[2])), tonumber(arg[3], 8)
+local role, key, mode = arg[1], I.tointeger(tonumber(arg[2])), tonumber(arg[3], 8)
 local canary = string.rep("canary", 1000)
 
 local function say(...)
@@ -22,18 +23,18 @@ end
 
 -- Calls seg[name](seg, ...) under pcall; returns its results, or nil, "raised: ...".
 local function try(seg, name, ...)
-  local r = table.pack(pcall(seg[name], seg, ...))
+  local r = I.pack(pcall(seg[name], seg, ...))
   if not r[1] then
     say("raised", name, tostring(r[2]))
     return nil, "raised", nil
   end
-  return table.unpack(r, 2, r.n)
+  return I.unpack(r, 2, r.n)
 end
 
 local function alive(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then return false end
-  local st = f:read("l")
+  local st = f:read("*l")
   f:close()
   return st ~= nil and not st:match("^%d+ %b() Z")
 end
@@ -53,10 +54,16 @@ seg:wake(64)
 say("step setup", seg:shmid())
 
 if role == "reader" then
-  local p = io.popen(arg[4] .. " 2>&1")
-  for line in p:lines() do say("attacker:", line) end
+  -- (5.1 and LuaJIT: a pipe's close() gives no status, so the shell says it)
+  local old = _VERSION == "Lua 5.1"
+  local p = io.popen(old and "(" .. arg[4] .. ") 2>&1; echo \"\001status $?\"" or arg[4] .. " 2>&1")
+  local status
+  for line in p:lines() do
+    local st = old and line:match("^\1status (%d+)$")
+    if st then status = tonumber(st) else say("attacker:", line) end
+  end
   local _, _, code = p:close()
-  say("attacker exit", code)
+  say("attacker exit", status or code)
   say("step lock")
   local a, b, c = try(seg, "lock")
   say("lock", show(a), show(b), show(c))
@@ -83,7 +90,7 @@ if role == "reader" then
 else
   local seconds, out = tonumber(arg[4]), arg[6]
   local p = io.popen(arg[5] .. " >" .. out .. " 2>&1 & echo $!")
-  local pid = p:read("l")
+  local pid = p:read("*l")
   p:close()
   local deadline, n, locked = smo.clock() + seconds, 0, 0
   say("step loop")

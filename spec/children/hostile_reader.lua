@@ -2,12 +2,13 @@
 -- opens a segment read-only with any_owner, reads it and says what it saw.
 -- usage: hostile_reader.lua KEY quick          open, read, close
 --        hostile_reader.lua KEY stay GOFILE    open, read, wait for GOFILE, read again, close
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
 
-local key, how, gofile = math.tointeger(tonumber(arg[1])), arg[2], arg[3]
+local key, how, gofile = I.tointeger(tonumber(arg[1])), arg[2], arg[3]
 
 local function say(...)
-  local t = table.pack(...)
+  local t = I.pack(...)
   for i = 1, t.n do t[i] = tostring(t[i]) end
   io.write(table.concat(t, " "), "\n")
   io.flush()

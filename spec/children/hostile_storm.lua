@@ -2,24 +2,25 @@
 -- Prints "fail OP ERRNO MESSAGE" for every failure, "raised OP MESSAGE" for
 -- every error raised, and "done N" with its number of rounds.
 -- usage: hostile_storm.lua locker|opener|remover KEY MODE SECONDS
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
 
-local role, key, mode, seconds = arg[1], math.tointeger(tonumber(arg[2])), tonumber(arg[3], 8), tonumber(arg[4])
+local role, key, mode, seconds = arg[1], I.tointeger(tonumber(arg[2])), tonumber(arg[3], 8), tonumber(arg[4])
 
 local function say(...)
-  local t = table.pack(...)
+  local t = I.pack(...)
   for i = 1, t.n do t[i] = tostring(t[i]) end
   io.write(table.concat(t, " "), "\n")
 end
 
 -- Runs fn under pcall; returns true with its results packed, or false when it raised.
 local function try(op, fn, ...)
-  local r = table.pack(pcall(fn, ...))
+  local r = I.pack(pcall(fn, ...))
   if not r[1] then
     say("raised", op, r[2])
     return false
   end
-  return true, table.pack(table.unpack(r, 2, r.n))
+  return true, I.pack(I.unpack(r, 2, r.n))
 end
 
 local deadline, n = smo.clock() + seconds, 0

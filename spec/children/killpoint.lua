@@ -6,11 +6,12 @@
 -- usage: killpoint.lua KEY PIDFILE SETUP OP
 --   SETUP: comma-separated steps (open, lock, unlock); OP: open, lock,
 --   unlock, remove or close
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
-local key, pidfile, setup, op = math.tointeger(tonumber(arg[1])), arg[2], arg[3], arg[4]
+local key, pidfile, setup, op = I.tointeger(tonumber(arg[1])), arg[2], arg[3], arg[4]
 
 local f = assert(io.open(pidfile, "w"))
-f:write(io.open("/proc/self/stat"):read("l"):match("^%d+"), "\n")
+f:write(io.open("/proc/self/stat"):read("*l"):match("^%d+"), "\n")
 f:close()
 
 local seg

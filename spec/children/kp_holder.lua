@@ -3,8 +3,9 @@
 -- that the lock segment exists and is attached), says "ready", and closes
 -- when STOPFILE appears.
 -- usage: kp_holder.lua KEY LOCK STOPFILE
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
-local key, lock, stopfile = math.tointeger(tonumber(arg[1])), arg[2] == "1", arg[3]
+local key, lock, stopfile = I.tointeger(tonumber(arg[1])), arg[2] == "1", arg[3]
 local seg = assert(smo.open{ key = key, size = 4096, create = true })
 if lock then
   assert(seg:lock(5))

@@ -4,15 +4,16 @@
 --          "recovered" exactly when HELD is 1 (the dead process held it)
 --        kp_next.lua KEY last                open if there is a segment, close
 -- Prints "PID n", then one "F message" line per problem, then "DONE".
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
 local E = smo.errno
-local key, mode = math.tointeger(tonumber(arg[1])), arg[2]
-print("PID " .. io.open("/proc/self/stat"):read("l"):match("^%d+"))
+local key, mode = I.tointeger(tonumber(arg[1])), arg[2]
+print("PID " .. io.open("/proc/self/stat"):read("*l"):match("^%d+"))
 
 local function fail(fmt, ...) print("F " .. fmt:format(...)) end
 
 if mode == "check" then
-  local users, held = math.tointeger(tonumber(arg[3])), arg[4] == "1"
+  local users, held = I.tointeger(tonumber(arg[3])), arg[4] == "1"
   local seg, msg = smo.open{ key = key, size = 4096, create = true }
   if not seg then
     fail("the next open fails: %s", tostring(msg))

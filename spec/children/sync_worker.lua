@@ -7,9 +7,10 @@
 --   check N:     N snapshots of the 8 fields; prints "torn K" (K broken ones)
 --   pong N:      answers N pings on the uint32 at 192: waits for an odd value,
 --                writes the next even one and wakes
+local I = require("intops")   -- (spec/intops.lua: math.tointeger on every runtime)
 local smo = require("smobject")
 
-local mode, key, n = arg[1], math.tointeger(tonumber(arg[2])), tonumber(arg[3])
+local mode, key, n = arg[1], I.tointeger(tonumber(arg[2])), tonumber(arg[3])
 local seg = assert(smo.open{ key = key })
 
 if mode == "add" then
@@ -40,9 +41,9 @@ elseif mode == "check" then
   local torn = 0
   for _ = 1, n do
     local bytes = assert(seg:snapshot(64, 0, 64))
-    local first = string.unpack("<i8", bytes)
+    local first = I.le_int(bytes)
     for f = 1, 7 do
-      if string.unpack("<i8", bytes, f * 8 + 1) ~= first then torn = torn + 1 break end
+      if I.le_int(bytes, f * 8 + 1) ~= first then torn = torn + 1 break end
     end
   end
   io.write("torn ", torn, "\n")
