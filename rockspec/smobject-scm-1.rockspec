@@ -7,7 +7,7 @@ source = {
 }
 
 description = {
-  summary = "System V shared memory for Lua 5.4 with a crash-safe memory counter",
+  summary = "System V shared memory for Lua 5.1-5.4 and LuaJIT, with a crash-safe memory counter",
   detailed = [[
     Segments named by ftok keys, shared between processes, with a memory
     counter the kernel keeps right after any death (SEM_UNDO), typed access,
@@ -20,7 +20,7 @@ description = {
 supported_platforms = { "linux" }
 
 dependencies = {
-  "lua >= 5.4, < 5.5",
+  "lua >= 5.1, < 5.5",
 }
 
 build = {
