@@ -66,8 +66,10 @@ describe("smo.open with wait", function()
       local k = H.key()
       local dir = H.tmpdir()
       local child, out = dir .. "/wait_int.lua", dir .. "/wait_int.out"
+      -- (flushed: the print of 5.2+ flushes stdout, 5.1's does not, and the
+      -- hook's message on stderr would come first in the file)
       local body = ("local seg, msg, err = smo.open{ key = %d, wait = math.huge }\n"
-        .. "print(tostring(seg), msg, err)\n"):format(k)
+        .. "print(tostring(seg), msg, err)\nio.stdout:flush()\n"):format(k)
       if how == "in a coroutine" then body = "coroutine.wrap(function()\n" .. body .. "end)()\n" end
       local f = assert(io.open(child, "w"))
       f:write('local smo = require("smobject")\nprint("waiting")\nio.stdout:flush()\n', body)

@@ -199,7 +199,7 @@ describe("the C core on every runtime", function()
       H.track(smo.key(dir .. "/path", 1))
       local out, ok = H.sh(q(rt.lua) .. " " .. q(dir .. "/child.lua") .. " " .. q(so_dir) .. " " .. k .. " "
         .. q(dir .. "/path"))
-      local chunk = ok and load(out)
+      local chunk = ok and H.load(out, "=child results")
       results[id] = chunk and chunk() or ("child failed:\n" .. out)
     end
     assert(type(results[id]) == "table", results[id])

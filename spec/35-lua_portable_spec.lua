@@ -325,20 +325,65 @@ io.write(table.concat(lines, "\n"), "\n")
 -- the same, or "big" where the true value is beyond +-2^53 (a "ulong"
 -- printed negative, or a literal, is 2^63 or more; unsigned + and * past
 -- 2^53 are refused before they wrap), or where the native one overflowed.
+--
+-- The values are compared as decimal text, exactly: where this spec runs
+-- on a runtime of doubles, tonumber("9007199254740993") is 2^53.
+local TWO53 = "9007199254740992"
+
+-- -1, 0 or 1 as the decimal a (no sign, no leading zero) is below, equal
+-- to or above the decimal b.
+local function dec_cmp(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  return a < b and -1 or (a > b and 1 or 0)
+end
+
+-- The digits of a decimal, least significant first.
+local function digits(s)
+  local out = {}
+  for i = #s, 1, -1 do out[#out + 1] = s:byte(i) - 48 end
+  return out
+end
+
+-- Decimal text of the digit list r (least significant first).
+local function dec_text(r)
+  local n = #r
+  while n > 1 and r[n] == 0 do n = n - 1 end
+  local t = {}
+  for i = n, 1, -1 do t[#t + 1] = string.char(48 + r[i]) end
+  return table.concat(t)
+end
+
+-- The exact sum or product of two non-negative decimals, as text.
+local function dec_op(op, a, b)
+  local x, y, r = digits(a), digits(b), {}
+  if op == "+" then
+    for i = 1, math.max(#x, #y) + 1 do r[i] = (x[i] or 0) + (y[i] or 0) end
+  else
+    for i = 1, #x + #y do r[i] = 0 end
+    for i = 1, #x do
+      for j = 1, #y do r[i + j - 1] = r[i + j - 1] + x[i] * y[j] end
+    end
+  end
+  local carry = 0
+  for i = 1, #r do
+    local t = r[i] + carry
+    r[i], carry = t % 10, (t - t % 10) / 10
+  end
+  while carry > 0 do r[#r + 1] = carry % 10; carry = (carry - carry % 10) / 10 end
+  return dec_text(r)
+end
+
 local function agrees(n, d)
   if n == d then return true end
   local head, value = n:match("^(.* )(%S+)$")
   local dhead, dvalue = d:match("^(.* )(%S+)$")
   if head ~= dhead or dvalue ~= "big" then return false end
   if value == "nil" then return true end
-  local v = tonumber(value)
-  if not v then return false end
-  local a, op, b = head:match("^wrap (%S+) ([%+%*]) (%S+) ulong $")
-  if a then
-    local x, y = tonumber(a) * 1.0, tonumber(b) * 1.0   -- (floats: 5.3+ integers would wrap)
-    if (op == "+" and x + y or x * y) > 2^53 then return true end
-  end
-  return ((head:find(" ulong $") or head:find("^literal ")) and v < 0) or v > 2^53 or v < -2^53
+  local sign, mag = value:match("^(%-?)(%d+)$")
+  if not mag then return false end
+  local a, op, b = head:match("^wrap (%d+) ([%+%*]) (%d+) ulong $")
+  if a and dec_cmp(dec_op(op, a, b), TWO53) > 0 then return true end
+  return ((head:find(" ulong $") or head:find("^literal ")) and sign == "-") or dec_cmp(mag, TWO53) > 0
 end
 
 describe("C integer arithmetic (cdecl/cint.lua)", function()

@@ -32,6 +32,37 @@ describe("fuzz findings", function()
     seg:close()
   end)
 
+  it("an error while iterating a view names the loop's line, not view.lua (seed 14481623)", function()
+    local seg = assert(smo.open{ key = smo.PRIVATE, size = 64, create = true })
+    local a = seg:view(smo.array("int64_t", 4))
+    local s = seg:view(smo.struct("struct q { int64_t x; int64_t y; }"), 32)
+    local here = debug.getinfo(1, "S").short_src
+    local function line_of(fn)
+      local ok, err = pcall(fn)
+      assert.is_false(ok)
+      return (tostring(err):match("^([^:]*:%d+):"))
+    end
+    -- (a handle closed in mid-loop: on every runtime)
+    for _, w in ipairs{ a, s } do
+      local line = debug.getinfo(1, "l").currentline + 1
+      local at = line_of(function() for _ in w:pairs() do seg:close() end end)
+      assert.are.equal(here .. ":" .. line, at)
+      seg = assert(smo.open{ key = smo.PRIVATE, size = 64, create = true })
+      a, s = seg:view(smo.array("int64_t", 4)), seg:view(smo.struct("struct q { int64_t x; int64_t y; }"), 32)
+    end
+    -- (an int64_t beyond 2^53: raises where numbers are doubles)
+    if not math.type then
+      seg:write(8, ("\255"):rep(7) .. "\127")
+      seg:write(40, ("\255"):rep(7) .. "\127")
+      for _, w in ipairs{ a, s } do
+        local line = debug.getinfo(1, "l").currentline + 1
+        local at = line_of(function() for _ in w:pairs() do end end)
+        assert.are.equal(here .. ":" .. line, at)
+      end
+    end
+    seg:close()
+  end)
+
   for _, mode in ipairs{ "600", "660" } do
     it("lock(2^53) through a second handle of this process is EDEADLK at once, as lock() (mode " .. mode .. ")",
       function()

@@ -19,12 +19,15 @@ local function in_library(info)
 end
 
 -- The level of the first frame outside the library, counted from
--- outside_level itself (1) and starting the search at level `from`.
+-- outside_level itself (1) and starting the search at level `from`.  On
+-- 5.1, a function that a library function tail-called sits above a
+-- "(tail call)" marker (what "tail") standing for the frame that was
+-- replaced; it is skipped, as 5.2+ and LuaJIT leave no such frame.
 local function outside_level(from)
   local level = from
   while true do
     local info = debug.getinfo(level, "S")
-    if not info or not in_library(info) then return level end
+    if not info or (info.what ~= "tail" and not in_library(info)) then return level end
     level = level + 1
   end
 end

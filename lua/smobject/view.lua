@@ -351,20 +351,29 @@ end
 -- values (sub-views for nested structs and arrays).
 -- @function View:__pairs
 -- @usage for name, value in pairs(v) do print(name, value) end
+-- (The iterator reads through a pcall: a read that raises, such as a
+-- closed handle or, where numbers are doubles, an int64_t beyond 2^53, is
+-- raised again at the loop's line, not at this file's.)
+local view_index = meta.__index
+local function element(v, key)
+  local ok, x = pcall(view_index, v, key)
+  if not ok then raise(x) end
+  return x
+end
 meta.__pairs = function(v)
   local _, _, T = info(v, "pairs")
   if T.kind == "array" then
     local i, n = -1, #v
     return function()
       i = i + 1
-      if i < n then return i, v[i] end
+      if i < n then return i, element(v, i) end
     end, v, nil
   end
   local list, i = T:members(), 0
   return function()
     i = i + 1
     local m = list[i]
-    if m then return m.name, v[m.name] end
+    if m then return m.name, element(v, m.name) end
   end, v, nil
 end
 
