@@ -203,15 +203,18 @@ end
 -- of the method.  A Lua function run by a tail call (`return seg:pack(...)`)
 -- cannot see how it was called, and its caller's frame is gone (the
 -- position is then that of the caller's caller, as for any Lua error): the
--- usual forms are assumed, a method call unless self is wrong.  (LuaJIT
--- cannot tell a tail call: there such an error counts self.)
+-- usual forms are assumed, a method call unless self is wrong.  LuaJIT
+-- shows no trace of a tail call: there a method run with no name (a tail
+-- call, or a call from C such as pcall(seg.publish, seg, ...)) is assumed
+-- a tail call, as the C methods assume (smo_argerror, csrc/compat.h).
+local LUAJIT = type(rawget(_G, "jit")) == "table"
 local function argerror(arg, name, why)
   local level = method_level()
   local ar = getinfo(level, NT)
   local tail = ar and ar.istailcall
   if NT == "n" then                       -- 5.1 shows a tail call as a frame of its own; LuaJIT not at all
     local up = getinfo(level + 1, "S")
-    tail = up ~= nil and up.what == "tail"
+    tail = up ~= nil and up.what == "tail" or LUAJIT and ar ~= nil and ar.name == nil
   end
   if ar and (ar.namewhat == "method" or (tail and arg > 1)) then
     arg = arg - 1
