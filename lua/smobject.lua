@@ -395,12 +395,15 @@ end
 -- released, first); on a misaligned counter, a `fn` that is not a function,
 -- a read-only or closed handle
 -- @usage seg:publish(0, function() seg:set("double", 8, x) end)
+local c_publish_begin = methods.publish_begin
 local function begin(self, seq_off)
   -- Odd while this handle holds the lock: the writer that made it odd died
   -- holding it.  Its begin is taken over (the counter stays odd, so no
   -- reader takes its half-written bytes), and this write's end closes it.
-  if self:holds_lock() and self:atomic_load("uint32_t", seq_off) % 2 == 1 then return end
-  self:publish_begin(seq_off)
+  if self:holds_lock() and self:atomic_load("uint32_t", seq_off) % 2 == 1 then return true end
+  -- (called by pcall, not from this line: its error carries no position of
+  -- the library's, and raise gives it the caller's)
+  return pcall(c_publish_begin, self, seq_off)
 end
 
 function methods.publish(self, seq_off, fn, ...)
@@ -417,7 +420,7 @@ function methods.publish(self, seq_off, fn, ...)
     if not ok then return nil, msg, err end
     locked_here = true
   end
-  local ok, err = pcall(begin, self, seq_off)
+  local ok, err = begin(self, seq_off)
   if not ok then
     if locked_here then self:unlock() end
     raise(err)
