@@ -31,4 +31,29 @@ describe("messages on every runtime", function()
     _, err = pcall(function() return seg:read(-1, 1) end)
     assert.matches("bad argument #1 to 'read' %(offset %-1 out of range", err)
   end)
+
+  -- The difference (README): LuaJIT keeps no frame for a tail call and names
+  -- no function called from C, so there the error of a method whose call it
+  -- cannot see counts self as a method call does, and a tail call's error
+  -- has no position (5.4 gives the caller's line).
+  it("a method whose call is not seen: 5.4's numbering, or on LuaJIT the method call's", function()
+    local LJ = rawget(_G, "jit") ~= nil
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, err = pcall(function() return seg.read(seg, -1, 1) end)
+    assert.is_false(ok)
+    if LJ then
+      assert.are.equal("bad argument #1 to 'read' (offset -1 out of range (0-byte access in a 4096-byte segment))", err)
+    else
+      assert.are.equal(("%s:%d: bad argument #2 to 'read' (offset -1 out of range (0-byte access in a 4096-byte "
+        .. "segment))"):format(SRC, line), err)
+    end
+    local _, err2 = pcall(seg.publish, seg, 1.5, print)
+    assert.are.equal(("bad argument #%d to 'publish' (number has no integer representation)"):format(LJ and 1 or 2),
+      err2)
+    -- (a call the runtime sees is numbered alike everywhere)
+    line = debug.getinfo(1, "l").currentline + 1
+    local _, err3 = pcall(function() seg.read(seg, -1, 1) end)
+    assert.are.equal(("%s:%d: bad argument #2 to 'read' (offset -1 out of range (0-byte access in a 4096-byte "
+      .. "segment))"):format(SRC, line), err3)
+  end)
 end)
