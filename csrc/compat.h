@@ -395,6 +395,84 @@ static inline int smo_newmetatable(lua_State *L, const char *tname) {
 #endif
 }
 
+/* luaL_argerror, with the function's name where 5.1's cannot give it.
+ * LuaJIT shows no frame for a tail call (`return smo.open()`), so its
+ * luaL_argerror says "to '?'" where 5.2+ still name the function (5.4 from
+ * the OP_TAILCALL, 5.2/5.3 from package.loaded).  Ours then looks the
+ * running function up in the names recorded by smo_compat_names; a method
+ * there is assumed called as a method unless the bad argument is self (the
+ * rule the Lua methods follow, lua/smobject.lua), as the call's form is not
+ * seen.  Every other case is 5.1's text.  luaL_checktype's internal error
+ * takes the same path (smo_checktype). */
+#define SMO_FUNCNAMES_KEY "smobject.funcnames"
+
+#if LUA_VERSION_NUM < 502
+__attribute__((noreturn)) static inline int smo_argerror(lua_State *L, int arg, const char *why) {
+  lua_Debug ar;
+  const char *name = NULL;
+  int method = 0;
+  if (!lua_getstack(L, 0, &ar)) luaL_error(L, "bad argument #%d (%s)", arg, why);
+  else {
+    lua_getinfo(L, "nf", &ar);
+    if (ar.name != NULL) {
+      name = ar.name;
+      method = ar.namewhat != NULL && ar.namewhat[0] == 'm';   /* "method" */
+    } else {
+      lua_getfield(L, LUA_REGISTRYINDEX, SMO_FUNCNAMES_KEY);
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_pushvalue(L, -2);
+        lua_rawget(L, -2);                   /* { name, is_method } or nil */
+        if (lua_type(L, -1) == LUA_TTABLE) {
+          lua_rawgeti(L, -1, 1);
+          name = lua_tostring(L, -1);
+          lua_rawgeti(L, -2, 2);
+          method = lua_toboolean(L, -1) && arg > 1;
+        }
+      }
+    }
+    if (method) {
+      arg--;
+      if (arg == 0) luaL_error(L, "calling '%s' on bad self (%s)", name, why);
+    }
+    luaL_error(L, "bad argument #%d to '%s' (%s)", arg, name != NULL ? name : "?", why);
+  }
+  __builtin_unreachable();
+}
+#define luaL_argerror(L, arg, why) smo_argerror((L), (arg), (why))
+
+/* Records "name" for each function in the table at idx (is_method: called
+ * as obj:name(...)), for smo_argerror. */
+static inline void smo_compat_names(lua_State *L, int idx, int is_method) {
+  if (idx < 0) idx = lua_gettop(L) + idx + 1;
+  if (lua_type(L, idx) != LUA_TTABLE) return;
+  lua_getfield(L, LUA_REGISTRYINDEX, SMO_FUNCNAMES_KEY);
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, SMO_FUNCNAMES_KEY);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    if (lua_type(L, -1) == LUA_TFUNCTION && lua_type(L, -2) == LUA_TSTRING) {
+      lua_pushvalue(L, -1);                  /* the function, as the key */
+      lua_createtable(L, 2, 0);
+      lua_pushvalue(L, -4);
+      lua_rawseti(L, -2, 1);
+      lua_pushboolean(L, is_method);
+      lua_rawseti(L, -2, 2);
+      lua_rawset(L, -5);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+#else
+static inline void smo_compat_names(lua_State *L, int idx, int is_method) {
+  (void)L, (void)idx, (void)is_method;
+}
+#endif
+
 /* "bad argument #arg (<tname> expected, got <type>)", 5.4's text on every
  * version (5.1's luaL_typerror knows no __name). */
 __attribute__((noreturn)) static inline int smo_typeerror(lua_State *L, int arg, const char *tname) {
@@ -409,6 +487,14 @@ __attribute__((noreturn)) static inline int smo_typeerror(lua_State *L, int arg,
 #endif
   __builtin_unreachable();
 }
+
+/* luaL_checktype, its error through smo_argerror before 5.2. */
+#if LUA_VERSION_NUM < 502
+static inline void smo_checktype(lua_State *L, int arg, int t) {
+  if (lua_type(L, arg) != t) smo_typeerror(L, arg, lua_typename(L, t));
+}
+#define luaL_checktype(L, arg, t) smo_checktype((L), (arg), (t))
+#endif
 
 /* luaL_tolstring: the value at idx as 5.4's print shows it, pushed.  Ours
  * before 5.4: 5.1 has none, 5.2's knows no __name, and 5.3's loses a

@@ -35,6 +35,15 @@ int luaopen_smobject_core(lua_State *L) {
   lua_setfield(L, SMO_META, "__index");
   push_ctype_index(L);                       /* SMO_CTYPES */
   for (i = 0; i < sizeof areas / sizeof areas[0]; i++) areas[i](L);
+  /* before 5.2, the names an argument error gives a tail-called function
+   * (smo_argerror); nothing on 5.2+ */
+  smo_compat_names(L, SMO_MODULE, 0);
+  smo_compat_names(L, SMO_METHODS, 1);
+  smo_compat_names(L, SMO_META, 0);
+  lua_getfield(L, SMO_MODULE, "view_methods");
+  smo_compat_names(L, -1, 1);
+  lua_getfield(L, SMO_MODULE, "view_meta");
+  smo_compat_names(L, -1, 0);
   lua_settop(L, SMO_MODULE);
   return 1;
 }

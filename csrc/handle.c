@@ -31,6 +31,19 @@ int intr_seen(const smo_intr *w) {
   return lua_gethook(w->L) != w->hook || (w->main && lua_gethook(w->main) != w->main_hook);
 }
 
+/* (handle.h) Before 5.2 the changed hook is cleared first, as lua.c's own
+ * stop hook does: LuaJIT's hooks are global and would fire again in the
+ * interpreter's traceback, which then ends with "error in error handling". */
+void intr_raise(lua_State *L, const smo_intr *w) {
+#if LUA_VERSION_NUM < 502
+  if (lua_gethook(w->L) != w->hook) lua_sethook(w->L, NULL, 0, 0);
+  if (w->main && lua_gethook(w->main) != w->main_hook) lua_sethook(w->main, NULL, 0, 0);
+#else
+  (void)w;   /* 5.4's lua.c: its hook clears itself when it raises */
+#endif
+  smo_error(L, "interrupted!");
+}
+
 /* The one closed-handle message (an SMObject-form handle says why). */
 void raise_closed(lua_State *L, const smo_seg *h) {
   if (h->state == SMO_CONFIGURED)

@@ -43,6 +43,8 @@ typedef struct smo_intr {
 } smo_intr;
 void intr_begin(lua_State *L, smo_intr *w);
 int intr_seen(const smo_intr *w);
+/* Raises "interrupted!" once intr_seen said so. */
+SMO_NORETURN void intr_raise(lua_State *L, const smo_intr *w);
 
 /* Handle checks.  check_seg raises on a handle that is not attached. */
 smo_seg *check_seg_any(lua_State *L, int idx);

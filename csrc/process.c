@@ -82,14 +82,14 @@ static int smo_sleep(lua_State *L) {
     int rc;
     add_seconds(&at, step);
     while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL)) == EINTR) {
-      if (intr_seen(&w)) smo_error(L, "interrupted!");
+      if (intr_seen(&w)) intr_raise(L, &w);
     }
     if (rc != 0) return push_oserror(L, "clock_nanosleep", rc);
     if (!isinf(left)) {
       left -= step;
       if (left <= 0) return 0;
     }
-    if (intr_seen(&w)) smo_error(L, "interrupted!");
+    if (intr_seen(&w)) intr_raise(L, &w);
   }
 }
 

@@ -203,15 +203,18 @@ end
 -- of the method.  A Lua function run by a tail call (`return seg:pack(...)`)
 -- cannot see how it was called, and its caller's frame is gone (the
 -- position is then that of the caller's caller, as for any Lua error): the
--- usual forms are assumed, a method call unless self is wrong.  (LuaJIT
--- cannot tell a tail call: there such an error counts self.)
+-- usual forms are assumed, a method call unless self is wrong.  LuaJIT
+-- shows no trace of a tail call: there a method run with no name (a tail
+-- call, or a call from C such as pcall(seg.publish, seg, ...)) is assumed
+-- a tail call, as the C methods assume (smo_argerror, csrc/compat.h).
+local LUAJIT = type(rawget(_G, "jit")) == "table"
 local function argerror(arg, name, why)
   local level = method_level()
   local ar = getinfo(level, NT)
   local tail = ar and ar.istailcall
   if NT == "n" then                       -- 5.1 shows a tail call as a frame of its own; LuaJIT not at all
     local up = getinfo(level + 1, "S")
-    tail = up ~= nil and up.what == "tail"
+    tail = up ~= nil and up.what == "tail" or LUAJIT and ar ~= nil and ar.name == nil
   end
   if ar and (ar.namewhat == "method" or (tail and arg > 1)) then
     arg = arg - 1
@@ -392,12 +395,15 @@ end
 -- released, first); on a misaligned counter, a `fn` that is not a function,
 -- a read-only or closed handle
 -- @usage seg:publish(0, function() seg:set("double", 8, x) end)
+local c_publish_begin = methods.publish_begin
 local function begin(self, seq_off)
   -- Odd while this handle holds the lock: the writer that made it odd died
   -- holding it.  Its begin is taken over (the counter stays odd, so no
   -- reader takes its half-written bytes), and this write's end closes it.
-  if self:holds_lock() and self:atomic_load("uint32_t", seq_off) % 2 == 1 then return end
-  self:publish_begin(seq_off)
+  if self:holds_lock() and self:atomic_load("uint32_t", seq_off) % 2 == 1 then return true end
+  -- (called by pcall, not from this line: its error carries no position of
+  -- the library's, and raise gives it the caller's)
+  return pcall(c_publish_begin, self, seq_off)
 end
 
 function methods.publish(self, seq_off, fn, ...)
@@ -414,7 +420,7 @@ function methods.publish(self, seq_off, fn, ...)
     if not ok then return nil, msg, err end
     locked_here = true
   end
-  local ok, err = pcall(begin, self, seq_off)
+  local ok, err = begin(self, seq_off)
   if not ok then
     if locked_here then self:unlock() end
     raise(err)

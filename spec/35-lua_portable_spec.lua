@@ -498,9 +498,10 @@ describe("with the core", function()
       assert.matches("^struct f @0 %(field 'big': int64_t value 1152921504606846976 does not fit a double exactly .*%)$", text)
     end
     assert.are.equal("fields d,f,big,i,b,s", out:match("\n(fields [^\n]*)"))
-    -- (an argument error in a tail-called method counts as in a method call; LuaJIT cannot see the tail call)
-    assert.are.equal(("tail bad argument #%d to 'publish' (number has no integer representation)")
-      :format(rt.name:match("^luajit") and 2 or 1), out:match("\n(tail [^\n]*)"))
+    -- (an argument error in a tail-called method counts as in a method call; LuaJIT cannot see the tail
+    -- call, and assumes one when it sees no name: see lua/smobject.lua's argerror)
+    assert.are.equal("tail bad argument #1 to 'publish' (number has no integer representation)",
+      out:match("\n(tail [^\n]*)"))
   end
 
   it("smo.with is public (spec/26's allowlist gains \"with\", after \"type\")", function()
@@ -564,8 +565,10 @@ describe("with the core", function()
     ]]):format(k), ROOT .. "/" .. H.BUILD .. "/?.so;;")
     assert.is_true(ok, out)
     local file = "/probe%-this%.lua"
-    assert.matches("^[^\n]*" .. file .. ":5: seg:pack needs string%.pack %(Lua 5%.3 or later%); this is Lua 5%.1\n"
-      .. "[^\n]*" .. file .. ":6: seg:unpack needs string%.unpack %(Lua 5%.3 or later%); this is Lua 5%.1\n$", out)
+    -- (LuaJIT is named as such whatever _VERSION says: it sets _VERSION to "Lua 5.1" itself)
+    local this = H.LUA:find("luajit", 1, true) and "LuaJIT" or "Lua 5%.1"
+    assert.matches("^[^\n]*" .. file .. ":5: seg:pack needs string%.pack %(Lua 5%.3 or later%); this is " .. this .. "\n"
+      .. "[^\n]*" .. file .. ":6: seg:unpack needs string%.unpack %(Lua 5%.3 or later%); this is " .. this .. "\n$", out)
   end)
 
   it("require('smobject') with a core built for another Lua says so in one sentence", function()

@@ -118,9 +118,17 @@ end
 -- at the caller's line; an argument error names the view method's argument:
 -- the segment's argument k is the view's max(2, k - shift) (the field path
 -- stands for the segment's type and offset).
+-- (Before 5.2 -- 5.1, LuaJIT -- the core names a method run by pcall, which
+-- those runtimes do not, and numbers it as a method call, not counting self
+-- (smo_argerror, csrc/compat.h): its number is then one lower.)
+local NAMED_LOW = _VERSION == "Lua 5.1"
 local function seg_error(fname, shift, err)
-  local k, why = tostring(err):match("^bad argument #(%d+) to '[^']*' %((.*)%)$")
-  if k then argerror(math.max(2, tonumber(k) - shift), fname, why) end
+  local k, name, why = tostring(err):match("^bad argument #(%d+) to '([^']*)' %((.*)%)$")
+  if k then
+    k = tonumber(k)
+    if NAMED_LOW and name ~= "?" then k = k + 1 end
+    argerror(math.max(2, k - shift), fname, why)
+  end
   raise(err)
 end
 

@@ -321,9 +321,11 @@ end
 -- Callers with the call syntax a user writes (o:read(...), smo.open(...)),
 -- so that messages name functions as they would for the user.
 local function caller(expr)
-  local src = "local SEG, VM, VMETA, LM, smo, core = ... return function(o, ...) local r = table.pack(" .. expr ..
+  -- (table.pack is 5.2+: given as an upvalue, or before 5.2 every call
+  -- would raise before it is made)
+  local src = "local SEG, VM, VMETA, LM, smo, core, pack = ... return function(o, ...) local r = pack(" .. expr ..
     ") return r end"
-  return assert(I.load(src, "=fuzzcall", _ENV))(SEG, VM, VMETA, LM, smo, core)
+  return assert(I.load(src, "=fuzzcall", _ENV))(SEG, VM, VMETA, LM, smo, core, I.pack)
 end
 local CALLERS = {}
 local function callfn(expr)
