@@ -842,8 +842,12 @@ static void push_copy(lua_State *L, const fill_ctx *c, const vtype *t, const uns
   for (i = 0; i < (size_t)t->nfields; i++) {
     const vfield *f = &t->fields[i];
     const unsigned char *q = p + f->offset;
-    if (c->names) smo_rawgeti(L, c->names, f->name_ref);   /* no allocation, however long */
-    else lua_pushlstring(L, f->name, f->namelen);
+    if (c->names) {
+      smo_rawgeti(L, c->names, f->name_ref);   /* no allocation, however long */
+    } else {
+      lua_pushlstring(L, f->name, f->namelen);
+      check_live(L, c);   /* (an allocation: 5.2 and 5.1 may run a finalizer here too) */
+    }
     if (f->kind == VK_SCALAR) push_field_scalar(L, f, q);
     else if (f->kind == VK_STRING) push_text(L, c, q, f->size);
     else push_copy(L, c, f->type, q);
