@@ -216,20 +216,10 @@ describe("smo.sleep", function()
     it("is ended by Ctrl-C (SIGINT) in " .. H.LUA .. ", as Lua code is: " .. how, function()
       -- (under valgrind a SIGINT can come before the child has its handler)
       if H.LUA:find("valgrind", 1, true) then pending("signal timing under valgrind") return end
-      local out = H.tmpdir() .. "/sleep-int.out"
       local child = script("sleep_int", 'local smo = require("smobject")\nprint("sleeping")\nio.stdout:flush()\n'
         .. how .. '\nprint("slept to the end")\n')
-      -- A shell that starts the child, sends SIGINT once it sleeps, and
-      -- reports its exit code and how long it took to end.
-      local sh = ("%s%s %s >%s 2>&1 & p=$!; i=0; "
-        .. "while ! grep -q sleeping %s 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
-        .. "sleep 0.3; kill -INT $p; wait $p; echo \"rc=$?\""):format(H.child_env(), H.LUA, child, out, out)
-      local t0 = smo.clock()
-      local res = H.sh("timeout 25 sh -c " .. H.shell_quote(sh))
-      local dt = smo.clock() - t0
-      local f = assert(io.open(out))
-      local text = f:read("*a")
-      f:close()
+      -- SIGINT once it sleeps: its exit code and how long it took to end
+      local res, dt, text = H.interrupt(child, "sleeping")
       assert.are.equal("rc=1\n", res, text)
       assert.is_true(dt < 15, ("took %.1f s"):format(dt))
       assert.matches("^sleeping\n[^\n]*interrupted!\n", text)

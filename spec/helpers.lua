@@ -469,6 +469,23 @@ function H.missing(...)
   return nil
 end
 
+--- Ctrl-C of a child: runs the Lua script at path in the background, sends
+-- it SIGINT 0.3 s after it has printed `ready` (a word), and waits for it.
+-- Returns the shell's "rc=N\n" line, the seconds it took, and the child's output.
+function H.interrupt(path, ready)
+  local out = path .. ".out"
+  local sh = ("%s%s %s >%s 2>&1 & p=$!; i=0; "
+    .. "while ! grep -q %s %s 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
+    .. "sleep 0.3; kill -INT $p; wait $p; echo \"rc=$?\""):format(H.child_env(), H.LUA, path, out, ready, out)
+  local t0 = H.now()
+  local res = H.sh("timeout 25 sh -c " .. H.shell_quote(sh))
+  local dt = H.now() - t0
+  local f = assert(io.open(out))
+  local text = f:read("*a")
+  f:close()
+  return res, dt, text
+end
+
 --- This process's pid.
 H.pid = smo.getpid
 
