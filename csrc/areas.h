@@ -20,6 +20,7 @@ void access_open(lua_State *L);    /* access.c: read, write, get, set */
 void sync_open(lua_State *L);      /* sync.c: lock, atomics, wait/wake, snapshots */
 void view_open(lua_State *L);      /* view.c: struct views */
 void process_open(lua_State *L);   /* process.c: sleep, clock, getpid, getuid, geteuid */
+void ffi_open(lua_State *L);       /* ffi.c: the FFI entry points, pins, Segment:ptr */
 
 /* sync.c: the reader's side of a sequence counter, also view.c's: copies len
  * bytes from src to dst while the uint32_t counter at seq is even and

@@ -14,6 +14,7 @@ static void (*const areas[])(lua_State *L) = {
   sync_open,      /* sync.c: lock, atomics, wait/wake, snapshots (registers lock.c's hooks) */
   view_open,      /* view.c: struct views */
   process_open,   /* process.c: sleep, clock, getpid, getuid, geteuid */
+  ffi_open,       /* ffi.c: the FFI entry points (smo_ffi_*, ffi.h), pins, ptr */
 };
 
 /* Which Lua this build is for ("smobject-abi: Lua 5.4"; a LuaJIT build says
@@ -21,7 +22,8 @@ static void (*const areas[])(lua_State *L) = {
  * it and say which interpreter the module was built for. */
 __attribute__((used)) static const char smo_abi[] = "smobject-abi: " LUA_VERSION;
 
-/* The one exported symbol (everything else is hidden: visibility.h). */
+/* The one exported symbol besides ffi.h's smo_ffi_* (everything else is
+ * hidden: visibility.h). */
 SMO_EXPORT int luaopen_smobject_core(lua_State *L);
 
 int luaopen_smobject_core(lua_State *L) {

@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
@@ -196,9 +197,52 @@ static int attach_checked(const ctr_request *rq, int shmid, int created, smo_seg
   return 0;
 }
 
-/* Unmaps h; it is closed from now on. */
+/* A parked range (counter.h).  shm: the mmap failed, so the segment itself
+ * stays attached until ctr_unpark (it is then not removed by its last
+ * close; `smo gc` finds it once detached). */
+typedef struct smo_parked {
+  void *addr;
+  size_t size;
+  int shm;
+  struct smo_parked *next;
+} smo_parked;
+
+/* Replaces h's mapping by private zeroed memory (counter.h).  Without
+ * memory for the record the segment stays attached for the process's life:
+ * a leak, never a fault. */
+static void park(smo_seg *h) {
+  smo_parked *p = (smo_parked *)malloc(sizeof *p);
+  if (p == NULL) return;
+  p->addr = h->addr;
+  p->size = h->size;
+  p->shm = mmap(h->addr, h->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+           == MAP_FAILED;
+  p->next = h->parked;
+  h->parked = p;
+}
+
+/* (counter.h) */
+void ctr_unpark(smo_seg *h) {
+  while (h->parked) {
+    smo_parked *p = h->parked;
+    h->parked = p->next;
+    if (p->shm) shmdt(p->addr);
+    else munmap(p->addr, p->size);
+    free(p);
+  }
+}
+
+/* (counter.h) */
+void ctr_unpin(smo_seg *h) {
+  if (h->pins > 0) h->pins--;
+  if (h->pins == 0 && (!h->sticky || h->collected)) ctr_unpark(h);
+}
+
+/* Unmaps h (or parks it, when raw pointers into it may be in use); it is
+ * closed from now on. */
 static void detach(smo_seg *h) {
-  shmdt(h->addr);
+  if (h->pins || h->sticky) park(h);
+  else shmdt(h->addr);
   h->addr = NULL;
   h->state = SMO_CLOSED;
 }

@@ -52,6 +52,15 @@ typedef struct smo_seg {
   /* SMObject form: configuration kept until create()/access() */
   int cfg_proj;          /* 0 when not made by smo.new */
   size_t cfg_size;
+  /* Raw pointers into the mapping that Lua code may still hold (seg:ptr,
+   * seg:ffi_view: ffi.c): pins counts those whose holder tells when it is
+   * gone (an FFI finalizer, ctr_unpin); sticky says a lightuserdata went
+   * out, which lives until the handle is collected.  While either may be
+   * in use, detaching parks the mapping instead of unmapping it. */
+  unsigned pins;
+  unsigned char sticky;
+  unsigned char collected;           /* __gc ran: nothing pins for it any more */
+  struct smo_parked *parked;         /* what detaching parked (counter.c) */
 } smo_seg;
 
 /* What an open may do when the segment is missing. */
@@ -100,6 +109,19 @@ void ctr_release(smo_seg *h);
 /* Called by ctr_release first, while h is still attached: what the layers
  * above must let go of (the lock, sync.c). */
 extern void (*ctr_release_hook)(smo_seg *h);
+
+/* Parking, what detaching does while h->pins or h->sticky say that raw
+ * pointers into the mapping may be in use: the range is replaced, in one
+ * mmap, by private zeroed memory, so that the segment is detached (the
+ * kernel's attach count drops, the last user's close removes it, exactly as
+ * without pointers) while a pointer kept past the close reads zeros and
+ * writes to memory nobody shares, instead of faulting.  ctr_unpark unmaps
+ * what was parked; call it once no pointer can be in use any more. */
+void ctr_unpark(smo_seg *h);
+
+/* One pin fewer (an FFI pointer was collected); unparks when it was the
+ * last and nothing else holds the mapping. */
+void ctr_unpin(smo_seg *h);
 
 /* Gives h's share up now, staying attached; *count gets the new count.
  * 0 or -1 with e (EIDRM once the bookkeeping is gone). */

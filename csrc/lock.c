@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -38,6 +39,8 @@
 #include <unistd.h>
 
 #include "lock.h"
+
+#include <linux/futex.h>   /* after our headers: elsewhere than Linux, their #error comes first */
 
 #define AUX_MAGIC 0x31305855414f4d53ULL   /* "SMOAUX01" */
 #define AUX_SLOTS 64                      /* sleeper counters, by offset hash */
@@ -383,6 +386,47 @@ static uint32_t *sleepers_of(smo_seg *h, const uint32_t *word) {
 uint32_t *lock_sleepers(smo_seg *h, const uint32_t *word) {
   attach_sleepers(h);
   return sleepers_of(h, word);
+}
+
+/* ----------------------------------------------------------- wait/wake */
+
+#define SPIN_CHECKS 2000                  /* value checks before word_wait sleeps */
+
+static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
+  return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+/* (lock.h) */
+int word_wait(smo_seg *h, uint32_t *word, uint32_t expected, double timeout) {
+  struct timespec rel, *relp = NULL;
+  uint32_t *sleepers;
+  long rc;
+  int i;
+  /* A fast partner is caught here without a system call. */
+  for (i = 0; i < SPIN_CHECKS; i++) {
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) return 1;
+    __builtin_ia32_pause();
+  }
+  if (timeout == 0) return 0;
+  if (timeout > 0 && timeout <= TIMEOUT_FOREVER) {
+    rel = timespec_of(timeout);
+    relp = &rel;
+  }
+  sleepers = lock_sleepers(h, word);
+  if (sleepers) __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
+  /* The kernel compares *word with expected atomically with going to sleep. */
+  rc = futex(word, FUTEX_WAIT, expected, relp);
+  if (sleepers) __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
+  return !(rc != 0 && errno == ETIMEDOUT);
+}
+
+/* (lock.h) */
+long word_wake(smo_seg *h, uint32_t *word, int n) {
+  uint32_t *sleepers = lock_sleepers(h, word);
+  /* Pairs with the waiter's increment: the caller's store of the new value
+   * comes before this load, so a sleeper we miss sees the new value. */
+  if (sleepers && __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) == 0) return 0;
+  return futex(word, FUTEX_WAKE, (uint32_t)n, NULL);
 }
 
 /* (lock.h) */

@@ -35,6 +35,17 @@ void lock_release(smo_seg *h);
  * kernel lock, or no bookkeeping): wake then always makes the system call. */
 uint32_t *lock_sleepers(smo_seg *h, const uint32_t *word);
 
+/* Segment:wait without Lua: sleeps while the uint32 at word (in h's
+ * mapping, aligned) equals expected, after a brief spin, counting itself in
+ * the sleeper counter.  timeout in seconds, < 0 for ever, 0 spins only.  1
+ * when woken or the value differs (look again), 0 on timeout. */
+int word_wait(smo_seg *h, uint32_t *word, uint32_t expected, double timeout);
+
+/* Segment:wake without Lua: wakes at most n sleepers of word (none without
+ * a system call when the sleeper counter says nobody sleeps); how many, or
+ * -1 with errno. */
+long word_wake(smo_seg *h, uint32_t *word, int n);
+
 /* Registers the hooks (once, at module load). */
 void lock_init(void);
 

@@ -692,6 +692,16 @@ static int seg_close(lua_State *L) {
   return 0;
 }
 
+/* __gc: a close, and then nothing is left to park for but the FFI pointers
+ * whose finalizers have not run yet (each unpins: ctr_unpin). */
+static int seg_gc(lua_State *L) {
+  smo_seg *h = check_seg_any(L, 1);
+  ctr_release(h);
+  h->collected = 1;
+  if (h->pins == 0) ctr_unpark(h);
+  return 0;
+}
+
 /***
 `tostring(seg)`: key, id and size, or that it is closed.
 @function Segment:__tostring
@@ -902,7 +912,7 @@ static const luaL_Reg segment_methods[] = {
 };
 
 static const luaL_Reg segment_metamethods[] = {
-  { "__gc", seg_close },
+  { "__gc", seg_gc },
   { "__close", seg_close },
   { "__tostring", seg_tostring },
   { "__len", seg_size },

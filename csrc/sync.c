@@ -18,7 +18,6 @@
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,10 +26,6 @@
 #include "counter.h"
 #include "handle.h"
 #include "lock.h"
-
-#include <linux/futex.h>   /* after our headers: elsewhere than Linux, their #error comes first */
-
-#define SPIN_CHECKS 2000                  /* value checks before wait() sleeps */
 
 /* ---------------------------------------------------------------- lock */
 
@@ -269,10 +264,6 @@ static int seg_atomic_cas(lua_State *L) {
 
 /* ----------------------------------------------------------- wait/wake */
 
-static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
-  return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
-}
-
 static uint32_t *check_futex_word(lua_State *L, smo_seg *h) {
   size_t off = check_span(L, h, 2, 4);
   if (((uintptr_t)(h->addr + off)) % 4 != 0) {
@@ -295,39 +286,13 @@ shared mapping, after a brief spin).
 */
 static int seg_wait(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  uint32_t *word = check_futex_word(L, h), *sleepers;
+  uint32_t *word = check_futex_word(L, h);
   lua_Integer e;
-  uint32_t expected;
   double timeout;
-  struct timespec rel, *relp = NULL;
-  int i;
-  long rc;
   e = smo_checkinteger(L, 3, "integer");
   luaL_argcheck(L, e >= 0 && e <= (lua_Integer)UINT32_MAX, 3, "expected value out of range for uint32_t");
-  expected = (uint32_t)e;
   timeout = check_timeout(L, 4);
-  /* A fast partner is caught here without a system call. */
-  for (i = 0; i < SPIN_CHECKS; i++) {
-    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) {
-      lua_pushboolean(L, 1);
-      return 1;
-    }
-    __builtin_ia32_pause();
-  }
-  if (timeout == 0) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  if (timeout > 0 && timeout <= TIMEOUT_FOREVER) {
-    rel = timespec_of(timeout);
-    relp = &rel;
-  }
-  sleepers = lock_sleepers(h, word);
-  if (sleepers) __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
-  /* The kernel compares *word with expected atomically with going to sleep. */
-  rc = futex(word, FUTEX_WAIT, expected, relp);
-  if (sleepers) __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
-  lua_pushboolean(L, !(rc != 0 && errno == ETIMEDOUT));
+  lua_pushboolean(L, word_wait(h, word, (uint32_t)e, timeout));
   return 1;
 }
 
@@ -343,19 +308,12 @@ readers wait on its sequence counter calls `wake` after each `publish`.
 */
 static int seg_wake(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  uint32_t *word = check_futex_word(L, h), *sleepers;
+  uint32_t *word = check_futex_word(L, h);
   lua_Integer n = lua_isnoneornil(L, 3) ? INT_MAX : smo_checkinteger(L, 3, "number");
   long rc;
   luaL_argcheck(L, n >= 0, 3, "count must not be negative");
   if (n > INT_MAX) n = INT_MAX;
-  sleepers = lock_sleepers(h, word);
-  /* Pairs with the waiter's increment: the caller's store of the new value
-   * comes before this load, so a sleeper we miss sees the new value. */
-  if (sleepers && __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) == 0) {
-    lua_pushinteger(L, 0);
-    return 1;
-  }
-  rc = futex(word, FUTEX_WAKE, (uint32_t)n, NULL);
+  rc = word_wake(h, word, (int)n);
   if (rc < 0) return push_oserror(L, "futex", errno);
   lua_pushinteger(L, rc);
   return 1;

@@ -1,5 +1,6 @@
 /*
- * What the shared object exports: only luaopen_smobject_core (SMO_EXPORT),
+ * What the shared object exports: only luaopen_smobject_core and ffi.h's
+ * smo_ffi_* functions (SMO_EXPORT),
  * whatever the build's flags (luarocks' builtin build passes no
  * -fvisibility=hidden).  Every header of the core wraps its declarations in
  * SMO_HIDDEN_BEGIN / SMO_HIDDEN_END; a definition takes the visibility of

@@ -428,6 +428,36 @@ function methods.publish(self, seq_off, fn, ...)
   return published(self, seq_off, locked_here, pcall(fn, ...))
 end
 
-for _, name in ipairs({ "pack", "unpack", "with_lock", "publish" }) do lua_methods[methods[name]] = true end
+--- A typed FFI pointer into the segment (LuaJIT): a cdata `T *` (`const T
+-- *` on a read-only handle) for the struct laid out as the layout `T`,
+-- declared to the FFI from `T:cdecl()` and checked member by member against
+-- the layout; the bounds and alignment are checked here, once. Reading and
+-- writing its fields is then the FFI's own, at memory speed; atomics, waits
+-- and snapshots on it are `smobject.ffi`'s. An array layout gives a pointer
+-- to its element 0. The view keeps the handle alive; after `close` it
+-- points at private zeroed memory until it is collected. What the FFI does
+-- not check (indexes past an array member, pointer arithmetic, casts, and
+-- pointers derived from the view, which keep nothing alive) is listed in
+-- `smobject.ffi`.
+-- @function Segment:ffi_view
+-- @tparam Layout T a layout
+-- @tparam[opt=0] integer offset aligned to `T.align`
+-- @return the cdata pointer
+-- @raise where the runtime has no FFI (naming it); when `T` does not fit at
+-- `offset`, on a misaligned offset, a closed handle
+-- @usage local v = seg:ffi_view(Pose); v.x = v.x + 1
+local has_jit_ffi, jit_ffi = false, nil
+if LUAJIT then has_jit_ffi, jit_ffi = pcall(require, "smobject.ffi") end
+if has_jit_ffi then
+  methods.ffi_view = jit_ffi.view
+  methods.ptr = jit_ffi.ptr
+else
+  function methods.ffi_view()
+    raise(("seg:ffi_view needs LuaJIT's FFI; this is %s (seg:view gives the same fields here)"):format(
+      compat.RUNTIME))
+  end
+end
+
+for _, name in ipairs({ "pack", "unpack", "with_lock", "publish", "ffi_view" }) do lua_methods[methods[name]] = true end
 
 return smo

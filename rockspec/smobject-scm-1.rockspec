@@ -34,6 +34,7 @@ build = {
       sources = {
         "csrc/core.c", "csrc/segment.c", "csrc/sync.c", "csrc/view.c", "csrc/access.c",
         "csrc/handle.c", "csrc/lock.c", "csrc/counter.c", "csrc/bookkeeping.c", "csrc/process.c",
+        "csrc/ffi.c",
       },
       incdirs = { "csrc" },
     },
@@ -48,7 +49,9 @@ build = {
     ["smobject.cdecl.gcc"] = "lua/smobject/cdecl/gcc.lua",
     ["smobject.cdecl.parser"] = "lua/smobject/cdecl/parser.lua",
     ["smobject.cdecl.scope"] = "lua/smobject/cdecl/scope.lua",
+    ["smobject.cdecl.emit"] = "lua/smobject/cdecl/emit.lua",
     ["smobject.struct"] = "lua/smobject/struct.lua",
     ["smobject.view"] = "lua/smobject/view.lua",
+    ["smobject.ffi"] = "lua/smobject/ffi.lua",
   },
 }

@@ -54,10 +54,24 @@ end
 -- Raises "bad argument #n to 'fname' (why)" at the caller's line, counting
 -- arguments as luaL_argerror does: the self of a method call is not counted
 -- (and a bad self reads "calling 'fname' on bad self").
-function M.argerror(n, fname, why)
+-- method: fname is a method, so that a call whose form cannot be seen (a
+-- tail call; on LuaJIT any call without a name) is numbered as a method
+-- call, as smobject.lua's methods and the C methods number it.
+local NT = pcall(debug.getinfo, 1, "t") and "nt" or "n"
+local LUAJIT = rawget(_G, "jit") ~= nil
+function M.argerror(n, fname, why, method)
   local level = outside_level(3)            -- counted from outside_level: one more than here
-  local entry = debug.getinfo(level - 2, "n")
-  if entry and entry.namewhat == "method" then
+  local entry = debug.getinfo(level - 2, NT)
+  local as_method = entry ~= nil and entry.namewhat == "method"
+  if not as_method and method and entry and n > 1 then
+    if NT == "nt" then
+      as_method = entry.istailcall or (LUAJIT and entry.name == nil)
+    else                                    -- 5.1: a tail call shows as a frame of its own
+      local up = debug.getinfo(level - 1, "S")
+      as_method = (up ~= nil and up.what == "tail") or (LUAJIT and entry.name == nil)
+    end
+  end
+  if as_method then
     n = n - 1
     if n == 0 then error(("calling '%s' on bad self (%s)"):format(fname, why), level - 1) end
   end

@@ -30,6 +30,7 @@ local L = require("smobject.cdecl.layout")
 local gcc = require("smobject.cdecl.gcc")
 local parser = require("smobject.cdecl.parser")
 local scopes = require("smobject.cdecl.scope")
+require("smobject.cdecl.emit")               -- (Layout:cdecl)
 
 local raise, argerror, typename = errors.raise, errors.argerror, errors.typename
 local is_layout = L.is_layout

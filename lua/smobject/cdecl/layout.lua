@@ -39,6 +39,7 @@ local MAX_SIZE, MAX_DEPTH = M.MAX_SIZE, M.MAX_DEPTH
 -- (struct, union); depth and nflat bound nesting and member counts.
 local data_of = setmetatable({}, { __mode = "k" })
 local Layout = {}                         -- methods
+M.methods = Layout                        -- (cdecl/emit.lua adds cdecl)
 local PUBLIC = { kind = true, ctype = true, size = true, align = true, name = true, count = true, elem = true,
                  packed = true, tag = true }
 
