@@ -215,33 +215,60 @@ end
 -- (a make started by make bench exports these for lua5.4; each runtime's
 -- build derives its own)
 local MAKE_ENV = "env -u LUA_INC -u SMO_BUILD -u BUILD_DIR -u MAKEFLAGS -u MAKELEVEL"
-local results, notes = {}, {}
-for i, rt in ipairs(RUNTIMES) do
-  local log = ("%s/%s-%%s.log"):format(build, rt.name)
-  local res
+-- The lowest of a and b's numbers, key by key (in nested tables too); a
+-- number wins over a string (an error in one pass).
+local function merge(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then
+    if type(a) == "number" and type(b) == "number" then return math.min(a, b) end
+    if type(a) == "number" or a == nil then return a or b end
+    return type(b) == "number" and b or a
+  end
+  local m = {}
+  for k, x in pairs(a) do m[k] = merge(x, b[k]) end
+  for k, x in pairs(b) do if m[k] == nil then m[k] = x end end
+  return m
+end
+
+-- Each runtime is built once, then measured in PASSES passes over all of
+-- them, the best of all passes kept: the machine's other work then weighs
+-- on every runtime alike instead of on whichever ran when it peaked.
+local PASSES = 3
+local results, notes, ready = {}, {}, {}
+for _, rt in ipairs(RUNTIMES) do
+  local log = ("%s/%s-build.log"):format(build, rt.name)
   if not os.execute("command -v " .. quote(rt.cmd) .. " >/dev/null 2>&1") then
-    res = "not installed"
+    results[rt.name] = "not installed"
     notes[#notes + 1] = ("%s: %s is not installed (make deps-matrix installs it)"):format(rt.name, rt.cmd)
   elseif not os.execute(("cd %s && %s make --no-print-directory LUA=%s all >%s 2>&1"):format(
-      quote(ROOT), MAKE_ENV, rt.name, quote(log:format("build")))) then
-    res = "build failed"
+      quote(ROOT), MAKE_ENV, rt.name, quote(log))) then
+    results[rt.name] = "build failed"
     notes[#notes + 1] = ("%s: the core does not build: %s (%s)"):format(rt.name,
-      first_line(log:format("build"), "[^\n]*error[^\n]*"), log:format("build"))
+      first_line(log, "[^\n]*error[^\n]*"), log)
   else
-    io.stderr:write(("bench: %s...\n"):format(rt.name))
-    local cmd = ("LUA_PATH=%s LUA_CPATH=%s %s %s/bench/runtime.lua %s %s %d 2>%s"):format(
-      quote(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;"), quote(ROOT .. "/" .. rt.dir .. "/?.so;;"),
-      quote(rt.cmd), quote(ROOT), quote(rt.cmd), quote(ROOT), 0x5bec0010 + i, quote(log:format("run")))
-    local p = io.popen(cmd)
-    local out = p:read("a")
-    local chunk = p:close() and load(out, "=" .. rt.name, "t", {})
-    res = chunk and chunk() or "failed"
-    if res == "failed" then
-      notes[#notes + 1] = ("%s: bench/runtime.lua failed: %s (%s)"):format(rt.name,
-        first_line(log:format("run")), log:format("run"))
+    ready[#ready + 1] = rt
+  end
+end
+for pass = 1, PASSES do
+  for i, rt in ipairs(ready) do
+    if results[rt.name] ~= "failed" then
+      io.stderr:write(("bench: %s, pass %d of %d\n"):format(rt.name, pass, PASSES))
+      local log = ("%s/%s-run.log"):format(build, rt.name)
+      local cmd = ("LUA_PATH=%s LUA_CPATH=%s %s %s/bench/runtime.lua %s %s %d 3 2 2>%s"):format(
+        quote(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;"), quote(ROOT .. "/" .. rt.dir .. "/?.so;;"),
+        quote(rt.cmd), quote(ROOT), quote(rt.cmd), quote(ROOT), 0x5bec0010 + i, quote(log))
+      local p = io.popen(cmd)
+      local out = p:read("a")
+      local chunk = p:close() and load(out, "=" .. rt.name, "t", {})
+      local res = chunk and chunk()
+      if type(res) == "table" then
+        results[rt.name] = merge(results[rt.name], res)
+        results[rt.name].passes = pass
+      else
+        results[rt.name] = "failed"
+        notes[#notes + 1] = ("%s: bench/runtime.lua failed: %s (%s)"):format(rt.name, first_line(log), log)
+      end
     end
   end
-  results[rt.name] = res
 end
 
 local OPS = {
@@ -253,7 +280,16 @@ local OPS = {
   { "pingpong", "wait/wake ping-pong round trip" },
 }
 print()
-print("every runtime, the classic API (ns per operation, best of 5 runs of at least 0.1 s each):")
+local how = "-"
+for _, rt in ipairs(RUNTIMES) do
+  local res = results[rt.name]
+  if type(res) == "table" then
+    how = ("best of %d passes x %d runs of at least %d ms each; ping-pong: best of %d x %d runs of %d round trips")
+      :format(res.passes, res.rounds, res.min_time * 1000, res.passes, res.pp_runs, res.pp_rounds)
+    break
+  end
+end
+print(("every runtime, the classic API (ns per operation, %s):"):format(how))
 local head = { ("%-31s"):format("operation") }
 for _, rt in ipairs(RUNTIMES) do head[#head + 1] = ("%14s"):format(rt.name) end
 print(table.concat(head))
@@ -279,7 +315,7 @@ local function goal_row(what, ours, ref_name, ref, goal)
   end
   local ratio = ours / ref
   local verdict = goal and ((ratio <= goal and "met" or "MISSED") .. (" (ratio <= %.2f)"):format(goal)) or "-"
-  print(("%-36s %10.1f   %-34s %10.1f %7.2f  %s"):format(what, ours, ref_name, ref, ratio, verdict))
+  print(("%-36s %10.2f   %-34s %10.2f %7.2f  %s"):format(what, ours, ref_name, ref, ratio, verdict))
 end
 local base = type(results["lua5.4"]) == "table" and results["lua5.4"] or {}
 for _, name in ipairs({ "luajit", "luajit2" }) do

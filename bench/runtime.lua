@@ -3,22 +3,24 @@
 -- LuaJIT the FFI paths too when the core has them.  bench/bench.lua runs it
 -- once per runtime with LUA_CPATH on that runtime's build, and loads what it
 -- prints: a Lua chunk returning a table of nanoseconds per operation.
--- usage: runtime.lua LUA ROOT KEY
---   LUA   the command of this interpreter (the ping-pong partner runs it too)
---   ROOT  the tree (for bench/pingpong.lua)
---   KEY   the System V key of the lock and ping-pong segment (decimal)
+-- usage: runtime.lua LUA ROOT KEY [ROUNDS [PP_RUNS]]
+--   LUA      the command of this interpreter (the ping-pong partner runs it too)
+--   ROOT     the tree (for bench/pingpong.lua)
+--   KEY      the System V key of the lock and ping-pong segment (decimal)
+--   ROUNDS   runs per operation, the best kept (default 9)
+--   PP_RUNS  ping-pong runs of 10000 round trips, the best kept (default 5)
 -- Portable: no 5.3+ syntax or library calls (no integer division, bitwise
 -- operators, <close>, string.pack, math.tointeger).
 local smo = require("smobject")
 local now = smo.clock
 
 local LUA, ROOT, KEY = arg[1], arg[2], tonumber(arg[3])
-assert(LUA and ROOT and KEY, "usage: runtime.lua LUA ROOT KEY")
+assert(LUA and ROOT and KEY, "usage: runtime.lua LUA ROOT KEY [ROUNDS [PP_RUNS]]")
 local jit = rawget(_G, "jit")
 local loadstring = rawget(_G, "loadstring") or load
 
 -- Each measured run lasts at least this long (seconds), best of ROUNDS.
-local MIN_TIME, ROUNDS = 0.1, 5
+local MIN_TIME, ROUNDS = 0.06, tonumber(arg[4]) or 9
 
 local sink
 
@@ -51,7 +53,10 @@ local function fresh(src, ...)
   return assert(loadstring(src))(...)
 end
 
-local r = { runtime = jit and jit.version or _VERSION }
+local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local r = { runtime = jit and jit.version or _VERSION, rounds = ROUNDS, min_time = MIN_TIME,
+  pp_runs = tonumber(arg[5]) or 5, pp_rounds = 10000 }
 
 -- 1. scalars (the same loops as bench.lua's 5.4 rows)
 local seg = assert(smo.open{ key = smo.PRIVATE, size = 4096, create = true })
@@ -70,14 +75,17 @@ vseg:close()
 -- 3. the lock (a key, mode 0600: the fast lock) and wait/wake ping-pong
 -- with a partner process of this same runtime
 local sseg = assert(smo.open{ key = KEY, size = 4096, create = "exclusive" })
+local partner   -- the pid of a ping-pong partner still running
 local ok, err = pcall(function()
   r.lock = measure(function(n) local s = sseg for _ = 1, n do s:lock() s:unlock() end end)
 
   -- round 1 waits for the partner to start; the clock starts after it
-  local PP_ROUNDS = 10000
   local function pingpong(n)
     sseg:atomic_store("uint32_t", 0, 0)
-    os.execute(("%s %s/bench/pingpong.lua futex %d %d &"):format(LUA, ROOT, KEY, n + 1))
+    local sh = io.popen(("%s %s/bench/pingpong.lua futex %d %d </dev/null >/dev/null & echo $!"):format(
+      quote(LUA), quote(ROOT), KEY, n + 1))
+    partner = tonumber(sh:read("*l"))
+    sh:close()
     local t0
     for i = 1, n + 1 do
       if i == 2 then t0 = now() end
@@ -90,12 +98,15 @@ local ok, err = pcall(function()
         end
       end
     end
+    partner = nil
     return (now() - t0) * 1e9 / n
   end
   local best = math.huge
-  for _ = 1, ROUNDS do best = math.min(best, pingpong(PP_ROUNDS)) end
+  for _ = 1, r.pp_runs do best = math.min(best, pingpong(r.pp_rounds)) end
   r.pingpong = best
 end)
+-- (a partner left waiting when this failed would wait for ever)
+if partner then os.execute("kill " .. partner .. " 2>/dev/null") end
 sseg:close()
 assert(ok, err)
 
