@@ -112,11 +112,11 @@ assert(ok, err)
 
 -- 4. LuaJIT's FFI paths, when the core has them (seg:ffi_view): each
 -- against its classic or plain-FFI counterpart.  Each result is a number
--- or the error that stopped it.
+-- or the error that stopped it (its first line).
 local function try(fn)
   local ok2, res = pcall(fn)
   if ok2 then return res end
-  return tostring(res)
+  return (tostring(res):match("[^\n]*"))
 end
 
 local has_ffi, ffi = pcall(require, "ffi")
@@ -132,10 +132,14 @@ if jit and has_ffi then
   f.plain_rw = try(function() return measure(fresh(RW, plain)) end)
   sink = plain.x
   local fseg = assert(smo.open{ key = smo.PRIVATE, size = 4096, create = true })
+  local has_view, p = false, nil
   if type(fseg.ffi_view) ~= "function" then
     f.missing = "ffi_view not available"
   else
-    local p = fseg:ffi_view(FT)
+    has_view, p = pcall(fseg.ffi_view, fseg, FT)
+    if not has_view then f.missing = "seg:ffi_view(T) failed: " .. tostring(p) end
+  end
+  if has_view then
     local cv = fseg:view(FT)
     f.view_rw = try(function() return measure(fresh(RW, p)) end)
     sink = p.x
@@ -143,8 +147,9 @@ if jit and has_ffi then
     f.classic_add = try(function()
       return measure(function(n) local s = fseg for _ = 1, n do sink = s:atomic_add("int32_t", hits, 1) end end)
     end)
-    local F = require("smobject.ffi")
+    local has_F, F = pcall(require, "smobject.ffi")
     f.atomic_add = try(function()
+      assert(has_F, F)
       local a = F.atomic(p, "hits")
       return measure(fresh("local a = ... return function(n) for _ = 1, n do a:add(1) end end", a))
     end)
@@ -152,6 +157,7 @@ if jit and has_ffi then
       return measure(function(n) local vv = cv for _ = 1, n do sink = vv:snapshot("seq") end end)
     end)
     f.snapshot = try(function()
+      assert(has_F, F)
       -- (the copies go to an upvalue, so that the loop cannot drop them)
       local keep = {}
       local loop = fresh([[local F, p, keep = ...
