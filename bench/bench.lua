@@ -191,4 +191,153 @@ for _, r in ipairs(rows) do
   print(("%-28s %12.1f   %-32s %12.1f %8.2f  %s"):format(r[1], r[2], r[3], r[4], ratio, goal))
 end
 print("ratio = our time / reference time per operation: below 1 is faster than the reference.")
+
+-- 5. every runtime side by side: bench/runtime.lua (portable) under each Lua
+-- that is installed, with the core built for it (make LUA=...) on its
+-- LUA_CPATH; one table, operations by runtimes, then LuaJIT's goals.
+local LUAJIT2_DIR = os.getenv("LUAJIT2_DIR") or "/opt/luajit2"
+local RUNTIMES = {
+  { name = "lua5.1", cmd = "lua5.1", dir = "build/5.1" },
+  { name = "lua5.2", cmd = "lua5.2", dir = "build/5.2" },
+  { name = "lua5.3", cmd = "lua5.3", dir = "build/5.3" },
+  { name = "lua5.4", cmd = "lua5.4", dir = "build" },
+  { name = "luajit", cmd = "luajit", dir = "build/luajit" },
+  { name = "luajit2", cmd = LUAJIT2_DIR .. "/usr/bin/luajit", dir = "build/luajit2" },
+}
+local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local function first_line(path, pattern)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local text = f:read("a")
+  f:close()
+  return text:match(pattern or "[^\n]+") or text:match("[^\n]+") or ""
+end
+-- (a make started by make bench exports these for lua5.4; each runtime's
+-- build derives its own)
+local MAKE_ENV = "env -u LUA_INC -u SMO_BUILD -u BUILD_DIR -u MAKEFLAGS -u MAKELEVEL"
+-- The lowest of a and b's numbers, key by key (in nested tables too); a
+-- number wins over a string (an error in one pass).
+local function merge(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then
+    if type(a) == "number" and type(b) == "number" then return math.min(a, b) end
+    if type(a) == "number" or a == nil then return a or b end
+    return type(b) == "number" and b or a
+  end
+  local m = {}
+  for k, x in pairs(a) do m[k] = merge(x, b[k]) end
+  for k, x in pairs(b) do if m[k] == nil then m[k] = x end end
+  return m
+end
+
+-- Each runtime is built once, then measured in PASSES passes over all of
+-- them, the best of all passes kept: the machine's other work then weighs
+-- on every runtime alike instead of on whichever ran when it peaked.
+local PASSES = 3
+local results, notes, ready = {}, {}, {}
+for _, rt in ipairs(RUNTIMES) do
+  local log = ("%s/%s-build.log"):format(build, rt.name)
+  if not os.execute("command -v " .. quote(rt.cmd) .. " >/dev/null 2>&1") then
+    results[rt.name] = "not installed"
+    notes[#notes + 1] = ("%s: %s is not installed (make deps-matrix installs it)"):format(rt.name, rt.cmd)
+  elseif not os.execute(("cd %s && %s make --no-print-directory LUA=%s all >%s 2>&1"):format(
+      quote(ROOT), MAKE_ENV, rt.name, quote(log))) then
+    results[rt.name] = "build failed"
+    notes[#notes + 1] = ("%s: the core does not build: %s (%s)"):format(rt.name,
+      first_line(log, "[^\n]*error[^\n]*"), log)
+  else
+    ready[#ready + 1] = rt
+  end
+end
+for pass = 1, PASSES do
+  for i, rt in ipairs(ready) do
+    if results[rt.name] ~= "failed" then
+      io.stderr:write(("bench: %s, pass %d of %d\n"):format(rt.name, pass, PASSES))
+      local log = ("%s/%s-run.log"):format(build, rt.name)
+      local cmd = ("LUA_PATH=%s LUA_CPATH=%s %s %s/bench/runtime.lua %s %s %d 3 2 2>%s"):format(
+        quote(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;"), quote(ROOT .. "/" .. rt.dir .. "/?.so;;"),
+        quote(rt.cmd), quote(ROOT), quote(rt.cmd), quote(ROOT), 0x5bec0010 + i, quote(log))
+      local p = io.popen(cmd)
+      local out = p:read("a")
+      local chunk = p:close() and load(out, "=" .. rt.name, "t", {})
+      local res = chunk and chunk()
+      if type(res) == "table" then
+        results[rt.name] = merge(results[rt.name], res)
+        results[rt.name].passes = pass
+      else
+        results[rt.name] = "failed"
+        notes[#notes + 1] = ("%s: bench/runtime.lua failed: %s (%s)"):format(rt.name, first_line(log), log)
+      end
+    end
+  end
+end
+
+local OPS = {
+  { "get", 'seg:get("double", 0)' },
+  { "set", 'seg:set("int32_t", 8, i)' },
+  { "vread", "view read v.x" },
+  { "vwrite", "view write v.x = i" },
+  { "lock", "lock+unlock (fast lock, 0600)" },
+  { "pingpong", "wait/wake ping-pong round trip" },
+}
+print()
+local how = "-"
+for _, rt in ipairs(RUNTIMES) do
+  local res = results[rt.name]
+  if type(res) == "table" then
+    how = ("best of %d passes x %d runs of at least %d ms each; ping-pong: best of %d x %d runs of %d round trips")
+      :format(res.passes, res.rounds, res.min_time * 1000, res.passes, res.pp_runs, res.pp_rounds)
+    break
+  end
+end
+print(("every runtime, the classic API (ns per operation, %s):"):format(how))
+local head = { ("%-31s"):format("operation") }
+for _, rt in ipairs(RUNTIMES) do head[#head + 1] = ("%14s"):format(rt.name) end
+print(table.concat(head))
+for _, op in ipairs(OPS) do
+  local line = { ("%-31s"):format(op[2]) }
+  for _, rt in ipairs(RUNTIMES) do
+    local res = results[rt.name]
+    local val = type(res) == "table" and res[op[1]]
+    line[#line + 1] = type(val) == "number" and ("%14.1f"):format(val) or ("%14s"):format(type(res) == "string" and res or "-")
+  end
+  print(table.concat(line))
+end
+for _, note in ipairs(notes) do print("  " .. note) end
+
+-- The LuaJIT goals: ratio = LuaJIT's time / the reference's.
+print()
+print(("%-36s %10s   %-34s %10s %7s  %s"):format("LuaJIT goal", "ns", "reference", "ref (ns)", "ratio", "goal"))
+local function goal_row(what, ours, ref_name, ref, goal)
+  if type(ours) ~= "number" or type(ref) ~= "number" then
+    local why = type(ours) == "string" and ours or type(ref) == "string" and ref or "not measured"
+    print(("%-36s %s"):format(what, "(" .. why .. ")"))
+    return
+  end
+  local ratio = ours / ref
+  local verdict = goal and ((ratio <= goal and "met" or "MISSED") .. (" (ratio <= %.2f)"):format(goal)) or "-"
+  print(("%-36s %10.2f   %-34s %10.2f %7.2f  %s"):format(what, ours, ref_name, ref, ratio, verdict))
+end
+local base = type(results["lua5.4"]) == "table" and results["lua5.4"] or {}
+for _, name in ipairs({ "luajit", "luajit2" }) do
+  local res = results[name]
+  if type(res) ~= "table" then
+    print(("%-36s (%s)"):format(name, res))
+  else
+    goal_row(name .. ": view read v.x", res.vread, "lua5.4: view read v.x", base.vread or "lua5.4 not measured", 1.0)
+    goal_row(name .. ": view write v.x = i", res.vwrite, "lua5.4: view write v.x = i",
+      base.vwrite or "lua5.4 not measured", 1.0)
+    local f = res.ffi or {}
+    if f.missing then
+      print(("%-36s (%s; a plain FFI pointer's p.x = p.x + 1: %s ns)"):format(name .. ": FFI rows", f.missing,
+        type(f.plain_rw) == "number" and ("%.2f"):format(f.plain_rw) or tostring(f.plain_rw)))
+    else
+      goal_row(name .. ": ffi_view p.x = p.x + 1", f.view_rw, "plain FFI pointer p.x = p.x + 1", f.plain_rw, 2.0)
+      goal_row(name .. ': F.atomic(p, "hits"):add(1)', f.atomic_add, 'seg:atomic_add("int32_t", off, 1)',
+        f.classic_add, nil)
+      goal_row(name .. ': F.snapshot(p, "seq")', f.snapshot, 'v:snapshot("seq")', f.classic_snap, nil)
+    end
+  end
+end
+print("ping-pong: the waiter spins briefly, then sleeps in the kernel; a partner that answers within the spin"
+  .. " costs well under 1 us,\na sleep and wake-up tens of us (likelier on a loaded machine or a slower runtime).")
 local _ = sink

@@ -3,7 +3,7 @@
 local mode = arg[1]
 if mode == "futex" then
   local smo = require("smobject")
-  local seg = assert(smo.open{ key = math.tointeger(tonumber(arg[2])) })
+  local seg = assert(smo.open{ key = tonumber(arg[2]) })
   for r = 1, tonumber(arg[3]) do
     local want = 2 * r - 1
     while seg:atomic_load("uint32_t", 0) ~= want do seg:wait(0, want - 1) end
