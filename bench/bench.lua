@@ -335,6 +335,8 @@ for _, name in ipairs({ "luajit", "luajit2" }) do
       goal_row(name .. ': F.atomic(p, "hits"):add(1)', f.atomic_add, 'seg:atomic_add("int32_t", off, 1)',
         f.classic_add, nil)
       goal_row(name .. ': F.snapshot(p, "seq")', f.snapshot, 'v:snapshot("seq")', f.classic_snap, nil)
+      goal_row(name .. ': F.snapshot(p, "seq", nil, into)', f.snapshot_into, 'v:snapshot("seq", into)',
+        f.classic_snap_into, nil)
     end
   end
 end

@@ -166,6 +166,18 @@ if jit and has_ffi then
       sink = keep[1]
       return t
     end)
+    -- the same, filling one copy again (as v:snapshot(seq, into) does)
+    f.snapshot_into = try(function()
+      assert(has_F, F)
+      local into = F.snapshot(p, "seq")
+      local loop = fresh([[local F, p, into = ...
+        return function(n) for _ = 1, n do F.snapshot(p, "seq", nil, into) end end]], F, p, into)
+      return measure(loop)
+    end)
+    f.classic_snap_into = try(function()
+      local into = {}
+      return measure(function(n) local vv = cv for _ = 1, n do vv:snapshot("seq", into) end end)
+    end)
   end
   fseg:close()
 end
