@@ -452,3 +452,66 @@ describe("smobject.ffi (LuaJIT)", function()
     end
   end)
 end)
+
+describe("parking a closed handle's mapping (every runtime)", function()
+  after_each(function() H.cleanup() end)
+
+  -- mmap fails only for the park of a segment of exactly this size
+  local SHIM = [[
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  static void *(*real)(void *, size_t, int, int, int, off_t);
+  const char *fail = getenv("SMO_FAIL_PARK");
+  if (fail && (flags & MAP_FIXED) && (flags & MAP_ANONYMOUS) && len == (size_t)atol(fail)) {
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  if (!real) real = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap");
+  return real(addr, len, prot, flags, fd, off);
+}
+]]
+
+  it("when the park's mmap fails, the segment stays attached (no fault), and is detached once the pointer is gone", function()
+    if not have_cc() then pending("needs cc") return end
+    local dir = H.tmpdir()
+    local src = dir .. "/parkshim.c"
+    local f = assert(io.open(src, "w"))
+    f:write(SHIM)
+    f:close()
+    local so = dir .. "/parkshim.so"
+    local out, ok = H.sh("cc -shared -fPIC -O1 -o " .. so .. " " .. src .. " -ldl")
+    assert(ok, out)
+    local k = H.key()
+    local code = ([[
+      local smo = require("smobject")
+      local function nattch()
+        for line in io.lines("/proc/sysvipc/shm") do
+          local key, _, _, _, _, _, n = line:match("^%%s*(%%-?%%d+)%%s+(%%d+)%%s+(%%d+)%%s+(%%d+)%%s+(%%d+)%%s+(%%d+)%%s+(%%d+)")
+          if tonumber(key) == %d then return tonumber(n) end
+        end
+        return "gone"
+      end
+      local seg = assert(smo.open{ key = %d, size = 40960, create = true })
+      local p = seg:ptr(8)
+      seg:close()
+      print("after close", nattch())
+      p, seg = nil, nil
+      collectgarbage() collectgarbage()
+      print("after collect", nattch())]]):format(k, k)
+    local preload = ((os.getenv("LD_PRELOAD") or "") .. " " .. so):gsub("^ ", "")
+    out, ok = H.sh("LD_PRELOAD=" .. H.shell_quote(preload) .. " SMO_FAIL_PARK=40960 " .. H.child_env() .. H.LUA
+      .. " -e " .. H.shell_quote(code))
+    assert(ok, out)
+    assert.matches("after close\t1\n", out)          -- kept attached: the pointer stays valid
+    assert.matches("after collect\t0\n", out)        -- detached once nothing can use it
+    -- (left for `smo gc`: no user is attached and none counted)
+    local seg = assert(smo.open{ key = k })
+    seg:remove()
+    seg:close()
+    H.assert_gone(k, "after the cleanup")
+  end)
+end)
