@@ -382,6 +382,8 @@ describe("smobject.ffi (LuaJIT)", function()
     assert.are.equal(7, F.publish(v, "seq", function() v.x = 7 return 7 end))
     assert.are.equal(0, v.seq % 2)
     assert.matches("not a uint32_t sequence counter", H.raised(function() return F.snapshot(v, "i32") end))
+    assert.matches("not a uint32_t sequence counter", H.raised(function() F.publish(v, "i64", function() end) end))
+    assert.matches("not a uint32_t sequence counter", H.raised(function() F.publish_begin(v, "u64") end))
     assert.matches("a copy made by snapshot of a view of struct at expected, got table",
       H.raised(function() return F.snapshot(v, "seq", nil, {}) end))
     assert.matches("a copy made by snapshot", H.raised(function() return F.snapshot(v, "seq", nil, v) end))

@@ -130,7 +130,7 @@ local function types(T)
   local whole = ct
   if r.kind == "array" or r.kind == "string" then whole = ffi.typeof("$[" .. r.count .. "]", ct) end
   t = { value = ct, whole = whole, ptr = ffi.typeof("$ *", ct), cptr = ffi.typeof("const $ *", ct),
-        wptr = ffi.typeof("$ *", whole), buf = ffi.typeof("$[1]", whole), size = r.size, layout = T }
+        wptr = ffi.typeof("$ *", whole), buf = ffi.typeof("$[1]", whole), size = r.size }
   types_of[T] = t
   return t
 end
@@ -418,8 +418,8 @@ end
 -- @usage F.publish(v, "seq", function() v.x = 1; v.y = 2 end)
 function M.publish(v, seq, fn, ...)
   local info = check_view(v, 1, "publish")
-  local _, _, off = member(v, info, seq, "publish", "a uint32_t sequence counter")
-  return info.seg:publish(info.offset + off, fn, ...)
+  seq_of(v, info, seq, "publish")                  -- (a uint32_t member, aligned)
+  return info.seg:publish(info.offset + (info.layout:offsetof(seq)), fn, ...)
 end
 
 --- The writer's side without the lock (one writer, which never dies mid-write):
