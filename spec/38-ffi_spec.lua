@@ -295,6 +295,30 @@ describe("smobject.ffi (LuaJIT)", function()
     seg:close()
   end)
 
+  it("accessor arguments that are not integers raise naming the method, at the caller's line (fuzz findings)", function()
+    if NO_FFI then pending(NO_FFI) return end
+    local seg = assert(smo.open{ key = smo.PRIVATE, size = 4096, create = true })
+    local v = seg:ffi_view(T)
+    local a, w = F.atomic(v, "u8"), F.atomic(v, "word")
+    local src = debug.getinfo(1, "S").short_src
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, err = pcall(function() a:store({}) end)
+    assert.is_false(ok)
+    assert.are.equal(("%s:%d: bad argument #1 to 'store' (integer expected, got table)"):format(src, line), err)
+    assert.matches("bad argument #1 to 'add' %(number has no integer representation%)",
+      H.raised(function() a:add(1.5) end))
+    assert.matches("bad argument #2 to 'cas' %(integer expected, got smobject%)", H.raised(function() a:cas(1, seg) end))
+    assert.matches("bad argument #1 to 'exchange' %(integer expected, got cdata%)",
+      H.raised(function() a:exchange(v) end))
+    assert.matches("bad argument #1 to 'wait' %(integer expected, got smobject%)",
+      H.raised(function() w:wait(seg, 0.001) end))
+    assert.matches("bad argument #1 to 'wake' %(count %(an integer >= 0%) expected, got 1.5%)",
+      H.raised(function() w:wake(1.5) end))
+    a:store(ffi.new("int64_t", 7))                        -- int64 cdata are integers
+    assert.are.equal(7, a:load())
+    seg:close()
+  end)
+
   it("N processes adding through F.atomic give the exact sum", function()
     if NO_FFI then pending(NO_FFI) return end
     local k = H.key()

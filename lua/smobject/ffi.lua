@@ -246,6 +246,22 @@ local function timeout_of(t, arg, fname, default, method)
   return t
 end
 
+local i64, u64 = ffi.typeof("int64_t"), ffi.typeof("uint64_t")
+local floor = math.floor
+
+-- An integer argument of an accessor method (#n counting self): a number
+-- with an integer value within the 64-bit range, or an int64_t/uint64_t
+-- cdata; converted to the member's type as C converts (wrapping).
+local function check_int(x, n, fname)
+  local tx = type(x)
+  if tx == "number" then
+    if x == floor(x) and x >= -9223372036854775808 and x < 18446744073709551616 then return end
+    argerror(n, fname, "number has no integer representation", true)
+  end
+  if tx == "cdata" and (istype(i64, x) or istype(u64, x)) then return end
+  argerror(n, fname, "integer expected, got " .. typename(x), true)
+end
+
 local function make_accessor(ctype)
   local bits = tonumber(ctype:match("(%d+)_t$"))
   local proto = function(p) return (p:gsub("T", ctype)) end
@@ -267,24 +283,29 @@ local function make_accessor(ctype)
   -- @function Atomic:store
   function methods.store(a, x)
     if a.ro ~= 0 then readonly_write() end
+    check_int(x, 2, "store")
     store(a.p, x)
   end
   --- Adds `d` (wrapping); the value before.
   -- @function Atomic:add
   function methods.add(a, d)
     if a.ro ~= 0 then readonly_write() end
+    check_int(d, 2, "add")
     return add(a.p, d)
   end
   --- Stores `x`; the value before.
   -- @function Atomic:exchange
   function methods.exchange(a, x)
     if a.ro ~= 0 then readonly_write() end
+    check_int(x, 2, "exchange")
     return exchange(a.p, x)
   end
   --- Stores `desired` if the value is `expected`: `true`, or `false` and the value found.
   -- @function Atomic:cas
   function methods.cas(a, expected, desired)
     if a.ro ~= 0 then readonly_write() end
+    check_int(expected, 2, "cas")
+    check_int(desired, 3, "cas")
     a.tmp[0] = expected
     if cas(a.p, a.tmp, desired) ~= 0 then return true end
     return false, a.tmp[0]
@@ -294,6 +315,7 @@ local function make_accessor(ctype)
     -- or changed, `false` on timeout.
     -- @function Atomic:wait
     function methods.wait(a, expected, timeout)
+      check_int(expected, 2, "wait")
       local rc = c_wait(a.h, cast(u32p, a.p), expected, timeout_of(timeout, 3, "wait", -1, true))
       if rc < 0 then
         if rc == -EBADF then closed() end
@@ -305,7 +327,10 @@ local function make_accessor(ctype)
     -- @function Atomic:wake
     function methods.wake(a, n)
       if n == nil then n = 2147483647 end
-      if type(n) ~= "number" or n < 0 then argerror(2, "wake", "count >= 0 expected, got " .. tostring(n), true) end
+      if type(n) ~= "number" or n < 0 or n ~= floor(n) then
+        argerror(2, "wake", "count (an integer >= 0) expected, got " .. (type(n) == "number" and tostring(n)
+          or typename(n)), true)
+      end
       local rc = c_wake(a.h, cast(u32p, a.p), n > 2147483647 and 2147483647 or n)
       if rc < 0 then
         if rc == -EBADF then closed() end

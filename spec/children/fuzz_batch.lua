@@ -900,6 +900,11 @@ local function seg_args(name, h)
     if chance(0.5) then push(value()) end
   elseif name == "publish_begin" or name == "publish_end" then
     push(offset_for(h, 4))
+  elseif name == "ptr" then
+    if chance(0.8) then push(offset_for(h)) end
+  elseif name == "ffi_view" then
+    if chance(0.85) then push(from("L")) else push(any()) end
+    if chance(0.6) then push(offset_for(h, 8)) end
   elseif chance(0.1) then
     push(any())
   end
@@ -908,7 +913,7 @@ end
 
 local PLAIN = { "read", "write", "fill", "get", "set", "pack", "unpack", "users", "stat", "remove", "close",
   "decrement", "set_key", "set_size", "create", "access", "size", "key", "shmid", "atomic_load", "atomic_store",
-  "atomic_add", "atomic_cas", "wake", "publish_begin", "publish_end", "holds_lock", "unlock" }
+  "atomic_add", "atomic_cas", "wake", "publish_begin", "publish_end", "holds_lock", "unlock", "ptr", "ffi_view" }
 local MUTATES = { close = 1, remove = 1, decrement = 1, set_key = 1, set_size = 1, create = 1, access = 1 }
 
 function ops.seg_method()
@@ -929,7 +934,7 @@ function ops.seg_hostile_self()
   local names = { "read", "write", "fill", "get", "set", "pack", "unpack", "users", "stat", "remove", "close",
     "decrement", "set_key", "set_size", "create", "access", "size", "key", "shmid", "lock", "unlock", "with_lock",
     "holds_lock", "atomic_load", "atomic_store", "atomic_add", "atomic_cas", "wait", "wake", "publish",
-    "publish_begin", "publish_end", "snapshot", "view" }
+    "publish_begin", "publish_end", "snapshot", "view", "ptr", "ffi_view" }
   local name = pick(names)
   local o, os_
   local r = random()
@@ -1613,6 +1618,69 @@ local function side_check()
   os.execute(("(timeout -s KILL 0.5 %s -e %s > %s 2>&1; echo \"rc=$?\" >> %s) &"):format(LUA, shq(code), out, out))
 end
 
+-- LuaJIT: FFI views and smobject.ffi with hostile arguments (timeouts are
+-- kept short: a wait with none sleeps for ever, as it should).
+local has_F, F = false, nil
+if rawget(_G, "jit") then has_F, F = pcall(require, "smobject.ffi") end
+local FVIEWS = {}
+
+local function ffi_member(v)
+  local info = F._views[v]
+  if info and chance(0.8) then
+    local ms = info.layout:members()
+    if #ms > 0 then
+      local m = ms[random(#ms)].name
+      return m, ("%q"):format(m)
+    end
+  end
+  return any()
+end
+
+function ops.ffi()
+  if not has_F then return end
+  local h, hs = a_handle(chance(0.9))
+  if #FVIEWS == 0 or chance(0.3) then
+    local T, ts = from("L")
+    if chance(0.1) then T, ts = any() end
+    local o, os_ = offset_for(h, 8)
+    local ok, r = method_call(hs, h, "ffi_view", { T, o, n = 2 }, { ts, os_ })
+    if ok and type(r[1]) == "cdata" then
+      if #FVIEWS >= 16 then table.remove(FVIEWS, 1) end
+      FVIEWS[#FVIEWS + 1] = r[1]
+    end
+    return
+  end
+  local v, vs = FVIEWS[random(#FVIEWS)], "fv"
+  if chance(0.1) then v, vs = any() end
+  local m, ms = ffi_member(v)
+  local short = pick({ 0, 0.001 })
+  local what = random()
+  if what < 0.45 then
+    local ok, r = call(("F.atomic(%s, %s)"):format(vs, ms), F.atomic, "atomic", v, m)
+    if not ok then return end
+    local a = r
+    local op = pick({ "load", "store", "add", "exchange", "cas", "wait", "wake" })
+    local x, xs = num()
+    if chance(0.2) then x, xs = any() end
+    if op == "wait" then
+      call(("a:wait(%s, %s)"):format(xs, short), function() return a:wait(x, short) end, "wait")
+    elseif op == "wake" then
+      call(("a:wake(%s)"):format(xs), function() return a:wake(x) end, "wake")
+    else
+      call(("a:%s(%s, %s)"):format(op, xs, xs), function() return a[op](a, x, x) end, op)
+    end
+  elseif what < 0.75 then
+    local into = nil
+    if chance(0.3) then into = any() end
+    call(("F.snapshot(%s, %s, %s)"):format(vs, ms, short), F.snapshot, "snapshot", v, m, short, into)
+  elseif what < 0.9 then
+    local ok = call(("F.publish_begin(%s, %s)"):format(vs, ms), F.publish_begin, "publish_begin", v, m)
+    if ok then call(("F.publish_end(%s, %s)"):format(vs, ms), F.publish_end, "publish_end", v, m) end
+  else
+    call(("F.publish(%s, %s, fn)"):format(vs, ms), F.publish, "publish", v, m, function() end)
+  end
+end
+
 -- ------------------------------------------------------------ the batch
 
 local WEIGHTS = {
@@ -1620,7 +1688,7 @@ local WEIGHTS = {
   { ops.seg_method, 30 }, { ops.seg_hostile_self, 5 }, { ops.lock, 6 }, { ops.wait, 4 }, { ops.publish, 4 },
   { ops.struct, 8 }, { ops.array, 2 }, { ops.mutate_layout, 2 }, { ops.forge_layout, 2 }, { ops.layout_method, 2 },
   { ops.deep, 0.12 }, { ops.view, 7 }, { ops.view_op, 16 }, { ops.view_hostile, 3 }, { ops.core, 5 },
-  { ops.meta, 2 }, { ops.gc, 0.7 }, { ops.cli, 1.2 },
+  { ops.meta, 2 }, { ops.gc, 0.7 }, { ops.cli, 1.2 }, { ops.ffi, has_F and 6 or 0 },
 }
 local total = 0
 for _, w in ipairs(WEIGHTS) do total = total + w[2] end
