@@ -66,9 +66,9 @@ function M.argerror(n, fname, why, method)
   if not as_method and method and entry and n > 1 then
     if NT == "nt" then
       as_method = entry.istailcall or (LUAJIT and entry.name == nil)
-    else                                    -- 5.1: a tail call shows as a frame of its own
-      local up = debug.getinfo(level - 1, "S")
-      as_method = (up ~= nil and up.what == "tail") or (LUAJIT and entry.name == nil)
+    else                                    -- 5.1: a tail call leaves a marker frame where the entry was
+      local marker = debug.getinfo(level - 2, "S")
+      as_method = (marker ~= nil and marker.what == "tail") or (LUAJIT and entry.name == nil)
     end
   end
   if as_method then
