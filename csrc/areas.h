@@ -21,6 +21,7 @@ void sync_open(lua_State *L);      /* sync.c: lock, atomics, wait/wake, snapshot
 void view_open(lua_State *L);      /* view.c: struct views */
 void process_open(lua_State *L);   /* process.c: sleep, clock, getpid, getuid, geteuid */
 void ffi_open(lua_State *L);       /* ffi.c: the FFI entry points, pins, Segment:ptr */
+void dict_open(lua_State *L);      /* dict_lua.c: smo.dict's handles (the store: dict.c) */
 
 /* sync.c: the reader's side of a sequence counter, also view.c's: copies len
  * bytes from src to dst while the uint32_t counter at seq is even and

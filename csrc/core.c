@@ -15,6 +15,7 @@ static void (*const areas[])(lua_State *L) = {
   view_open,      /* view.c: struct views */
   process_open,   /* process.c: sleep, clock, getpid, getuid, geteuid */
   ffi_open,       /* ffi.c: the FFI entry points (smo_ffi_*, ffi.h), pins, ptr */
+  dict_open,      /* dict_lua.c: smo.dict (the store: dict.c) */
 };
 
 /* Which Lua this build is for ("smobject-abi: Lua 5.4"; a LuaJIT build says

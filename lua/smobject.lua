@@ -71,6 +71,9 @@ smo.struct = struct.struct
 smo.cdef = struct.cdef
 smo.array = struct.array
 smo.scope = struct.scope
+local dict = require("smobject.dict")
+smo.dict = dict.dict
+smo.dict_min_size = dict.min_size
 core.methods.view = view.view
 
 --- The version of this library.

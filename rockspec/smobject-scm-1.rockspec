@@ -34,7 +34,7 @@ build = {
       sources = {
         "csrc/core.c", "csrc/segment.c", "csrc/sync.c", "csrc/view.c", "csrc/access.c",
         "csrc/handle.c", "csrc/lock.c", "csrc/counter.c", "csrc/bookkeeping.c", "csrc/process.c",
-        "csrc/ffi.c",
+        "csrc/ffi.c", "csrc/dict.c", "csrc/dict_lua.c",
       },
       incdirs = { "csrc" },
     },
@@ -53,5 +53,6 @@ build = {
     ["smobject.struct"] = "lua/smobject/struct.lua",
     ["smobject.view"] = "lua/smobject/view.lua",
     ["smobject.ffi"] = "lua/smobject/ffi.lua",
+    ["smobject.dict"] = "lua/smobject/dict.lua",
   },
 }

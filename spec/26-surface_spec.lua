@@ -10,7 +10,8 @@ describe("the public surface", function()
     local names = {}
     for k in pairs(smo) do names[#names + 1] = k end
     table.sort(names)
-    assert.are.same({ "PRIVATE", "_VERSION", "array", "attach", "bookkeeping", "cdef", "cdef_file", "clock", "errno",
+    assert.are.same({ "PRIVATE", "_VERSION", "array", "attach", "bookkeeping", "cdef", "cdef_file", "clock", "dict",
+                      "dict_min_size", "errno",
                       "geteuid", "getpid", "getuid", "key", "limits", "list", "new", "open", "remove", "scope",
                       "sleep", "struct", "type", "with" }, names)
     assert.matches("^smobject %d+%.%d+%.%d+$", smo._VERSION)

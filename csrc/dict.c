@@ -1,0 +1,990 @@
+/*
+ * smo.dict's store (dict.h), without Lua.
+ *
+ * Layout of the segment (offsets from its start; all 64-byte aligned):
+ *
+ *   header    magic, geometry, hash seed, flush time, counters, the global
+ *             free list of slots and the mutex that guards it ("alloc")
+ *   stripes   nstripes robust mutexes; bucket b belongs to stripe b % nstripes
+ *   buckets   nbuckets x { head slot, version }: the hash index
+ *   slots     nslots x 64 bytes: every entry is a chain of slots, a head
+ *             slot (the entry's header) and continuation slots (56 bytes of
+ *             key and string value each)
+ *
+ * Every slot begins { chain, seq }: chain links the slots of an entry, and
+ * of the free list; seq is even exactly while the slot is an entry's head,
+ * and changes whenever it becomes or stops being one.
+ *
+ * Readers take no lock.  A writer never changes a published entry's key,
+ * type or length in place: it builds the new entry in slots nobody can
+ * reach, then publishes it with one store of a chain pointer (the bucket's
+ * head, or the predecessor's next); only then does it bump the bucket's
+ * version, kill the old head (seq + 1) and free the old slots.  A reader
+ * notes the bucket's version and the head's seq, copies, and checks both
+ * again: a change means a writer freed something it read, and it retries.
+ * Numbers (incr) and expiry times (expire) are changed in place with one
+ * aligned 8-byte atomic store.  So a writer stopped at any instruction
+ * leaves readers nothing to wait for: what they see is always a published
+ * entry or none.
+ *
+ * Crash safety.  Every change of a chain is one store, so chains are
+ * consistent at every instruction.  What a death can leave is slots taken
+ * from the free list but not yet published, or unpublished but not yet
+ * freed, and counters half updated.  The mutexes are robust: the next
+ * locker gets EOWNERDEAD, marks the dictionary for repair and releases what
+ * it holds; the repair ("fsck") takes every lock in order and rebuilds the
+ * free list and the counters from what the buckets reach.  Nothing is lost
+ * for good, and no operation is half applied: it is applied exactly when
+ * its publishing store was made.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dict.h"
+
+#define DICT_MAGIC 0x31544349444f4d53ULL       /* "SMODICT1" */
+#define DICT_FORMATTING 0x2154434944444f53ULL  /* being laid out (or its formatter died) */
+#define DICT_VERSION 1
+#define SLOT 64
+#define CONT_DATA 56                           /* key and value bytes per continuation slot */
+#define NIL UINT32_MAX
+#define STRIPES 64
+#define EVICT_SAMPLE 24                        /* entries looked at per eviction */
+
+typedef struct dict_header {
+  uint64_t magic;
+  uint32_t version, nstripes;
+  uint64_t size;
+  uint32_t nslots, nbuckets;
+  uint64_t stripes_off, buckets_off, slots_off;
+  uint64_t seed;
+  int64_t flush_ns;          /* entries made at or before it are expired (flush_all) */
+  uint64_t evictions, recoveries;
+  uint32_t needs_fsck;       /* a lock holder died: repair before anything else */
+  uint32_t free_head;        /* the free list (alloc lock) */
+  uint32_t free_count;
+  uint32_t entries;
+  pthread_mutex_t alloc;
+} dict_header;
+
+typedef struct dict_stripe {
+  pthread_mutex_t mu;
+  uint32_t hand;             /* where the next eviction looks */
+  /* cppcheck-suppress unusedStructMember */
+  unsigned char pad[SLOT - sizeof(pthread_mutex_t) - 4];
+} dict_stripe;
+
+typedef struct dict_bucket {
+  uint32_t head;
+  uint32_t version;          /* + 1 after every publish and unpublish in this bucket */
+  uint32_t rtime;            /* last read of any of its entries, coarse seconds: readers
+                              * store here, never into slots, which may be reused meanwhile */
+  uint32_t spare;
+} dict_bucket;
+
+typedef struct dict_item {   /* a head slot */
+  uint32_t chain, seq;
+  uint32_t next;             /* the next entry of the bucket */
+  uint32_t atime;            /* when written, coarse seconds (approximate LRU, with the bucket's rtime) */
+  uint64_t hash;
+  int64_t exp_ns;            /* CLOCK_MONOTONIC ns; 0: never */
+  int64_t ctime_ns;          /* made when (flush_all) */
+  uint64_t num;              /* DICT_NUMBER, DICT_INTEGER, DICT_BOOLEAN: the bits */
+  uint32_t vlen, flags;
+  uint16_t klen;
+  uint8_t type, pad;
+  uint32_t spare;
+} dict_item;
+
+typedef struct dict_cont {   /* a continuation slot */
+  uint32_t chain;
+  /* cppcheck-suppress unusedStructMember */
+  uint32_t seq;              /* odd (read through the head's view of it) */
+  unsigned char data[CONT_DATA];
+} dict_cont;
+
+typedef char slot_size_check[sizeof(dict_item) == SLOT && sizeof(dict_cont) == SLOT &&
+                             sizeof(dict_stripe) == SLOT ? 1 : -1];
+
+/* ------------------------------------------------------------- geometry */
+
+#define HDR(m) ((dict_header *)(void *)(m)->base)
+#define STRIPE(m, i) ((dict_stripe *)(void *)((m)->base + (m)->stripes_off) + (i))
+#define BUCKET(m, i) ((dict_bucket *)(void *)((m)->base + (m)->buckets_off) + (i))
+#define ITEM(m, i) ((dict_item *)(void *)((m)->base + (m)->slots_off + (size_t)(i) * SLOT))
+#define CONT(m, i) ((dict_cont *)(void *)((m)->base + (m)->slots_off + (size_t)(i) * SLOT))
+
+static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+size_t dict_min_size(void) {
+  return round_up(sizeof(dict_header), SLOT) + STRIPES * SLOT + 64 * sizeof(dict_bucket) + 64 * SLOT;
+}
+
+size_t dict_entry_bytes(size_t klen, size_t vlen) {
+  return SLOT * (1 + (klen + vlen + CONT_DATA - 1) / CONT_DATA);
+}
+
+static uint32_t slots_for(size_t klen, size_t slen) {
+  return (uint32_t)(1 + (klen + slen + CONT_DATA - 1) / CONT_DATA);
+}
+
+static void init_mutex(pthread_mutex_t *mu) {
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(mu, &ma);
+  pthread_mutexattr_destroy(&ma);
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint32_t now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint32_t)ts.tv_sec;
+}
+
+static uint64_t seed_of(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 17) ^ 0x9e3779b97f4a7c15ULL;
+}
+
+/* (dict.h) */
+int dict_format(unsigned char *base, size_t size) {
+  dict_header *h = (dict_header *)(void *)base;
+  dict_map m;
+  size_t hdr = round_up(sizeof(dict_header), SLOT), rest, nb = 64, ns;
+  uint32_t i;
+  if (size < dict_min_size()) return EINVAL;
+  __atomic_store_n(&h->magic, DICT_FORMATTING, __ATOMIC_SEQ_CST);
+  rest = size - hdr - STRIPES * SLOT;
+  /* about one bucket per two slots, a power of 2 */
+  while ((nb * 2) * sizeof(dict_bucket) + (nb * 2) * 2 * SLOT <= rest && nb < (1u << 30)) nb *= 2;
+  ns = (rest - nb * sizeof(dict_bucket)) / SLOT;
+  if (ns >= NIL) ns = NIL - 1;
+  memset(base + sizeof(uint64_t), 0, hdr - sizeof(uint64_t));
+  h->version = DICT_VERSION;
+  h->nstripes = STRIPES;
+  h->size = size;
+  h->nslots = (uint32_t)ns;
+  h->nbuckets = (uint32_t)nb;
+  h->stripes_off = hdr;
+  h->buckets_off = hdr + STRIPES * SLOT;
+  h->slots_off = round_up(h->buckets_off + nb * sizeof(dict_bucket), SLOT);
+  h->nslots = (uint32_t)((size - h->slots_off) / SLOT);
+  h->seed = seed_of();
+  init_mutex(&h->alloc);
+  m.base = base;
+  m.stripes_off = h->stripes_off;
+  m.buckets_off = h->buckets_off;
+  m.slots_off = h->slots_off;
+  for (i = 0; i < STRIPES; i++) {
+    memset(STRIPE(&m, i), 0, SLOT);
+    init_mutex(&STRIPE(&m, i)->mu);
+  }
+  for (i = 0; i < nb; i++) {
+    BUCKET(&m, i)->head = NIL;
+    BUCKET(&m, i)->version = 0;
+    BUCKET(&m, i)->rtime = 0;
+    BUCKET(&m, i)->spare = 0;
+  }
+  for (i = 0; i < h->nslots; i++) {
+    CONT(&m, i)->chain = i + 1 < h->nslots ? i + 1 : NIL;
+    CONT(&m, i)->seq = 1;           /* odd: not a head */
+  }
+  h->free_head = h->nslots ? 0 : NIL;
+  h->free_count = h->nslots;
+  __atomic_store_n(&h->magic, DICT_MAGIC, __ATOMIC_SEQ_CST);
+  return 0;
+}
+
+/* (dict.h) */
+int dict_map_of(dict_map *m, unsigned char *base, size_t size, int readonly) {
+  const dict_header *h = (const dict_header *)(const void *)base;
+  uint64_t magic;
+  size_t hdr = round_up(sizeof(dict_header), SLOT);
+  if (size < dict_min_size()) return EINVAL;
+  magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
+  if (magic == DICT_FORMATTING) return EAGAIN;
+  if (magic != DICT_MAGIC || h->version != DICT_VERSION) return EINVAL;
+  m->base = base;
+  m->size = size;
+  m->nstripes = h->nstripes;
+  m->nbuckets = h->nbuckets;
+  m->nslots = h->nslots;
+  m->stripes_off = h->stripes_off;
+  m->buckets_off = h->buckets_off;
+  m->slots_off = h->slots_off;
+  m->readonly = readonly;
+  /* the geometry must fit the segment as the kernel sizes it */
+  if (h->size != size || m->nstripes == 0 || m->nstripes > 4096 || m->nbuckets == 0 ||
+      (m->nbuckets & (m->nbuckets - 1)) != 0 || m->stripes_off != hdr ||
+      m->buckets_off != hdr + (size_t)m->nstripes * SLOT ||
+      m->slots_off < m->buckets_off + (size_t)m->nbuckets * sizeof(dict_bucket) || m->slots_off % SLOT != 0 ||
+      m->slots_off > size || (size - m->slots_off) / SLOT < m->nslots || m->nslots >= NIL)
+    return EINVAL;
+  return 0;
+}
+
+void dict_buf_free(dict_buf *b) {
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+static int buf_reserve(dict_buf *b, size_t n) {
+  char *p;
+  size_t cap;
+  if (n <= b->cap) return 0;
+  cap = b->cap ? b->cap : 256;
+  while (cap < n) cap *= 2;
+  p = (char *)realloc(b->p, cap);
+  if (!p) return ENOMEM;
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+/* ------------------------------------------------------------- hashing */
+
+static uint64_t hash_of(const dict_map *m, const char *key, size_t len) {
+  uint64_t h = HDR(m)->seed ^ (len * 0x9e3779b97f4a7c15ULL);
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t k;
+    memcpy(&k, key + i, 8);
+    h ^= k * 0xbf58476d1ce4e5b9ULL;
+    h = (h << 27 | h >> 37) * 0x94d049bb133111ebULL;
+  }
+  if (i < len) {
+    uint64_t k = 0;
+    memcpy(&k, key + i, len - i);
+    h ^= k * 0xbf58476d1ce4e5b9ULL;
+    h = (h << 27 | h >> 37) * 0x94d049bb133111ebULL;
+  }
+  h ^= h >> 31;
+  h *= 0xd6e8feb86659fd93ULL;
+  return h ^ (h >> 32);
+}
+
+/* ------------------------------------------------------------- locks */
+
+static void fsck(const dict_map *m);
+
+/* Locks mu; a holder that died marks the dictionary for repair (the caller
+ * must then release everything it holds and repair: DICT_REPAIR). */
+#define DICT_REPAIR (-2)
+static int take(const dict_map *m, pthread_mutex_t *mu) {
+  int rc = pthread_mutex_lock(mu);
+  if (rc == EOWNERDEAD) {
+    __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(&HDR(m)->recoveries, 1, __ATOMIC_RELAXED);
+    pthread_mutex_consistent(mu);
+    pthread_mutex_unlock(mu);
+    return DICT_REPAIR;
+  }
+  return rc;
+}
+
+static void give(pthread_mutex_t *mu) { pthread_mutex_unlock(mu); }
+
+/* Takes stripe s's lock, repairing first when a holder died (now or before). */
+static int take_stripe(const dict_map *m, uint32_t s) {
+  for (;;) {
+    int rc;
+    if (__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) fsck(m);
+    rc = take(m, &STRIPE(m, s)->mu);
+    if (rc == DICT_REPAIR) continue;
+    if (rc != 0) return rc;
+    if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) return 0;
+    give(&STRIPE(m, s)->mu);
+  }
+}
+
+/* ------------------------------------------------------------- repair */
+
+/* Marks the slots of the entry chain starting at head slot i in mark; 0 when
+ * the chain is sound (in range, no slot twice). */
+static int mark_entry(const dict_map *m, uint32_t i, unsigned char *mark) {
+  uint32_t c = i, steps = 0;
+  while (c != NIL) {
+    if (c >= m->nslots || mark[c] || ++steps > m->nslots) return -1;
+    mark[c] = 1;
+    c = CONT(m, c)->chain;
+  }
+  return 0;
+}
+
+/* Every lock in order, then: what the buckets reach is kept; every other
+ * slot goes back to the free list; the counters are recounted.  A bucket
+ * chain that runs out of range or into itself is cut there (only a writer
+ * that is not smobject could have made one). */
+static void fsck(const dict_map *m) {
+  dict_header *h = HDR(m);
+  unsigned char *mark;
+  uint32_t s, b, i, nfree = 0, entries = 0, head = NIL;
+  int held[STRIPES];
+  mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
+  if (mark == NULL) return;              /* (retried by the next operation) */
+  for (s = 0; s < m->nstripes && s < STRIPES; s++) {
+    int rc = pthread_mutex_lock(&STRIPE(m, s)->mu);
+    if (rc == EOWNERDEAD) pthread_mutex_consistent(&STRIPE(m, s)->mu);
+    held[s] = rc == 0 || rc == EOWNERDEAD;
+  }
+  {
+    int rc = pthread_mutex_lock(&h->alloc);
+    if (rc == EOWNERDEAD) pthread_mutex_consistent(&h->alloc);
+  }
+  if (!__atomic_load_n(&h->needs_fsck, __ATOMIC_ACQUIRE)) goto done;   /* another repaired it */
+  for (b = 0; b < m->nbuckets; b++) {
+    dict_bucket *bk = BUCKET(m, b);
+    uint32_t *link = &bk->head;
+    while (*link != NIL) {
+      uint32_t it = *link;
+      if (it >= m->nslots || mark[it] || (ITEM(m, it)->seq & 1u) || mark_entry(m, it, mark) != 0) {
+        __atomic_store_n(link, NIL, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
+        break;
+      }
+      entries++;
+      link = &ITEM(m, it)->next;
+    }
+  }
+  /* the free list, rebuilt from the top so that low slots are used first */
+  for (i = m->nslots; i-- > 0;) {
+    if (mark[i]) continue;
+    if (!(CONT(m, i)->seq & 1u)) CONT(m, i)->seq++;          /* an unpublished head: not one any more */
+    CONT(m, i)->chain = head;
+    head = i;
+    nfree++;
+  }
+  h->free_head = head;
+  h->free_count = nfree;
+  h->entries = entries;
+  __atomic_store_n(&h->needs_fsck, 0, __ATOMIC_SEQ_CST);
+done:
+  pthread_mutex_unlock(&h->alloc);
+  for (s = m->nstripes < STRIPES ? m->nstripes : STRIPES; s-- > 0;)
+    if (held[s]) pthread_mutex_unlock(&STRIPE(m, s)->mu);
+  free(mark);
+}
+
+/* ------------------------------------------------------------- slots */
+
+/* Under a stripe lock: n slots off the free list, chained, or NIL. */
+static int take_slots(const dict_map *m, uint32_t n, uint32_t *first) {
+  dict_header *h = HDR(m);
+  uint32_t c, last, k;
+  int rc = take(m, &h->alloc);
+  if (rc != 0) return rc;
+  if (h->free_count < n || h->free_head == NIL) {
+    give(&h->alloc);
+    return DICT_NO_MEMORY;
+  }
+  c = h->free_head;
+  last = c;
+  for (k = 1; k < n; k++) {
+    last = CONT(m, last)->chain;
+    if (last >= m->nslots) {       /* a list made by another writer: repair */
+      __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
+      give(&h->alloc);
+      return DICT_REPAIR;
+    }
+  }
+  h->free_head = CONT(m, last)->chain;
+  h->free_count -= n;
+  CONT(m, last)->chain = NIL;
+  give(&h->alloc);
+  *first = c;
+  return 0;
+}
+
+/* Under a stripe lock: the slots of the chain at first go back. */
+static int free_slots(const dict_map *m, uint32_t first) {
+  dict_header *h = HDR(m);
+  uint32_t last = first, n = 1;
+  int rc;
+  while (CONT(m, last)->chain != NIL) {
+    last = CONT(m, last)->chain;
+    if (last >= m->nslots || ++n > m->nslots) {
+      __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
+      return DICT_REPAIR;
+    }
+  }
+  rc = take(m, &h->alloc);
+  if (rc != 0) return rc;
+  CONT(m, last)->chain = h->free_head;
+  h->free_head = first;
+  h->free_count += n;
+  give(&h->alloc);
+  return 0;
+}
+
+/* Copies len bytes of an entry's data from byte off on (0: the key's start),
+ * following the chain from continuation slot c; -1 when the chain ends
+ * early or leaves the slots (a change under a reader: it retries). */
+static int copy_data(const dict_map *m, uint32_t c, size_t off, char *dst, size_t len) {
+  size_t done = 0;
+  uint32_t steps = 0;
+  while (off >= CONT_DATA) {
+    if (c >= m->nslots || ++steps > m->nslots) return -1;
+    c = __atomic_load_n(&CONT(m, c)->chain, __ATOMIC_RELAXED);
+    off -= CONT_DATA;
+  }
+  while (done < len) {
+    size_t k;
+    if (c >= m->nslots || ++steps > m->nslots) return -1;
+    k = CONT_DATA - off;
+    if (k > len - done) k = len - done;
+    memcpy(dst + done, CONT(m, c)->data + off, k);
+    done += k;
+    off = 0;
+    c = __atomic_load_n(&CONT(m, c)->chain, __ATOMIC_RELAXED);
+  }
+  return 0;
+}
+
+/* Compares the key stored from continuation slot c with key; 1 when equal,
+ * 0 when not, -1 on a broken chain. */
+static int key_equals(const dict_map *m, uint32_t c, const char *key, size_t klen) {
+  size_t off = 0;
+  uint32_t steps = 0;
+  while (off < klen) {
+    size_t k = klen - off < CONT_DATA ? klen - off : CONT_DATA;
+    if (c >= m->nslots || ++steps > m->nslots) return -1;
+    if (memcmp(CONT(m, c)->data, key + off, k) != 0) return 0;
+    off += k;
+    c = __atomic_load_n(&CONT(m, c)->chain, __ATOMIC_RELAXED);
+  }
+  return 1;
+}
+
+static int expired(const dict_map *m, const dict_item *it, int64_t now) {
+  int64_t e = __atomic_load_n(&it->exp_ns, __ATOMIC_RELAXED);
+  return (e != 0 && now >= e) || it->ctime_ns <= __atomic_load_n(&HDR(m)->flush_ns, __ATOMIC_RELAXED);
+}
+
+static int64_t exp_of(double seconds, int64_t now) {
+  if (!(seconds > 0)) return 0;
+  if (seconds > 9.0e9) seconds = 9.0e9;   /* (about 285 years: no overflow) */
+  return now + (int64_t)(seconds * 1e9) + 1;
+}
+
+/* ------------------------------------------------------------- reading */
+
+/* A reader's view of a head: the fields copied, then checked. */
+typedef struct snap {
+  uint32_t idx, seq, chain, klen, vlen, flags, type;
+  uint64_t num;
+  int64_t exp_ns, ctime_ns;
+} snap;
+
+/* Finds key in its bucket without a lock: 1 with *sn (the head's fields as
+ * they were while it was live), 0 when not there, -1 to retry. */
+static int find_nolock(const dict_map *m, uint64_t hash, const char *key, size_t klen, snap *sn) {
+  dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
+  uint32_t v1 = __atomic_load_n(&bk->version, __ATOMIC_ACQUIRE);
+  uint32_t i = __atomic_load_n(&bk->head, __ATOMIC_ACQUIRE), steps = 0;
+  while (i != NIL) {
+    dict_item *it;
+    uint32_t s1;
+    if (i >= m->nslots || ++steps > m->nslots) return -1;
+    it = ITEM(m, i);
+    s1 = __atomic_load_n(&it->seq, __ATOMIC_ACQUIRE);
+    if (s1 & 1u) return -1;
+    if (it->hash == hash && it->klen == klen) {
+      int eq;
+      sn->idx = i;
+      sn->seq = s1;
+      sn->chain = it->chain;
+      sn->klen = it->klen;
+      sn->vlen = it->vlen;
+      sn->flags = it->flags;
+      sn->type = it->type;
+      sn->num = __atomic_load_n(&it->num, __ATOMIC_RELAXED);
+      sn->exp_ns = __atomic_load_n(&it->exp_ns, __ATOMIC_RELAXED);
+      sn->ctime_ns = it->ctime_ns;
+      eq = key_equals(m, sn->chain, key, klen);
+      __atomic_thread_fence(__ATOMIC_ACQUIRE);
+      if (__atomic_load_n(&it->seq, __ATOMIC_RELAXED) != s1) return -1;
+      if (eq < 0) return -1;
+      if (eq) return 1;
+    }
+    i = __atomic_load_n(&it->next, __ATOMIC_ACQUIRE);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&it->seq, __ATOMIC_RELAXED) != s1) return -1;
+  }
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  return __atomic_load_n(&bk->version, __ATOMIC_RELAXED) == v1 ? 0 : -1;
+}
+
+static int still_live(const dict_map *m, const snap *sn) {
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  return __atomic_load_n(&ITEM(m, sn->idx)->seq, __ATOMIC_RELAXED) == sn->seq;
+}
+
+static void backoff(unsigned *tries) {
+  if (++*tries % 64 == 0) sched_yield();
+  else __builtin_ia32_pause();
+}
+
+static int snap_expired(const dict_map *m, const snap *sn, int64_t now) {
+  return (sn->exp_ns != 0 && now >= sn->exp_ns) || sn->ctime_ns <= __atomic_load_n(&HDR(m)->flush_ns,
+                                                                                      __ATOMIC_RELAXED);
+}
+
+/* (dict.h) */
+int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict_value *out, dict_buf *buf,
+             int *stale, double *ttl) {
+  uint64_t hash = hash_of(m, key, klen);
+  unsigned tries = 0;
+  int64_t now = now_ns();
+  for (;;) {
+    snap sn;
+    int r = find_nolock(m, hash, key, klen, &sn);
+    if (r < 0) {
+      backoff(&tries);
+      continue;
+    }
+    if (r == 0) return DICT_NOT_FOUND;
+    *stale = snap_expired(m, &sn, now);
+    if (*stale && !stale_ok) return DICT_NOT_FOUND;
+    out->type = (int)sn.type;
+    out->flags = sn.flags;
+    out->len = 0;
+    if (sn.type == DICT_STRING) {
+      if (buf_reserve(buf, sn.vlen ? sn.vlen : 1) != 0) return ENOMEM;
+      if (sn.vlen > m->size || copy_data(m, sn.chain, sn.klen, buf->p, sn.vlen) != 0 || !still_live(m, &sn)) {
+        backoff(&tries);
+        continue;
+      }
+      out->len = sn.vlen;
+      buf->len = sn.vlen;
+    } else if (sn.type == DICT_NUMBER) {
+      memcpy(&out->d, &sn.num, sizeof out->d);
+    } else if (sn.type == DICT_INTEGER || sn.type == DICT_BOOLEAN) {
+      out->i = (int64_t)sn.num;
+    } else {
+      if (!still_live(m, &sn)) { backoff(&tries); continue; }
+      return DICT_NOT_FOUND;           /* (a type of no version of ours) */
+    }
+    if (!still_live(m, &sn)) {
+      backoff(&tries);
+      continue;
+    }
+    if (ttl) *ttl = sn.exp_ns == 0 ? 0 : (double)(sn.exp_ns - now) / 1e9;
+    if (!m->readonly) {                /* approximate LRU: the bucket's last read */
+      dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
+      uint32_t t = now_s();
+      if (__atomic_load_n(&bk->rtime, __ATOMIC_RELAXED) != t) __atomic_store_n(&bk->rtime, t, __ATOMIC_RELAXED);
+    }
+    return 0;
+  }
+}
+
+/* (dict.h) */
+int dict_ttl(const dict_map *m, const char *key, size_t klen, double *ttl) {
+  uint64_t hash = hash_of(m, key, klen);
+  unsigned tries = 0;
+  int64_t now = now_ns();
+  for (;;) {
+    snap sn;
+    int r = find_nolock(m, hash, key, klen, &sn);
+    if (r < 0) {
+      backoff(&tries);
+      continue;
+    }
+    if (r == 0 || snap_expired(m, &sn, now)) return DICT_NOT_FOUND;
+    *ttl = sn.exp_ns == 0 ? 0 : (double)(sn.exp_ns - now) / 1e9;
+    return 0;
+  }
+}
+
+/* ------------------------------------------------------------- writing */
+
+/* Under the stripe lock: the live or expired entry of key, its predecessor's
+ * link, or *at = NIL. */
+static void find_locked(const dict_map *m, uint64_t hash, const char *key, size_t klen, uint32_t **link,
+                        uint32_t *at) {
+  dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
+  uint32_t *l = &bk->head, steps = 0;
+  while (*l != NIL) {
+    uint32_t i = *l;
+    dict_item *it;
+    if (i >= m->nslots || ++steps > m->nslots) break;
+    it = ITEM(m, i);
+    if (it->hash == hash && it->klen == klen && key_equals(m, it->chain, key, klen) == 1) {
+      *link = l;
+      *at = i;
+      return;
+    }
+    l = &it->next;
+  }
+  *link = l;
+  *at = NIL;
+}
+
+/* Under the lock: takes entry i (linked at *link) out of bucket bk, and
+ * frees its slots. */
+static int unpublish(const dict_map *m, dict_bucket *bk, uint32_t *link, uint32_t i) {
+  dict_item *it = ITEM(m, i);
+  __atomic_store_n(link, it->next, __ATOMIC_RELEASE);          /* the commit */
+  __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
+  __atomic_fetch_add(&it->seq, 1, __ATOMIC_RELEASE);           /* odd: readers retry */
+  __atomic_fetch_sub(&HDR(m)->entries, 1, __ATOMIC_RELAXED);
+  return free_slots(m, i);
+}
+
+/* Fills slots from head h (already taken) with an entry. */
+static void fill(const dict_map *m, uint32_t h, uint64_t hash, const char *key, size_t klen, const dict_value *v,
+                 int64_t exp_ns, int64_t now) {
+  dict_item *it = ITEM(m, h);
+  uint32_t c = it->chain;
+  size_t total = klen + (v->type == DICT_STRING ? v->len : 0), off = 0;
+  it->next = NIL;
+  it->atime = now_s();
+  it->hash = hash;
+  it->exp_ns = exp_ns;
+  it->ctime_ns = now;
+  it->vlen = v->type == DICT_STRING ? (uint32_t)v->len : 0;
+  it->flags = v->flags;
+  it->klen = (uint16_t)klen;
+  it->type = (uint8_t)v->type;
+  it->pad = 0;
+  it->spare = 0;
+  if (v->type == DICT_NUMBER) memcpy(&it->num, &v->d, 8);
+  else if (v->type == DICT_INTEGER || v->type == DICT_BOOLEAN) it->num = (uint64_t)v->i;
+  else it->num = 0;
+  while (off < total && c != NIL) {
+    dict_cont *ct = CONT(m, c);
+    size_t room_left = total - off < CONT_DATA ? total - off : CONT_DATA, put = 0;
+    if (off < klen) {                         /* key bytes first */
+      /* cppcheck-suppress knownConditionTrueFalse ; (it assumes total - off < 1 inside this loop) */
+      put = klen - off < room_left ? klen - off : room_left;
+      memcpy(ct->data, key + off, put);
+    }
+    /* cppcheck-suppress knownConditionTrueFalse */
+    if (put < room_left) memcpy(ct->data + put, v->s + (off + put - klen), room_left - put);
+    off += room_left;
+    c = ct->chain;
+  }
+  /* even: a head (not reachable yet, so no reader looks at it before the publish) */
+  __atomic_store_n(&it->seq, (it->seq | 1u) + 1, __ATOMIC_RELEASE);
+}
+
+/* Under stripe s's lock: frees room by evicting from stripe s (expired
+ * entries first, else the least recently read of a sample); 1 when
+ * something went, 0 when the stripe has nothing to give.  *forcible when a
+ * live entry went. */
+static int evict_one(const dict_map *m, uint32_t s, int64_t now, int *forcible) {
+  uint32_t per = m->nbuckets / m->nstripes, k, looked = 0;
+  uint32_t best = NIL, best_atime = UINT32_MAX, *best_link = NULL;
+  dict_bucket *best_bk = NULL;
+  dict_stripe *st = STRIPE(m, s);
+  if (per == 0) per = 1;
+  for (k = 0; k < per && looked < EVICT_SAMPLE; k++) {
+    uint32_t b = ((st->hand + k) % per) * m->nstripes + s, steps = 0;
+    dict_bucket *bk;
+    uint32_t *l;
+    if (b >= m->nbuckets) continue;
+    bk = BUCKET(m, b);
+    l = &bk->head;
+    while (*l != NIL && steps++ < m->nslots) {
+      uint32_t i = *l;
+      dict_item *it;
+      if (i >= m->nslots) break;
+      it = ITEM(m, i);
+      looked++;
+      if (expired(m, it, now)) {
+        st->hand += k;
+        return unpublish(m, bk, l, i) == 0;
+      }
+      if ((it->atime > bk->rtime ? it->atime : bk->rtime) < best_atime) {
+        best = i;
+        best_atime = it->atime > bk->rtime ? it->atime : bk->rtime;
+        best_link = l;
+        best_bk = bk;
+      }
+      l = &it->next;
+    }
+  }
+  st->hand += k;
+  if (best == NIL) return 0;
+  __atomic_fetch_add(&HDR(m)->evictions, 1, __ATOMIC_RELAXED);
+  *forcible = 1;
+  return unpublish(m, best_bk, best_link, best) == 0;
+}
+
+/* Under stripe s's lock: n slots, evicting when allowed. */
+static int room(const dict_map *m, uint32_t s, uint32_t n, int may_evict, int64_t now, int *forcible,
+                uint32_t *first) {
+  for (;;) {
+    int rc = take_slots(m, n, first), o;
+    if (rc != DICT_NO_MEMORY || !may_evict) return rc;
+    if (evict_one(m, s, now, forcible)) continue;
+    /* this stripe has nothing left: the others, those not busy */
+    for (o = 1; o < (int)m->nstripes; o++) {
+      uint32_t t = (s + (uint32_t)o) % m->nstripes;
+      int got = 0;
+      if (pthread_mutex_trylock(&STRIPE(m, t)->mu) != 0) continue;   /* (EOWNERDEAD too: left to its next user) */
+      if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) got = evict_one(m, t, now, forcible);
+      give(&STRIPE(m, t)->mu);
+      if (got) break;
+    }
+    if (o == (int)m->nstripes) return DICT_NO_MEMORY;
+  }
+}
+
+/* Under stripe s's lock: publishes key's new entry v (replacing what is
+ * there), n slots, evicting when allowed.  0, DICT_NO_MEMORY, DICT_REPAIR
+ * (nothing published: release and retry), or another lock error. */
+static int publish_locked(const dict_map *m, uint32_t s, uint64_t hash, const char *key, size_t klen,
+                          const dict_value *v, int64_t exp_ns, int may_evict, int64_t now, int *forcible) {
+  dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
+  uint32_t n = slots_for(klen, v->type == DICT_STRING ? v->len : 0), first, at, *link;
+  int rc = room(m, s, n, may_evict, now, forcible, &first);
+  if (rc != 0) return rc;
+  /* (eviction may have taken the old entry: look now) */
+  find_locked(m, hash, key, klen, &link, &at);
+  fill(m, first, hash, key, klen, v, exp_ns, now);
+  if (at != NIL) {
+    dict_item *old = ITEM(m, at);
+    ITEM(m, first)->next = old->next;
+    __atomic_store_n(link, first, __ATOMIC_RELEASE);        /* the commit */
+    __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&old->seq, 1, __ATOMIC_RELEASE);
+    free_slots(m, at);          /* (a broken chain: the repair frees it; this write is done) */
+  } else {
+    ITEM(m, first)->next = bk->head;
+    __atomic_store_n(&bk->head, first, __ATOMIC_RELEASE);   /* the commit */
+    __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&HDR(m)->entries, 1, __ATOMIC_RELAXED);
+  }
+  return 0;
+}
+
+/* (dict.h) */
+int dict_store(const dict_map *m, int how, const char *key, size_t klen, const dict_value *v, double exptime,
+               int may_evict, int *forcible) {
+  uint64_t hash = hash_of(m, key, klen);
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes, at;
+  uint32_t *link;
+  dict_bucket *bk = BUCKET(m, b);
+  *forcible = 0;
+  if (v->type == DICT_STRING && (v->len > UINT32_MAX || dict_entry_bytes(klen, v->len) > m->size))
+    return DICT_TOO_LARGE;
+  for (;;) {
+    int64_t now;
+    int rc = take_stripe(m, s);
+    if (rc != 0) return rc;
+    now = now_ns();
+    find_locked(m, hash, key, klen, &link, &at);
+    if (at != NIL && expired(m, ITEM(m, at), now) && how != DICT_SET) {
+      /* an expired entry counts as none for add and replace: it goes first */
+      rc = unpublish(m, bk, link, at);
+      if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
+      at = NIL;
+    }
+    if (how == DICT_ADD && at != NIL) rc = DICT_EXISTS;
+    else if (how == DICT_REPLACE && at == NIL) rc = DICT_NOT_FOUND;
+    else if (v->type == DICT_NONE) rc = at == NIL ? 0 : unpublish(m, bk, link, at);   /* delete */
+    else rc = publish_locked(m, s, hash, key, klen, v, exp_of(exptime, now), may_evict, now, forcible);
+    give(&STRIPE(m, s)->mu);
+    if (rc == DICT_REPAIR) continue;
+    return rc;
+  }
+}
+
+/* (dict.h) */
+int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value *n, int has_init,
+              const dict_value *init, double init_ttl, dict_value *result, int *forcible) {
+  uint64_t hash = hash_of(m, key, klen);
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes, at;
+  uint32_t *link;
+  dict_bucket *bk = BUCKET(m, b);
+  *forcible = 0;
+  for (;;) {
+    int64_t now;
+    dict_item *it;
+    dict_value v;
+    int rc = take_stripe(m, s);
+    if (rc != 0) return rc;
+    now = now_ns();
+    find_locked(m, hash, key, klen, &link, &at);
+    if (at != NIL && expired(m, ITEM(m, at), now)) {
+      rc = unpublish(m, bk, link, at);      /* expired: as if not there */
+      if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
+      at = NIL;
+    }
+    memset(&v, 0, sizeof v);
+    if (at == NIL) {
+      if (!has_init) { give(&STRIPE(m, s)->mu); return DICT_NOT_FOUND; }
+      /* init + n, by Lua's rule: integers stay integers */
+      if (init->type == DICT_INTEGER && n->type == DICT_INTEGER) {
+        v.type = DICT_INTEGER;
+        v.i = (int64_t)((uint64_t)init->i + (uint64_t)n->i);
+      } else {
+        v.type = DICT_NUMBER;
+        v.d = (init->type == DICT_INTEGER ? (double)init->i : init->d) + (n->type == DICT_INTEGER ? (double)n->i
+                                                                                                 : n->d);
+      }
+      rc = publish_locked(m, s, hash, key, klen, &v, exp_of(init_ttl, now), 1, now, forcible);
+    } else if ((it = ITEM(m, at))->type == DICT_INTEGER && n->type == DICT_INTEGER) {
+      uint64_t nv = it->num + (uint64_t)n->i;
+      __atomic_store_n(&it->num, nv, __ATOMIC_RELEASE);        /* in place: one store */
+      v.type = DICT_INTEGER;
+      v.i = (int64_t)nv;
+      rc = 0;
+    } else if (it->type == DICT_NUMBER) {
+      uint64_t bits;
+      memcpy(&v.d, &it->num, 8);
+      v.d += n->type == DICT_INTEGER ? (double)n->i : n->d;
+      memcpy(&bits, &v.d, 8);
+      __atomic_store_n(&it->num, bits, __ATOMIC_RELEASE);
+      v.type = DICT_NUMBER;
+      rc = 0;
+    } else if (it->type == DICT_INTEGER) {
+      /* an integer plus a float is a float: a new entry, since the type
+       * changes (readers take type and bits in one copy of the head) */
+      v.type = DICT_NUMBER;
+      v.d = (double)(int64_t)it->num + n->d;
+      v.flags = it->flags;
+      rc = publish_locked(m, s, hash, key, klen, &v, it->exp_ns, 1, now, forcible);
+    } else {
+      rc = DICT_NOT_NUMBER;
+    }
+    give(&STRIPE(m, s)->mu);
+    if (rc == DICT_REPAIR) continue;
+    if (rc == 0) *result = v;
+    return rc;
+  }
+}
+
+/* (dict.h) */
+int dict_expire(const dict_map *m, const char *key, size_t klen, double exptime) {
+  uint64_t hash = hash_of(m, key, klen);
+  uint32_t s = (uint32_t)(hash & (m->nbuckets - 1)) % m->nstripes, at;
+  uint32_t *link;
+  int64_t now;
+  int rc = take_stripe(m, s);
+  if (rc != 0) return rc;
+  now = now_ns();
+  find_locked(m, hash, key, klen, &link, &at);
+  if (at == NIL || expired(m, ITEM(m, at), now)) {
+    give(&STRIPE(m, s)->mu);
+    return DICT_NOT_FOUND;
+  }
+  __atomic_store_n(&ITEM(m, at)->exp_ns, exp_of(exptime, now), __ATOMIC_RELEASE);
+  give(&STRIPE(m, s)->mu);
+  return 0;
+}
+
+/* (dict.h) */
+int dict_flush_all(const dict_map *m) {
+  __atomic_store_n(&HDR(m)->flush_ns, now_ns(), __ATOMIC_RELEASE);
+  return 0;
+}
+
+/* (dict.h) */
+int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
+  uint32_t s;
+  *freed = 0;
+  for (s = 0; s < m->nstripes; s++) {
+    uint32_t b;
+    int rc = take_stripe(m, s);
+    int64_t now = now_ns();
+    if (rc != 0) return rc;
+    for (b = s; b < m->nbuckets; b += m->nstripes) {
+      dict_bucket *bk = BUCKET(m, b);
+      uint32_t *l = &bk->head, steps = 0;
+      while (*l != NIL && steps++ < m->nslots) {
+        uint32_t i = *l;
+        if (i >= m->nslots) break;
+        if (expired(m, ITEM(m, i), now)) {
+          if (unpublish(m, bk, l, i) != 0) break;
+          if (++*freed == max && max) {
+            give(&STRIPE(m, s)->mu);
+            return 0;
+          }
+          continue;
+        }
+        l = &ITEM(m, i)->next;
+      }
+    }
+    give(&STRIPE(m, s)->mu);
+  }
+  return 0;
+}
+
+/* (dict.h) */
+int dict_keys(const dict_map *m, uint32_t max, dict_buf *buf, uint32_t *n) {
+  uint32_t b;
+  int64_t now = now_ns();
+  *n = 0;
+  buf->len = 0;
+  for (b = 0; b < m->nbuckets; b++) {
+    dict_bucket *bk = BUCKET(m, b);
+    unsigned tries = 0;
+    for (;;) {
+      size_t mark = buf->len;
+      uint32_t got = 0, v1 = __atomic_load_n(&bk->version, __ATOMIC_ACQUIRE), steps = 0, ok = 1;
+      uint32_t i = __atomic_load_n(&bk->head, __ATOMIC_ACQUIRE);
+      while (i != NIL) {
+        dict_item *it;
+        uint32_t s1, klen;
+        if (i >= m->nslots || ++steps > m->nslots) { ok = 0; break; }
+        it = ITEM(m, i);
+        s1 = __atomic_load_n(&it->seq, __ATOMIC_ACQUIRE);
+        klen = it->klen;
+        if ((s1 & 1u) || buf_reserve(buf, buf->len + 2 + klen) != 0) { ok = 0; break; }
+        if (!expired(m, it, now)) {
+          buf->p[buf->len] = (char)(klen >> 8);
+          buf->p[buf->len + 1] = (char)(klen & 0xff);
+          if (copy_data(m, it->chain, 0, buf->p + buf->len + 2, klen) != 0) { ok = 0; break; }
+          buf->len += 2 + klen;
+          got++;
+        }
+        i = __atomic_load_n(&it->next, __ATOMIC_ACQUIRE);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&it->seq, __ATOMIC_RELAXED) != s1) { ok = 0; break; }
+      }
+      __atomic_thread_fence(__ATOMIC_ACQUIRE);
+      if (ok && __atomic_load_n(&bk->version, __ATOMIC_RELAXED) == v1) {
+        *n += got;
+        break;
+      }
+      buf->len = mark;
+      backoff(&tries);
+    }
+    if (max && *n >= max) break;
+  }
+  return 0;
+}
+
+/* (dict.h) */
+void dict_stat(const dict_map *m, dict_stats *st) {
+  const dict_header *h = HDR(m);
+  st->slots = m->nslots;
+  st->free_slots = __atomic_load_n(&h->free_count, __ATOMIC_RELAXED);
+  if (st->free_slots > st->slots) st->free_slots = st->slots;
+  st->capacity = (uint64_t)m->nslots * SLOT;
+  st->free_bytes = st->free_slots * SLOT;
+  st->entries = __atomic_load_n(&h->entries, __ATOMIC_RELAXED);
+  st->evictions = __atomic_load_n(&h->evictions, __ATOMIC_RELAXED);
+  st->recoveries = __atomic_load_n(&h->recoveries, __ATOMIC_RELAXED);
+  st->stripes = m->nstripes;
+  st->buckets = m->nbuckets;
+  st->slot_size = SLOT;
+}

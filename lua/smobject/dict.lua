@@ -1,0 +1,100 @@
+--- smo.dict: a crash-safe shared dictionary with the API of OpenResty's
+-- `ngx.shared.DICT`, for any set of processes (csrc/dict.c is the store,
+-- csrc/dict_lua.c its binding; this file opens and formats).
+-- @module smobject
+
+local core = require("smobject.core")
+local errors = require("smobject.errors")
+
+local raise, typename = errors.raise, errors.typename
+local open = core.open
+local state_of, format, new = core.dict_state, core.dict_format, core.dict_new
+local EINVAL, EPERM = core.errno.EINVAL, core.errno.EPERM
+
+local M = {}
+
+-- How long a reader waits for a dictionary another process is laying out.
+local FORMAT_WAIT = 2
+
+local function key_text(seg)
+  local ok, k = pcall(seg.key, seg)
+  return ok and k and ("key 0x%08x"):format(k % 2 ^ 32) or tostring(seg)
+end
+
+--- Opens (or makes) a shared dictionary: `smo.open`'s options (`key` or
+-- `path` + `proj`, `size`, `create`, `mode`, `persist`, `readonly`), and
+-- the memory counter removes it with its last user. Its methods are
+-- `ngx.shared.DICT`'s: `get`, `get_stale`, `set`, `safe_set`, `add`,
+-- `safe_add`, `replace`, `delete`, `incr`, `ttl`, `expire`, `flush_all`,
+-- `flush_expired`, `get_keys`, `capacity`, `free_space`, and `close`
+-- (also `<close>` and `__gc`).
+-- @function smo.dict
+-- @tparam table opts as `smo.open`'s; `size` (bytes, at least
+-- `smo.dict_min_size`) when it may be created
+-- @return the dictionary
+-- @return[2] nil, message, errno (`smo.open`'s failures; a segment that is
+-- not a dictionary: `EINVAL`; a mode letting other users write: `EPERM`)
+-- @raise on bad options, as `smo.open`
+-- @usage local d = assert(smo.dict{ key = 0x5d1c7000, size = 64 * 2^20, create = true })
+function M.dict(opts)
+  if type(opts) ~= "table" then
+    raise(("bad argument #1 to 'dict' (table of options expected, got %s)"):format(typename(opts)))
+  end
+  if opts.mode ~= nil and type(opts.mode) == "number" and opts.mode % 64 >= 16 then
+    -- (a group- or other-writable mode would let another uid write the robust mutexes)
+    raise(("bad argument #1 to 'dict' (mode %o lets other users write the dictionary's locks: "
+      .. "give a mode only its owner may write, such as 0600, 0640 or 0644)"):format(opts.mode))
+  end
+  local seg, msg, err = open(opts)
+  if not seg then return nil, msg, err end
+  local _, readonly = core.handle_state(seg)
+  local st = seg:stat()
+  if st and st.mode and st.mode % 64 >= 16 and not readonly then
+    seg:close()
+    return nil, ("smo.dict: %s has mode %o, which lets other users write its locks"):format(key_text(seg), st.mode),
+      EPERM
+  end
+  local state = state_of(seg)
+  if state ~= "ready" and readonly then
+    local deadline = core.clock() + FORMAT_WAIT
+    while state == "formatting" or state == "blank" do
+      if core.clock() > deadline then break end
+      core.sleep(0.001)
+      state = state_of(seg)
+    end
+  elseif state ~= "ready" then
+    if state == "foreign" then
+      seg:close()
+      return nil, ("smo.dict: %s names a segment that is not a dictionary"):format(key_text(seg)), EINVAL
+    end
+    -- blank (new) or formatting (its formatter died): laid out under the lock
+    if seg:lockable() then
+      local ok, fmsg, ferr = seg:with_lock(function()
+        if state_of(seg) ~= "ready" then return format(seg) end
+        return true
+      end)
+      if not ok then
+        seg:close()
+        return nil, fmsg, ferr
+      end
+    else
+      local ok, fmsg, ferr = format(seg)
+      if not ok then
+        seg:close()
+        return nil, fmsg, ferr
+      end
+    end
+    state = state_of(seg)
+  end
+  if state ~= "ready" then
+    seg:close()
+    return nil, ("smo.dict: %s is not a dictionary (yet: %s)"):format(key_text(seg), state), EINVAL
+  end
+  return new(seg)
+end
+
+--- The smallest `size` a dictionary may have, in bytes.
+-- @field smo.dict_min_size
+M.min_size = core.dict_min_size()
+
+return M
