@@ -47,11 +47,12 @@ function M.dict(opts)
   end
   local seg, msg, err = open(opts)
   if not seg then return nil, msg, err end
+  local where = key_text(seg)
   local _, readonly = core.handle_state(seg)
   local st = seg:stat()
   if st and st.mode and st.mode % 64 >= 16 and not readonly then
     seg:close()
-    return nil, ("smo.dict: %s has mode %o, which lets other users write its locks"):format(key_text(seg), st.mode),
+    return nil, ("smo.dict: %s has mode %o, which lets other users write its locks"):format(where, st.mode),
       EPERM
   end
   local state = state_of(seg)
@@ -65,7 +66,7 @@ function M.dict(opts)
   elseif state ~= "ready" then
     if state == "foreign" then
       seg:close()
-      return nil, ("smo.dict: %s names a segment that is not a dictionary"):format(key_text(seg)), EINVAL
+      return nil, ("smo.dict: %s names a segment that is not a dictionary"):format(where), EINVAL
     end
     -- blank (new) or formatting (its formatter died): laid out under the lock
     if seg:lockable() then
@@ -88,7 +89,7 @@ function M.dict(opts)
   end
   if state ~= "ready" then
     seg:close()
-    return nil, ("smo.dict: %s is not a dictionary (yet: %s)"):format(key_text(seg), state), EINVAL
+    return nil, ("smo.dict: %s is not a dictionary (yet: %s)"):format(where, state), EINVAL
   end
   return new(seg)
 end

@@ -1,0 +1,276 @@
+-- smo.dict (issue 13): the API, case by case against ngx.shared.DICT's
+-- documented results (lua-nginx-module's README and resty.core's shdict),
+-- and what it does better: integers, exact free space, eviction, opening.
+local H = require("spec.helpers")
+local smo = H.smo
+
+local MiB = 1024 * 1024
+
+local function entry_bytes(klen, vlen)
+  return 64 * (1 + math.ceil((klen + vlen) / 56))
+end
+
+describe("smo.dict", function()
+  local d
+  before_each(function() d = assert(smo.dict{ key = smo.PRIVATE, size = MiB, create = true }) end)
+  after_each(function()
+    if d then d:close() end
+    H.cleanup()
+  end)
+
+  it("stores and reads every value type, binary safe, with flags (get returns flags only when not 0)", function()
+    assert.are.same({ true, nil, false }, { d:set("s", "a\0b") })
+    assert.are.equal("a\0b", d:get("s"))
+    assert.are.equal(1, select("#", d:get("s")))
+    d:set("f", 2.5, 0, 7)
+    local v, flags = d:get("f")
+    assert.are.equal(2.5, v)
+    assert.are.equal(7, flags)
+    d:set("t", true)
+    d:set("n", false)
+    assert.is_true(d:get("t"))
+    assert.is_false(d:get("n"))
+    d:set("e", "")
+    assert.are.equal("", d:get("e"))
+    d:set("big", ("x"):rep(100000))
+    assert.are.equal(("x"):rep(100000), d:get("big"))
+    assert.is_nil(d:get("missing"))
+    assert.are.equal(1, select("#", d:get("missing")))
+  end)
+
+  it("keeps integers integers and floats floats (ngx stores doubles)", function()
+    if H.needs("integers") then pending(H.needs("integers")) return end
+    d:set("i", 3)
+    d:set("x", 3.0)
+    assert.are.equal("integer", math.type(d:get("i")))
+    assert.are.equal("float", math.type(d:get("x")))
+    d:set("max", math.maxinteger)
+    assert.are.equal(math.maxinteger, d:get("max"))
+    assert.are.equal(math.mininteger, d:incr("max", 1))       -- wraps as Lua's integers do
+    d:set("big", H.to_integer(2 ^ 62))
+    for _ = 1, 1000 do d:incr("big", 1) end
+    assert.are.equal(H.to_integer(2 ^ 62) + 1000, d:get("big"))
+    assert.are.equal("float", math.type(d:incr("i", 0.5)))
+    assert.are.equal(3.5, d:get("i"))
+  end)
+
+  it("set with nil deletes; delete returns true", function()
+    d:set("k", 1)
+    assert.are.same({ true, nil, false }, { d:set("k", nil) })
+    assert.is_nil(d:get("k"))
+    d:set("k", 1)
+    assert.is_true(d:delete("k"))
+    assert.is_nil(d:get("k"))
+    assert.is_true(d:delete("never there"))
+  end)
+
+  it("add, safe_add and replace as ngx's: exists, not found, expired counts as missing", function()
+    assert.are.same({ true, nil, false }, { d:add("a", 1) })
+    assert.are.same({ false, "exists", false }, { d:add("a", 2) })
+    assert.are.same({ false, "exists", false }, { d:safe_add("a", 2) })
+    assert.are.equal(1, d:get("a"))
+    assert.are.same({ false, "not found", false }, { d:replace("b", 1) })
+    assert.are.same({ true, nil, false }, { d:replace("a", 5) })
+    assert.are.equal(5, d:get("a"))
+    d:set("x", 1, 0.01)
+    H.sleep(0.03)
+    assert.are.same({ false, "not found", false }, { d:replace("x", 2) })
+    assert.are.same({ true, nil, false }, { d:add("x", 3) })
+    assert.are.equal(3, d:get("x"))
+    assert.matches("bad argument #2 to 'add' %(attempt to add a nil value", H.raised(function() d:add("z", nil) end))
+    assert.matches("attempt to replace a nil value", H.raised(function() d:replace("a", nil) end))
+  end)
+
+  it("incr as ngx's: not found, not a number, init and init_ttl, one result without init", function()
+    assert.are.same({ nil, "not found" }, { d:incr("c", 1) })
+    assert.are.same({ 11, nil, false }, { d:incr("c", 1, 10) })
+    assert.are.same({ 12 }, { d:incr("c", 1) })
+    assert.are.same({ 13, nil, false }, { d:incr("c", 1, 100, 5) })    -- init and init_ttl ignored: it exists
+    assert.are.equal(0, d:ttl("c"))
+    assert.are.same({ 2, nil, false }, { d:incr("t", 1, 1, 0.05) })
+    assert.is_true(d:ttl("t") > 0)
+    d:set("s", "x")
+    assert.are.same({ nil, "not a number" }, { d:incr("s", 1) })
+    d:set("b", true)
+    assert.are.same({ nil, "not a number" }, { d:incr("b", 1) })
+    assert.matches("must provide \"init\" when providing \"init_ttl\"", H.raised(function() d:incr("c", 1, nil, 5) end))
+    assert.matches("bad argument #2 to 'incr' %(number expected, got string%)", H.raised(function() d:incr("c", "1") end))
+    d:set("e", 1, 0.01)
+    H.sleep(0.03)
+    assert.are.same({ nil, "not found" }, { d:incr("e", 1) })           -- expired counts as missing
+    assert.are.same({ 8, nil, false }, { d:incr("e", 1, 7) })
+    assert.are.equal(0, d:ttl("e"))                                     -- a new entry: init_ttl none
+  end)
+
+  it("ttl, expire, get_stale, flush_all and flush_expired", function()
+    d:set("a", "v", 10)
+    local t = d:ttl("a")
+    assert.is_true(t > 9.9 and t <= 10)
+    assert.are.same({ nil, "not found" }, { d:ttl("nope") })
+    assert.are.same({ nil, "not found" }, { d:expire("nope", 1) })
+    assert.is_true(d:expire("a", 0))
+    assert.are.equal(0, d:ttl("a"))
+    d:set("b", "w", 0.02)
+    H.sleep(0.04)
+    assert.is_nil(d:get("b"))
+    assert.are.same({ "w", nil, true }, { d:get_stale("b") })
+    assert.are.same({ "v", nil, false }, { d:get_stale("a") })
+    assert.are.same({ nil, "not found" }, { d:ttl("b") })
+    d:flush_all()
+    assert.is_nil(d:get("a"))
+    assert.are.same({ "v", nil, true }, { d:get_stale("a") })
+    assert.are.equal(2, d:flush_expired())
+    assert.is_nil(d:get_stale("a"))
+    for i = 1, 10 do d:set("x" .. i, i, 0.01) end
+    H.sleep(0.03)
+    assert.are.equal(3, d:flush_expired(3))
+    assert.are.equal(7, d:flush_expired(0))
+    assert.matches("exptime must be a number of seconds >= 0", H.raised(function() d:set("k", 1, -1) end))
+    assert.matches("exptime must be a number of seconds >= 0", H.raised(function() d:set("k", 1, 0 / 0) end))
+    assert.matches("exptime expected", H.raised(function() d:expire("a") end))
+  end)
+
+  it("get_keys: live keys, 1024 by default, 0 for all, no expired ones", function()
+    for i = 1, 1500 do d:set("k" .. i, i) end
+    d:set("gone", 1, 0.01)
+    H.sleep(0.03)
+    assert.are.equal(1024, #d:get_keys())
+    assert.are.equal(10, #d:get_keys(10))
+    local all = d:get_keys(0)
+    assert.are.equal(1500, #all)
+    local seen = {}
+    for _, k in ipairs(all) do seen[k] = true end
+    for i = 1, 1500 do assert(seen["k" .. i], i) end
+    assert.is_nil(seen.gone)
+  end)
+
+  it("free_space is exact: every entry's documented bytes, back to the start when emptied", function()
+    local start = d:free_space()
+    assert.are.equal(d:capacity(), start)
+    d:set("key", ("v"):rep(100))
+    assert.are.equal(start - entry_bytes(3, 100), d:free_space())
+    d:set("n", 42)
+    assert.are.equal(start - entry_bytes(3, 100) - entry_bytes(1, 0), d:free_space())
+    d:set("key", ("v"):rep(10))                     -- replaced: the old slots come back
+    assert.are.equal(start - entry_bytes(3, 10) - entry_bytes(1, 0), d:free_space())
+    d:delete("key")
+    d:delete("n")
+    assert.are.equal(start, d:free_space())
+  end)
+
+  it("set evicts the least recently used when full (forcible); safe_set and safe_add never evict", function()
+    local v = ("x"):rep(1000)
+    local n = 0
+    while d:safe_set("k" .. n, v) do n = n + 1 end
+    assert.are.same({ false, "no memory", false }, { d:safe_set("more", v) })
+    assert.are.same({ false, "no memory", false }, { d:safe_add("more", v) })
+    assert.is_true(n > 500)
+    for i = n - 50, n - 1 do assert(d:get("k" .. i)) end   -- read recently: kept
+    local ok, err, forcible = d:set("more", v)
+    assert.is_true(ok, err)
+    assert.is_true(forcible)
+    assert.are.equal(v, d:get("more"))
+    assert.is_true(d:stats().evictions >= 1)
+    assert.are.same({ false, "no memory", false }, { d:set("huge", ("y"):rep(2 * MiB)) })
+  end)
+
+  it("a write larger than the whole dictionary fails with no memory, and leaves it as it was", function()
+    d:set("a", 1)
+    local before = d:free_space()
+    assert.are.same({ false, "no memory", false }, { d:set("a", ("z"):rep(MiB)) })
+    assert.are.equal(1, d:get("a"))
+    assert.are.equal(before, d:free_space())
+  end)
+
+  it("refuses bad arguments with clear errors", function()
+    assert.matches("bad argument #1 to 'get' %(string expected, got number%)", H.raised(function() d:get(1) end))
+    assert.matches("bad argument #1 to 'get' %(empty key%)", H.raised(function() d:get("") end))
+    assert.matches("key too long %(65536 bytes, 65535 at most%)", H.raised(function() d:get(("k"):rep(65536)) end))
+    assert.is_true(d:set(("k"):rep(65535), 1))
+    assert.are.equal(1, d:get(("k"):rep(65535)))
+    assert.matches("bad value type: table", H.raised(function() d:set("k", {}) end))
+    assert.matches("flags must be 0..2%^32%-1", H.raised(function() d:set("k", 1, 0, -1) end))
+    assert.matches("number has no integer representation", H.raised(function() d:set("k", 1, 0, 1.5) end))
+    assert.matches("max must not be negative", H.raised(function() d:get_keys(-1) end))
+    assert.matches("bad argument #1 to 'dict' %(table of options expected, got nil%)", H.raised(function() smo.dict() end))
+    assert.matches("smo.dict expected", H.raised(function() d.get(io.stdout, "k") end))
+  end)
+
+  it("closes: every method then raises; close is idempotent", function()
+    d:close()
+    assert.matches("attempt to use a closed smo.dict", H.raised(function() d:get("k") end))
+    assert.matches("attempt to use a closed smo.dict", H.raised(function() d:set("k", 1) end))
+    d:close()
+    assert.are.equal("smo.dict (closed)", tostring(d))
+    d = nil
+  end)
+end)
+
+describe("smo.dict between processes", function()
+  after_each(function() H.cleanup() end)
+
+  it("is one dictionary for every process that opens the key; its last user removes it", function()
+    local k = H.key()
+    local d = assert(smo.dict{ key = k, size = MiB, create = true })
+    d:set("from parent", 1)
+    local out, ok = H.run(([[
+      local smo = require("smobject")
+      local d = assert(smo.dict{ key = %d })
+      assert(d:get("from parent") == 1)
+      d:set("from child", "yes")
+      d:close() print("child ok")]]):format(k))
+    assert(ok, out)
+    assert.matches("child ok", out)
+    assert.are.equal("yes", d:get("from child"))
+    assert.is_truthy(H.shm_by_key(k))
+    d:close()
+    H.assert_gone(k, "after the last close")
+  end)
+
+  it("a read-only opener reads and cannot write", function()
+    local k = H.key()
+    local d = assert(smo.dict{ key = k, size = MiB, create = true })
+    d:set("a", "b")
+    local r = assert(smo.dict{ key = k, readonly = true })
+    assert.are.equal("b", r:get("a"))
+    assert.matches("attempt to write to a read%-only smo.dict", H.raised(function() r:set("a", 1) end))
+    r:close()
+    d:close()
+  end)
+
+  it("refuses a segment that is not a dictionary, and modes that let others write its locks", function()
+    local k = H.key()
+    local seg = assert(smo.open{ key = k, size = MiB, create = true })
+    seg:write(0, "not a dictionary")
+    local d, msg, err = smo.dict{ key = k }
+    assert.is_nil(d)
+    assert.matches(("key 0x%08x names a segment that is not a dictionary"):format(k), msg)
+    assert.are.equal(smo.errno.EINVAL, err)
+    seg:close()
+    assert.matches("mode 660 lets other users write the dictionary's locks",
+      H.raised(function() smo.dict{ key = H.key(), size = MiB, create = true, mode = tonumber("660", 8) } end))
+    local missing = H.key()
+    local none, nmsg, nerr = smo.dict{ key = missing }
+    assert.is_nil(none)
+    assert.matches("no segment has key", nmsg)
+    assert.are.equal(smo.errno.ENOENT, nerr)
+  end)
+
+  it("N processes doing incr on one key give the exact sum", function()
+    local k = H.key()
+    local d = assert(smo.dict{ key = k, size = MiB, create = true })
+    local code = ([[
+      local smo = require("smobject")
+      local d = assert(smo.dict{ key = %d })
+      for _ = 1, 5000 do assert(d:incr("n", 1, 0)) end
+      d:close() print("done")]]):format(k)
+    local pids = {}
+    for i = 1, 4 do pids[i] = H.spawn("run_code.lua", code) end
+    for _, pid in ipairs(pids) do
+      assert.is_true(H.wait_exit(pid, 120))
+      assert.matches("done", H.output(pid))
+    end
+    assert.are.equal(20000, d:get("n"))
+    d:close()
+  end)
+end)
