@@ -27,6 +27,13 @@
  * leaves readers nothing to wait for: what they see is always a published
  * entry or none.
  *
+ * A list is a head entry (type DICT_LIST: flags holds its first node, spare
+ * its last, vlen its length) and nodes, each a chain of its own (a head slot
+ * whose next is the following node and atime the previous one).  The next
+ * links are the truth; prev links, the last node and the length are derived
+ * (and rebuilt by the repair); a push or pop is published by one store of a
+ * next link or of the first node.
+ *
  * Crash safety.  Every change of a chain is one store, so chains are
  * consistent at every instruction.  What a death can leave is slots taken
  * from the free list but not yet published, or unpublished but not yet
@@ -91,7 +98,8 @@ typedef struct dict_bucket {
 typedef struct dict_item {   /* a head slot */
   uint32_t chain, seq;
   uint32_t next;             /* the next entry of the bucket */
-  uint32_t atime;            /* when written, coarse seconds (approximate LRU, with the bucket's rtime) */
+  uint32_t atime;            /* when written, coarse seconds (approximate LRU, with the bucket's
+                              * rtime); a list node: the previous node */
   uint64_t hash;
   int64_t exp_ns;            /* CLOCK_MONOTONIC ns; 0: never */
   int64_t ctime_ns;          /* made when (flush_all) */
@@ -327,6 +335,25 @@ static int mark_entry(const dict_map *m, uint32_t i, unsigned char *mark) {
   return 0;
 }
 
+/* The nodes of list head l: marked, and its derived links (prev, last,
+ * length) made right; a broken next link is cut there. */
+static void mark_list(const dict_map *m, dict_item *l, unsigned char *mark) {
+  uint32_t *link = &l->flags, prev = NIL, n = 0;
+  while (*link != NIL) {
+    uint32_t i = *link;
+    if (i >= m->nslots || mark[i] || mark_entry(m, i, mark) != 0) {
+      *link = NIL;
+      break;
+    }
+    ITEM(m, i)->atime = prev;
+    prev = i;
+    n++;
+    link = &ITEM(m, i)->next;
+  }
+  l->spare = prev;
+  __atomic_store_n(&l->vlen, n, __ATOMIC_RELEASE);
+}
+
 /* Every lock in order, then: what the buckets reach is kept; every other
  * slot goes back to the free list; the counters are recounted.  A bucket
  * chain that runs out of range or into itself is cut there (only a writer
@@ -358,6 +385,7 @@ static void fsck(const dict_map *m) {
         __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
         break;
       }
+      if (ITEM(m, it)->type == DICT_LIST) mark_list(m, ITEM(m, it), mark);
       entries++;
       link = &ITEM(m, it)->next;
     }
@@ -510,7 +538,7 @@ static int find_nolock(const dict_map *m, uint64_t hash, const char *key, size_t
       sn->seq = s1;
       sn->chain = it->chain;
       sn->klen = it->klen;
-      sn->vlen = it->vlen;
+      sn->vlen = __atomic_load_n(&it->vlen, __ATOMIC_RELAXED);
       sn->flags = it->flags;
       sn->type = it->type;
       sn->num = __atomic_load_n(&it->num, __ATOMIC_RELAXED);
@@ -576,6 +604,9 @@ int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict
       memcpy(&out->d, &sn.num, sizeof out->d);
     } else if (sn.type == DICT_INTEGER || sn.type == DICT_BOOLEAN) {
       out->i = (int64_t)sn.num;
+    } else if (sn.type == DICT_LIST) {
+      if (!still_live(m, &sn)) { backoff(&tries); continue; }
+      return DICT_IS_LIST;
     } else {
       if (!still_live(m, &sn)) { backoff(&tries); continue; }
       return DICT_NOT_FOUND;           /* (a type of no version of ours) */
@@ -636,6 +667,25 @@ static void find_locked(const dict_map *m, uint64_t hash, const char *key, size_
   *at = NIL;
 }
 
+/* Under the lock: frees entry i's slots, and a list's nodes. */
+static int free_entry(const dict_map *m, uint32_t i) {
+  dict_item *it = ITEM(m, i);
+  if (it->type == DICT_LIST) {
+    uint32_t n = it->flags, steps = 0;
+    while (n != NIL) {
+      uint32_t next;
+      if (n >= m->nslots || ++steps > m->nslots) {
+        __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+        return DICT_REPAIR;
+      }
+      next = ITEM(m, n)->next;
+      if (free_slots(m, n) != 0) return DICT_REPAIR;
+      n = next;
+    }
+  }
+  return free_slots(m, i);
+}
+
 /* Under the lock: takes entry i (linked at *link) out of bucket bk, and
  * frees its slots. */
 static int unpublish(const dict_map *m, dict_bucket *bk, uint32_t *link, uint32_t i) {
@@ -644,7 +694,7 @@ static int unpublish(const dict_map *m, dict_bucket *bk, uint32_t *link, uint32_
   __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
   __atomic_fetch_add(&it->seq, 1, __ATOMIC_RELEASE);           /* odd: readers retry */
   __atomic_fetch_sub(&HDR(m)->entries, 1, __ATOMIC_RELAXED);
-  return free_slots(m, i);
+  return free_entry(m, i);
 }
 
 /* Fills slots from head h (already taken) with an entry. */
@@ -664,6 +714,10 @@ static void fill(const dict_map *m, uint32_t h, uint64_t hash, const char *key, 
   it->type = (uint8_t)v->type;
   it->pad = 0;
   it->spare = 0;
+  if (v->type == DICT_LIST) {      /* an empty list */
+    it->flags = NIL;
+    it->spare = NIL;
+  }
   if (v->type == DICT_NUMBER) memcpy(&it->num, &v->d, 8);
   else if (v->type == DICT_INTEGER || v->type == DICT_BOOLEAN) it->num = (uint64_t)v->i;
   else it->num = 0;
@@ -765,7 +819,7 @@ static int publish_locked(const dict_map *m, uint32_t s, uint64_t hash, const ch
     __atomic_store_n(link, first, __ATOMIC_RELEASE);        /* the commit */
     __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
     __atomic_fetch_add(&old->seq, 1, __ATOMIC_RELEASE);
-    free_slots(m, at);          /* (a broken chain: the repair frees it; this write is done) */
+    free_entry(m, at);          /* (a broken chain: the repair frees it; this write is done) */
   } else {
     ITEM(m, first)->next = bk->head;
     __atomic_store_n(&bk->head, first, __ATOMIC_RELEASE);   /* the commit */
@@ -987,4 +1041,162 @@ void dict_stat(const dict_map *m, dict_stats *st) {
   st->stripes = m->nstripes;
   st->buckets = m->nbuckets;
   st->slot_size = SLOT;
+}
+
+/* ------------------------------------------------------------- lists */
+
+/* (dict.h) */
+int dict_push(const dict_map *m, const char *key, size_t klen, int left, const dict_value *v, uint32_t *len) {
+  uint64_t hash = hash_of(m, key, klen);
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes;
+  dict_bucket *bk = BUCKET(m, b);
+  if (v->type == DICT_STRING && (v->len > UINT32_MAX || dict_entry_bytes(0, v->len) > m->size))
+    return DICT_NO_MEMORY;
+  for (;;) {
+    uint32_t at, *link, node, n = slots_for(0, v->type == DICT_STRING ? v->len : 0);
+    dict_item *l, *nd;
+    int64_t now;
+    int forcible = 0, rc = take_stripe(m, s);
+    if (rc != 0) return rc;
+    now = now_ns();
+    find_locked(m, hash, key, klen, &link, &at);
+    if (at != NIL && expired(m, ITEM(m, at), now)) {
+      rc = unpublish(m, bk, link, at);       /* expired: replaced by a new list */
+      if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
+      at = NIL;
+    }
+    if (at != NIL && ITEM(m, at)->type != DICT_LIST) {
+      give(&STRIPE(m, s)->mu);
+      return DICT_NOT_LIST;
+    }
+    if (at == NIL) {                          /* a new, empty list first */
+      dict_value lv;
+      memset(&lv, 0, sizeof lv);
+      lv.type = DICT_LIST;
+      rc = publish_locked(m, s, hash, key, klen, &lv, 0, 0, now, &forcible);
+      if (rc != 0) {
+        give(&STRIPE(m, s)->mu);
+        if (rc == DICT_REPAIR) continue;
+        return rc;
+      }
+      find_locked(m, hash, key, klen, &link, &at);
+      if (at == NIL) { give(&STRIPE(m, s)->mu); return EIO; }
+    }
+    rc = room(m, s, n, 0, now, &forcible, &node);
+    if (rc != 0) {
+      /* (a list made for this push stays, empty: as ngx's, whose failed push keeps it) */
+      give(&STRIPE(m, s)->mu);
+      if (rc == DICT_REPAIR) continue;
+      return rc;
+    }
+    fill(m, node, 0, "", 0, v, 0, now);
+    l = ITEM(m, at);
+    nd = ITEM(m, node);
+    if (left) {
+      uint32_t first = l->flags;
+      nd->next = first;
+      nd->atime = NIL;
+      if (first != NIL && first < m->nslots) ITEM(m, first)->atime = node;
+      else l->spare = node;
+      __atomic_store_n(&l->flags, node, __ATOMIC_RELEASE);            /* the commit */
+    } else {
+      uint32_t last = l->spare;
+      nd->next = NIL;
+      nd->atime = last;
+      if (last != NIL && last < m->nslots) __atomic_store_n(&ITEM(m, last)->next, node, __ATOMIC_RELEASE);
+      else __atomic_store_n(&l->flags, node, __ATOMIC_RELEASE);       /* the commit */
+      l->spare = node;
+    }
+    *len = __atomic_add_fetch(&l->vlen, 1, __ATOMIC_RELEASE);
+    l->atime = now_s();
+    give(&STRIPE(m, s)->mu);
+    return 0;
+  }
+}
+
+/* (dict.h) */
+int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_value *out, dict_buf *buf) {
+  uint64_t hash = hash_of(m, key, klen);
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes;
+  dict_bucket *bk = BUCKET(m, b);
+  for (;;) {
+    uint32_t at, *link, node;
+    dict_item *l, *nd;
+    int rc = take_stripe(m, s);
+    if (rc != 0) return rc;
+    find_locked(m, hash, key, klen, &link, &at);
+    if (at == NIL || expired(m, ITEM(m, at), now_ns())) {
+      give(&STRIPE(m, s)->mu);
+      return DICT_NOT_FOUND;
+    }
+    l = ITEM(m, at);
+    if (l->type != DICT_LIST) {
+      give(&STRIPE(m, s)->mu);
+      return DICT_NOT_LIST;
+    }
+    node = left ? l->flags : l->spare;
+    if (node == NIL || node >= m->nslots) {
+      rc = unpublish(m, bk, link, at);        /* empty: the key goes */
+      give(&STRIPE(m, s)->mu);
+      if (rc == DICT_REPAIR) continue;
+      return DICT_NOT_FOUND;
+    }
+    nd = ITEM(m, node);
+    /* the value out first (into our buffer: no Lua under the lock) */
+    out->type = nd->type;
+    out->flags = 0;
+    out->len = 0;
+    if (nd->type == DICT_STRING) {
+      if (buf_reserve(buf, nd->vlen ? nd->vlen : 1) != 0 || nd->vlen > m->size ||
+          copy_data(m, nd->chain, 0, buf->p, nd->vlen) != 0) {
+        give(&STRIPE(m, s)->mu);
+        return ENOMEM;
+      }
+      out->len = nd->vlen;
+      buf->len = nd->vlen;
+    } else if (nd->type == DICT_NUMBER) {
+      memcpy(&out->d, &nd->num, 8);
+    } else {
+      out->i = (int64_t)nd->num;
+    }
+    if (left) {
+      uint32_t next = nd->next;
+      __atomic_store_n(&l->flags, next, __ATOMIC_RELEASE);            /* the commit */
+      if (next != NIL && next < m->nslots) ITEM(m, next)->atime = NIL;
+      else l->spare = NIL;
+    } else {
+      uint32_t prev = nd->atime;
+      if (prev != NIL && prev < m->nslots) __atomic_store_n(&ITEM(m, prev)->next, NIL, __ATOMIC_RELEASE);
+      else __atomic_store_n(&l->flags, NIL, __ATOMIC_RELEASE);         /* the commit */
+      l->spare = prev;
+    }
+    if (l->vlen > 0) __atomic_sub_fetch(&l->vlen, 1, __ATOMIC_RELEASE);
+    rc = free_slots(m, node);
+    if (rc == 0 && l->flags == NIL) rc = unpublish(m, bk, link, at);    /* the last element: the key goes */
+    give(&STRIPE(m, s)->mu);
+    (void)rc;                                 /* (popped: a broken chain is the repair's) */
+    return 0;
+  }
+}
+
+/* (dict.h) */
+int dict_llen(const dict_map *m, const char *key, size_t klen, uint32_t *len) {
+  uint64_t hash = hash_of(m, key, klen);
+  unsigned tries = 0;
+  int64_t now = now_ns();
+  for (;;) {
+    snap sn;
+    int r = find_nolock(m, hash, key, klen, &sn);
+    if (r < 0) {
+      backoff(&tries);
+      continue;
+    }
+    if (r == 0 || snap_expired(m, &sn, now)) {
+      *len = 0;
+      return 0;
+    }
+    if (sn.type != DICT_LIST) return DICT_NOT_LIST;
+    *len = sn.vlen;
+    return 0;
+  }
 }

@@ -27,7 +27,8 @@ enum {
   DICT_BOOLEAN = 1,    /* 1 byte, 0 or 1 */
   DICT_NUMBER = 2,     /* a double, 8 bytes */
   DICT_INTEGER = 3,    /* an int64_t, 8 bytes (Lua 5.3+ integers) */
-  DICT_STRING = 4      /* bytes */
+  DICT_STRING = 4,     /* bytes */
+  DICT_LIST = 5        /* a list of numbers and strings (lpush, rpop...) */
 };
 
 /* Results besides 0. */
@@ -36,7 +37,9 @@ enum {
   DICT_EXISTS = 2,
   DICT_NO_MEMORY = 3,
   DICT_NOT_NUMBER = 4,
-  DICT_TOO_LARGE = 5    /* more than a uint32 length, or than the whole dictionary */
+  DICT_TOO_LARGE = 5,   /* more than a uint32 length, or than the whole dictionary */
+  DICT_IS_LIST = 6,     /* get of a list */
+  DICT_NOT_LIST = 7     /* a list operation on another value */
 };
 
 /* How a write treats what is there (ngx's set, add, replace, and their safe_ forms). */
@@ -104,6 +107,19 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
  * (init_ttl seconds, 0 never), else DICT_NOT_FOUND; DICT_NOT_NUMBER. */
 int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value *n, int has_init,
               const dict_value *init, double init_ttl, dict_value *result, int *forcible);
+
+/* Lists: push (left: lpush, else rpush) v (a number or a string) onto the
+ * list at key (made when missing or expired; DICT_NOT_LIST on another live
+ * value; never evicts: DICT_NO_MEMORY); *len the new length. */
+int dict_push(const dict_map *m, const char *key, size_t klen, int left, const dict_value *v, uint32_t *len);
+
+/* pop (left: lpop): the element into *out (strings into buf), or
+ * DICT_NOT_FOUND (missing, expired or empty), DICT_NOT_LIST.  The last
+ * element's pop removes the key. */
+int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_value *out, dict_buf *buf);
+
+/* llen without a lock: *len (0 when missing or expired), or DICT_NOT_LIST. */
+int dict_llen(const dict_map *m, const char *key, size_t klen, uint32_t *len);
 
 /* ttl: seconds left (0: never expires); DICT_NOT_FOUND. */
 int dict_ttl(const dict_map *m, const char *key, size_t klen, double *ttl);

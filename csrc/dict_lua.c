@@ -147,6 +147,12 @@ static int dict_get_common(lua_State *L, int stale_ok) {
     lua_pushnil(L);
     return 1;
   }
+  if (rc == DICT_IS_LIST) {
+    dict_buf_free(&b);
+    lua_pushnil(L);
+    lua_pushliteral(L, "value is a list");
+    return 2;
+  }
   if (rc != 0) {
     dict_buf_free(&b);
     return push_dict_oserror(L, rc);
@@ -494,6 +500,111 @@ static int d_tostring(lua_State *L) {
   return 1;
 }
 
+/* ------------------------------------------------------------- lists */
+
+static int push_common(lua_State *L, int left) {
+  lua_dict *d = check_dict(L, 1);
+  size_t klen;
+  const char *key = check_dkey(L, 2, &klen);
+  dict_value v;
+  uint32_t len = 0;
+  int rc;
+  if (lua_type(L, 3) != LUA_TNUMBER && lua_type(L, 3) != LUA_TSTRING) {
+    smo_pushf(L, "bad value type: %s (a list holds numbers and strings)", luaL_typename(L, 3));
+    luaL_argerror(L, 3, lua_tostring(L, -1));
+  }
+  check_value(L, 3, &v);
+  check_writable(L, d);
+  rc = dict_push(&d->map, key, klen, left, &v, &len);
+  if (rc == DICT_NOT_LIST || rc == DICT_NO_MEMORY || rc == DICT_TOO_LARGE) {
+    lua_pushnil(L);
+    if (rc == DICT_NOT_LIST) lua_pushliteral(L, "value not a list");
+    else lua_pushliteral(L, "no memory");
+    return 2;
+  }
+  if (rc != 0) return push_dict_oserror(L, rc);
+  lua_pushinteger(L, (lua_Integer)len);
+  return 1;
+}
+
+/***
+Pushes a number or a string onto the head of the list at `key` (made when
+missing), as `ngx.shared.DICT:lpush`: the new length, or `nil, "value not a
+list"`, `nil, "no memory"` (pushes never evict).
+@function Dict:lpush
+@tparam string key
+@param value a number or a string
+*/
+static int d_lpush(lua_State *L) { return push_common(L, 1); }
+
+/*** As `lpush`, onto the tail.
+@function Dict:rpush */
+static int d_rpush(lua_State *L) { return push_common(L, 0); }
+
+static int pop_common(lua_State *L, int left) {
+  lua_dict *d = check_dict(L, 1);
+  size_t klen;
+  const char *key = check_dkey(L, 2, &klen);
+  dict_value v;
+  dict_buf b = { NULL, 0, 0 };
+  int rc;
+  check_writable(L, d);
+  memset(&v, 0, sizeof v);
+  rc = dict_pop(&d->map, key, klen, left, &v, &b);
+  if (rc == DICT_NOT_FOUND) {
+    dict_buf_free(&b);
+    lua_pushnil(L);
+    return 1;
+  }
+  if (rc == DICT_NOT_LIST) {
+    dict_buf_free(&b);
+    lua_pushnil(L);
+    lua_pushliteral(L, "value not a list");
+    return 2;
+  }
+  if (rc != 0) {
+    dict_buf_free(&b);
+    return push_dict_oserror(L, rc);
+  }
+  push_value(L, &v, &b);
+  dict_buf_free(&b);
+  return 1;
+}
+
+/***
+Removes and returns the head of the list at `key` (`nil` when missing or
+empty; the last pop removes the key), or `nil, "value not a list"`.
+@function Dict:lpop
+@tparam string key
+*/
+static int d_lpop(lua_State *L) { return pop_common(L, 1); }
+
+/*** As `lpop`, from the tail.
+@function Dict:rpop */
+static int d_rpop(lua_State *L) { return pop_common(L, 0); }
+
+/***
+The length of the list at `key` (0 when missing), or `nil, "value not a
+list"`. Takes no lock.
+@function Dict:llen
+@tparam string key
+*/
+static int d_llen(lua_State *L) {
+  lua_dict *d = check_dict(L, 1);
+  size_t klen;
+  const char *key = check_dkey(L, 2, &klen);
+  uint32_t len = 0;
+  int rc = dict_llen(&d->map, key, klen, &len);
+  if (rc == DICT_NOT_LIST) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "value not a list");
+    return 2;
+  }
+  if (rc != 0) return push_dict_oserror(L, rc);
+  lua_pushinteger(L, (lua_Integer)len);
+  return 1;
+}
+
 /* ------------------------------------------------------------- making */
 
 /* smobject.core.dict_state(seg): "ready", "formatting", "blank" (a fresh,
@@ -556,6 +667,7 @@ static const luaL_Reg dict_methods[] = {
   { "replace", d_replace }, { "delete", d_delete }, { "incr", d_incr }, { "expire", d_expire },
   { "flush_all", d_flush_all }, { "flush_expired", d_flush_expired }, { "capacity", d_capacity },
   { "free_space", d_free_space }, { "stats", d_stats }, { "close", d_close },
+  { "lpush", d_lpush }, { "rpush", d_rpush }, { "lpop", d_lpop }, { "rpop", d_rpop }, { "llen", d_llen },
   { NULL, NULL }
 };
 

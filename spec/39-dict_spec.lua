@@ -182,6 +182,43 @@ describe("smo.dict", function()
     assert.are.equal(before, d:free_space())
   end)
 
+  it("lists as ngx's: lpush/rpush lengths, lpop/rpop, llen, not a list, the last pop removes the key", function()
+    assert.are.equal(1, d:lpush("q", "a"))
+    assert.are.equal(2, d:rpush("q", 2))
+    assert.are.equal(3, d:lpush("q", "z"))
+    assert.are.equal(3, d:llen("q"))
+    assert.are.same({ nil, "value is a list" }, { d:get("q") })
+    assert.are.same({ nil, "value is a list" }, { d:get_stale("q") })
+    assert.are.same({ nil, "not a number" }, { d:incr("q", 1) })
+    assert.are.equal("z", d:lpop("q"))
+    assert.are.equal(2, d:rpop("q"))
+    assert.are.equal("a", d:rpop("q"))
+    assert.is_nil(d:rpop("q"))
+    assert.are.equal(0, d:llen("q"))
+    assert.is_nil(d:get("q"))                               -- the key went with its last element
+    d:set("s", "x")
+    assert.are.same({ nil, "value not a list" }, { d:lpush("s", 1) })
+    assert.are.same({ nil, "value not a list" }, { d:llen("s") })
+    assert.are.same({ nil, "value not a list" }, { d:rpop("s") })
+    assert.are.equal(0, d:llen("none"))
+    assert.is_nil(d:lpop("none"))
+    assert.matches("bad value type: boolean", H.raised(function() d:lpush("q", true) end))
+    d:set("old", "v", 0.01)
+    H.sleep(0.03)
+    assert.are.equal(1, d:rpush("old", "new"))             -- an expired value is replaced by a list
+    assert.are.equal("new", d:lpop("old"))
+  end)
+
+  it("a queue keeps its order and its bytes, and gives all its memory back", function()
+    local start = d:free_space()
+    for i = 1, 2000 do assert(d:rpush("q", ("%d:"):format(i) .. ("e"):rep(i % 120))) end
+    assert.are.equal(2000, d:llen("q"))
+    for i = 1, 2000 do assert.are.equal(("%d:"):format(i) .. ("e"):rep(i % 120), d:lpop("q")) end
+    for i = 1, 100 do d:lpush("L", i) end
+    d:delete("L")                                            -- a whole list at once
+    assert.are.equal(start, d:free_space())
+  end)
+
   it("refuses bad arguments with clear errors", function()
     assert.matches("bad argument #1 to 'get' %(string expected, got number%)", H.raised(function() d:get(1) end))
     assert.matches("bad argument #1 to 'get' %(empty key%)", H.raised(function() d:get("") end))
