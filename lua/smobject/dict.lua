@@ -94,6 +94,21 @@ function M.dict(opts)
   return new(seg)
 end
 
+-- The dictionary of segment id shmid, read-only (for `smo dict`): the
+-- dictionary, or nil, message, errno.  (Internal: bin/smo.)
+function M.attach_readonly(shmid)
+  local seg, msg, err = core.attach(shmid, { readonly = true, any_owner = true })
+  if not seg then return nil, msg, err end
+  local where = key_text(seg)
+  local state = state_of(seg)
+  if state ~= "ready" then
+    seg:close()
+    return nil, ("smo.dict: %s is not a dictionary%s"):format(where, state == "formatting" and " (yet)" or ""),
+      EINVAL
+  end
+  return new(seg)
+end
+
 --- The smallest `size` a dictionary may have, in bytes.
 -- @field smo.dict_min_size
 M.min_size = core.dict_min_size()
