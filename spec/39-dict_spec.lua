@@ -341,11 +341,12 @@ describe("smo dict (the command)", function()
     out, ok = smo_cmd("dict keys " .. key)
     assert(ok, out)
     assert.are.equal("a\nq\ns\n", out)
-    local rc
+    local _, rc
     out, ok, rc = smo_cmd("dict get " .. key .. " nope")
     assert.is_falsy(ok)
     assert.are.equal(1, rc)
     assert.matches("no key 'nope'", out)
+    assert.is_nil(_)
     out, _, rc = smo_cmd("dict frob " .. key)
     assert.are.equal(2, rc)
     assert.matches("unknown dict command 'frob'", out)
