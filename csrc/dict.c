@@ -568,9 +568,13 @@ static void backoff(unsigned *tries) {
   else __builtin_ia32_pause();
 }
 
-static int snap_expired(const dict_map *m, const snap *sn, int64_t now) {
-  return (sn->exp_ns != 0 && now >= sn->exp_ns) || sn->ctime_ns <= __atomic_load_n(&HDR(m)->flush_ns,
-                                                                                      __ATOMIC_RELAXED);
+/* *now is read from the clock only when an expiry needs it (0: not yet). */
+static int snap_expired(const dict_map *m, const snap *sn, int64_t *now) {
+  if (sn->exp_ns != 0) {
+    if (*now == 0) *now = now_ns();
+    if (*now >= sn->exp_ns) return 1;
+  }
+  return sn->ctime_ns <= __atomic_load_n(&HDR(m)->flush_ns, __ATOMIC_RELAXED);
 }
 
 /* (dict.h) */
@@ -578,7 +582,7 @@ int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict
              int *stale, double *ttl) {
   uint64_t hash = hash_of(m, key, klen);
   unsigned tries = 0;
-  int64_t now = now_ns();
+  int64_t now = 0;
   for (;;) {
     snap sn;
     int r = find_nolock(m, hash, key, klen, &sn);
@@ -587,7 +591,7 @@ int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict
       continue;
     }
     if (r == 0) return DICT_NOT_FOUND;
-    *stale = snap_expired(m, &sn, now);
+    *stale = snap_expired(m, &sn, &now);
     if (*stale && !stale_ok) return DICT_NOT_FOUND;
     out->type = (int)sn.type;
     out->flags = sn.flags;
@@ -615,7 +619,7 @@ int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict
       backoff(&tries);
       continue;
     }
-    if (ttl) *ttl = sn.exp_ns == 0 ? 0 : (double)(sn.exp_ns - now) / 1e9;
+    if (ttl) *ttl = sn.exp_ns == 0 ? 0 : (double)(sn.exp_ns - (now ? now : now_ns())) / 1e9;
     if (!m->readonly) {                /* approximate LRU: the bucket's last read */
       dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
       uint32_t t = now_s();
@@ -637,7 +641,7 @@ int dict_ttl(const dict_map *m, const char *key, size_t klen, double *ttl) {
       backoff(&tries);
       continue;
     }
-    if (r == 0 || snap_expired(m, &sn, now)) return DICT_NOT_FOUND;
+    if (r == 0 || snap_expired(m, &sn, &now)) return DICT_NOT_FOUND;
     *ttl = sn.exp_ns == 0 ? 0 : (double)(sn.exp_ns - now) / 1e9;
     return 0;
   }
@@ -829,6 +833,20 @@ static int publish_locked(const dict_map *m, uint32_t s, uint64_t hash, const ch
   return 0;
 }
 
+/* Under the lock: a number or boolean over a live one of the same type,
+ * flags and no expiry on either side, is one store of its bits (as incr). */
+static int in_place(const dict_map *m, dict_item *it, const dict_value *v, double exptime, int64_t now) {
+  uint64_t bits;
+  if (v->type != it->type || (v->type != DICT_INTEGER && v->type != DICT_NUMBER && v->type != DICT_BOOLEAN) ||
+      v->flags != it->flags || exptime > 0 || it->exp_ns != 0 || expired(m, it, now))
+    return 0;
+  if (v->type == DICT_NUMBER) memcpy(&bits, &v->d, 8);
+  else bits = (uint64_t)v->i;
+  __atomic_store_n(&it->num, bits, __ATOMIC_RELEASE);
+  it->atime = now_s();
+  return 1;
+}
+
 /* (dict.h) */
 int dict_store(const dict_map *m, int how, const char *key, size_t klen, const dict_value *v, double exptime,
                int may_evict, int *forcible) {
@@ -854,6 +872,7 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
     if (how == DICT_ADD && at != NIL) rc = DICT_EXISTS;
     else if (how == DICT_REPLACE && at == NIL) rc = DICT_NOT_FOUND;
     else if (v->type == DICT_NONE) rc = at == NIL ? 0 : unpublish(m, bk, link, at);   /* delete */
+    else if (at != NIL && in_place(m, ITEM(m, at), v, exptime, now)) rc = 0;
     else rc = publish_locked(m, s, hash, key, klen, v, exp_of(exptime, now), may_evict, now, forcible);
     give(&STRIPE(m, s)->mu);
     if (rc == DICT_REPAIR) continue;
@@ -1183,7 +1202,7 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
 int dict_llen(const dict_map *m, const char *key, size_t klen, uint32_t *len) {
   uint64_t hash = hash_of(m, key, klen);
   unsigned tries = 0;
-  int64_t now = now_ns();
+  int64_t now = 0;
   for (;;) {
     snap sn;
     int r = find_nolock(m, hash, key, klen, &sn);
@@ -1191,7 +1210,7 @@ int dict_llen(const dict_map *m, const char *key, size_t klen, uint32_t *len) {
       backoff(&tries);
       continue;
     }
-    if (r == 0 || snap_expired(m, &sn, now)) {
+    if (r == 0 || snap_expired(m, &sn, &now)) {
       *len = 0;
       return 0;
     }

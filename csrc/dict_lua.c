@@ -25,7 +25,10 @@
 #define DICT_TYPENAME "smo.dict"
 #define MAX_KEY 65535
 
+#define DICT_UD_MAGIC 0x5443494444534d53ULL   /* marks our userdata (the fast check) */
+
 typedef struct lua_dict {
+  unsigned long long magic;
   smo_seg *seg;        /* kept alive by the user value */
   unsigned gen;        /* seg's attach_gen when mapped */
   dict_map map;
@@ -33,7 +36,10 @@ typedef struct lua_dict {
 } lua_dict;
 
 static lua_dict *check_dict(lua_State *L, int idx) {
-  lua_dict *d = (lua_dict *)luaL_checkudata(L, idx, DICT_TYPENAME);
+  lua_dict *d = (lua_dict *)lua_touserdata(L, idx);
+  /* (the userdata's exact size and marker: no metatable lookup on the hot path) */
+  if (d == NULL || smo_rawlen(L, idx) != sizeof(lua_dict) || d->magic != DICT_UD_MAGIC)
+    d = (lua_dict *)luaL_checkudata(L, idx, DICT_TYPENAME);
   if (d->closed || d->seg->state != SMO_ATTACHED || d->seg->attach_gen != d->gen || d->seg->addr != d->map.base)
     smo_error(L, "attempt to use a closed smo.dict");
   return d;
@@ -647,6 +653,7 @@ static int smo_dict_new(lua_State *L) {
   check_seg(L, 1);
   d = (lua_dict *)smo_newud(L, sizeof(lua_dict), 1);
   memset(d, 0, sizeof *d);
+  d->magic = DICT_UD_MAGIC;
   d->closed = 1;
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_setmetatable(L, -2);
