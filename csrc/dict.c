@@ -83,8 +83,10 @@ typedef struct dict_header {
 typedef struct dict_stripe {
   pthread_mutex_t mu;
   uint32_t hand;             /* where the next eviction looks */
+  uint32_t pool_head;        /* free slots kept by this stripe (its lock): most writes */
+  uint32_t pool_count;       /* take and give back slots without the alloc lock */
   /* cppcheck-suppress unusedStructMember */
-  unsigned char pad[SLOT - sizeof(pthread_mutex_t) - 4];
+  unsigned char pad[SLOT - sizeof(pthread_mutex_t) - 12];
 } dict_stripe;
 
 typedef struct dict_bucket {
@@ -201,6 +203,7 @@ int dict_format(unsigned char *base, size_t size) {
   for (i = 0; i < STRIPES; i++) {
     memset(STRIPE(&m, i), 0, SLOT);
     init_mutex(&STRIPE(&m, i)->mu);
+    STRIPE(&m, i)->pool_head = NIL;
   }
   for (i = 0; i < nb; i++) {
     BUCKET(&m, i)->head = NIL;
@@ -401,6 +404,10 @@ static void fsck(const dict_map *m) {
   h->free_head = head;
   h->free_count = nfree;
   h->entries = entries;
+  for (s = 0; s < m->nstripes && s < STRIPES; s++) {
+    STRIPE(m, s)->pool_head = NIL;
+    __atomic_store_n(&STRIPE(m, s)->pool_count, 0, __ATOMIC_RELAXED);
+  }
   __atomic_store_n(&h->needs_fsck, 0, __ATOMIC_SEQ_CST);
 done:
   pthread_mutex_unlock(&h->alloc);
@@ -411,39 +418,87 @@ done:
 
 /* ------------------------------------------------------------- slots */
 
-/* Under a stripe lock: n slots off the free list, chained, or NIL. */
-static int take_slots(const dict_map *m, uint32_t n, uint32_t *first) {
-  dict_header *h = HDR(m);
-  uint32_t c, last, k;
-  int rc = take(m, &h->alloc);
-  if (rc != 0) return rc;
-  if (h->free_count < n || h->free_head == NIL) {
-    give(&h->alloc);
-    return DICT_NO_MEMORY;
-  }
-  c = h->free_head;
-  last = c;
+#define POOL_REFILL 32         /* slots a stripe takes from the free list beyond what it needs */
+#define POOL_HIGH 256          /* a stripe keeping more gives POOL_HIGH / 2 back */
+
+/* Cuts the first n slots off the list at *head (of *count slots): they
+ * stay chained from *first, the last one ending the chain; DICT_REPAIR on a
+ * list that runs out (a writer that is not smobject): repaired. */
+static int cut(const dict_map *m, uint32_t *head, uint32_t *count, uint32_t n, uint32_t *first) {
+  uint32_t last = *head, k;
+  if (last >= m->nslots) goto broken;
   for (k = 1; k < n; k++) {
     last = CONT(m, last)->chain;
-    if (last >= m->nslots) {       /* a list made by another writer: repair */
-      __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
-      give(&h->alloc);
-      return DICT_REPAIR;
-    }
+    if (last >= m->nslots) goto broken;
   }
-  h->free_head = CONT(m, last)->chain;
-  h->free_count -= n;
+  *first = *head;
+  *head = CONT(m, last)->chain;
+  __atomic_store_n(count, *count - n, __ATOMIC_RELAXED);
   CONT(m, last)->chain = NIL;
+  return 0;
+broken:
+  __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+  return DICT_REPAIR;
+}
+
+/* Under stripe s's lock: n of its pool's slots back to the free list. */
+static int give_back(const dict_map *m, uint32_t s, uint32_t n) {
+  dict_header *h = HDR(m);
+  dict_stripe *st = STRIPE(m, s);
+  uint32_t chain, last;
+  int rc;
+  if (n == 0) return 0;
+  rc = take(m, &h->alloc);
+  if (rc != 0) return rc;
+  if (cut(m, &st->pool_head, &st->pool_count, n, &chain) != 0) {
+    give(&h->alloc);
+    return DICT_REPAIR;
+  }
+  for (last = chain; CONT(m, last)->chain != NIL;) last = CONT(m, last)->chain;
+  CONT(m, last)->chain = h->free_head;
+  h->free_head = chain;
+  __atomic_store_n(&h->free_count, h->free_count + n, __ATOMIC_RELAXED);
   give(&h->alloc);
-  *first = c;
   return 0;
 }
 
-/* Under a stripe lock: the slots of the chain at first go back. */
-static int free_slots(const dict_map *m, uint32_t first) {
+/* Under stripe s's lock: n slots, chained, from its pool, refilled from the
+ * free list (the alloc lock) when short.  DICT_NO_MEMORY when neither has them. */
+static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first) {
   dict_header *h = HDR(m);
+  dict_stripe *st = STRIPE(m, s);
+  uint32_t want, got, rc;
+  if (st->pool_count >= n) return cut(m, &st->pool_head, &st->pool_count, n, first);
+  rc = (uint32_t)take(m, &h->alloc);
+  if (rc != 0) return (int)rc;
+  if (h->free_count + st->pool_count < n || (h->free_count && h->free_head == NIL)) {
+    give(&h->alloc);
+    return DICT_NO_MEMORY;
+  }
+  want = n - st->pool_count + POOL_REFILL;
+  if (want > h->free_count) want = h->free_count;
+  if (want) {
+    uint32_t chain, last;
+    if (cut(m, &h->free_head, &h->free_count, want, &chain) != 0) {
+      give(&h->alloc);
+      return DICT_REPAIR;
+    }
+    /* onto the pool: the chain's end to the pool's head */
+    for (last = chain, got = 1; CONT(m, last)->chain != NIL; got++) last = CONT(m, last)->chain;
+    CONT(m, last)->chain = st->pool_head;
+    st->pool_head = chain;
+    __atomic_store_n(&st->pool_count, st->pool_count + want, __ATOMIC_RELAXED);
+  }
+  give(&h->alloc);
+  return cut(m, &st->pool_head, &st->pool_count, n, first);
+}
+
+/* Under stripe s's lock: the slots of the chain at first go to its pool;
+ * past POOL_HIGH, half of the pool goes back to the free list. */
+static int free_slots(const dict_map *m, uint32_t s, uint32_t first) {
+  dict_header *h = HDR(m);
+  dict_stripe *st = STRIPE(m, s);
   uint32_t last = first, n = 1;
-  int rc;
   while (CONT(m, last)->chain != NIL) {
     last = CONT(m, last)->chain;
     if (last >= m->nslots || ++n > m->nslots) {
@@ -451,12 +506,10 @@ static int free_slots(const dict_map *m, uint32_t first) {
       return DICT_REPAIR;
     }
   }
-  rc = take(m, &h->alloc);
-  if (rc != 0) return rc;
-  CONT(m, last)->chain = h->free_head;
-  h->free_head = first;
-  h->free_count += n;
-  give(&h->alloc);
+  CONT(m, last)->chain = st->pool_head;
+  st->pool_head = first;
+  __atomic_store_n(&st->pool_count, st->pool_count + n, __ATOMIC_RELAXED);
+  if (st->pool_count > POOL_HIGH) return give_back(m, s, st->pool_count - POOL_HIGH / 2);
   return 0;
 }
 
@@ -672,7 +725,7 @@ static void find_locked(const dict_map *m, uint64_t hash, const char *key, size_
 }
 
 /* Under the lock: frees entry i's slots, and a list's nodes. */
-static int free_entry(const dict_map *m, uint32_t i) {
+static int free_entry(const dict_map *m, uint32_t s, uint32_t i) {
   dict_item *it = ITEM(m, i);
   if (it->type == DICT_LIST) {
     uint32_t n = it->flags, steps = 0;
@@ -683,22 +736,22 @@ static int free_entry(const dict_map *m, uint32_t i) {
         return DICT_REPAIR;
       }
       next = ITEM(m, n)->next;
-      if (free_slots(m, n) != 0) return DICT_REPAIR;
+      if (free_slots(m, s, n) != 0) return DICT_REPAIR;
       n = next;
     }
   }
-  return free_slots(m, i);
+  return free_slots(m, s, i);
 }
 
 /* Under the lock: takes entry i (linked at *link) out of bucket bk, and
  * frees its slots. */
-static int unpublish(const dict_map *m, dict_bucket *bk, uint32_t *link, uint32_t i) {
+static int unpublish(const dict_map *m, uint32_t s, dict_bucket *bk, uint32_t *link, uint32_t i) {
   dict_item *it = ITEM(m, i);
   __atomic_store_n(link, it->next, __ATOMIC_RELEASE);          /* the commit */
   __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
   __atomic_fetch_add(&it->seq, 1, __ATOMIC_RELEASE);           /* odd: readers retry */
   __atomic_fetch_sub(&HDR(m)->entries, 1, __ATOMIC_RELAXED);
-  return free_entry(m, i);
+  return free_entry(m, s, i);
 }
 
 /* Fills slots from head h (already taken) with an entry. */
@@ -767,7 +820,7 @@ static int evict_one(const dict_map *m, uint32_t s, int64_t now, int *forcible) 
       looked++;
       if (expired(m, it, now)) {
         st->hand += k;
-        return unpublish(m, bk, l, i) == 0;
+        return unpublish(m, s, bk, l, i) == 0;
       }
       if ((it->atime > bk->rtime ? it->atime : bk->rtime) < best_atime) {
         best = i;
@@ -782,14 +835,36 @@ static int evict_one(const dict_map *m, uint32_t s, int64_t now, int *forcible) 
   if (best == NIL) return 0;
   __atomic_fetch_add(&HDR(m)->evictions, 1, __ATOMIC_RELAXED);
   *forcible = 1;
-  return unpublish(m, best_bk, best_link, best) == 0;
+  return unpublish(m, s, best_bk, best_link, best) == 0;
+}
+
+/* Under stripe s's lock: the other stripes' pools back to the free list
+ * (those whose lock is free now); whether any slot came back. */
+static int drain_pools(const dict_map *m, uint32_t s) {
+  uint32_t t, got = 0;
+  for (t = 0; t < m->nstripes; t++) {
+    dict_stripe *st = STRIPE(m, t);
+    if (t == s || __atomic_load_n(&st->pool_count, __ATOMIC_RELAXED) == 0) continue;
+    if (pthread_mutex_trylock(&st->mu) != 0) continue;     /* (EOWNERDEAD too: its next user repairs) */
+    if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) {
+      got += st->pool_count;
+      give_back(m, t, st->pool_count);
+    }
+    give(&st->mu);
+  }
+  return got > 0;
 }
 
 /* Under stripe s's lock: n slots, evicting when allowed. */
 static int room(const dict_map *m, uint32_t s, uint32_t n, int may_evict, int64_t now, int *forcible,
                 uint32_t *first) {
+  int drained = 0;
   for (;;) {
-    int rc = take_slots(m, n, first), o;
+    int rc = take_slots(m, s, n, first), o;
+    if (rc == DICT_NO_MEMORY && !drained) {
+      drained = 1;
+      if (drain_pools(m, s)) continue;
+    }
     if (rc != DICT_NO_MEMORY || !may_evict) return rc;
     if (evict_one(m, s, now, forcible)) continue;
     /* this stripe has nothing left: the others, those not busy */
@@ -823,7 +898,7 @@ static int publish_locked(const dict_map *m, uint32_t s, uint64_t hash, const ch
     __atomic_store_n(link, first, __ATOMIC_RELEASE);        /* the commit */
     __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
     __atomic_fetch_add(&old->seq, 1, __ATOMIC_RELEASE);
-    free_entry(m, at);          /* (a broken chain: the repair frees it; this write is done) */
+    free_entry(m, s, at);       /* (a broken chain: the repair frees it; this write is done) */
   } else {
     ITEM(m, first)->next = bk->head;
     __atomic_store_n(&bk->head, first, __ATOMIC_RELEASE);   /* the commit */
@@ -865,13 +940,13 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
     find_locked(m, hash, key, klen, &link, &at);
     if (at != NIL && expired(m, ITEM(m, at), now) && how != DICT_SET) {
       /* an expired entry counts as none for add and replace: it goes first */
-      rc = unpublish(m, bk, link, at);
+      rc = unpublish(m, s, bk, link, at);
       if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
       at = NIL;
     }
     if (how == DICT_ADD && at != NIL) rc = DICT_EXISTS;
     else if (how == DICT_REPLACE && at == NIL) rc = DICT_NOT_FOUND;
-    else if (v->type == DICT_NONE) rc = at == NIL ? 0 : unpublish(m, bk, link, at);   /* delete */
+    else if (v->type == DICT_NONE) rc = at == NIL ? 0 : unpublish(m, s, bk, link, at);   /* delete */
     else if (at != NIL && in_place(m, ITEM(m, at), v, exptime, now)) rc = 0;
     else rc = publish_locked(m, s, hash, key, klen, v, exp_of(exptime, now), may_evict, now, forcible);
     give(&STRIPE(m, s)->mu);
@@ -897,7 +972,7 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
     now = now_ns();
     find_locked(m, hash, key, klen, &link, &at);
     if (at != NIL && expired(m, ITEM(m, at), now)) {
-      rc = unpublish(m, bk, link, at);      /* expired: as if not there */
+      rc = unpublish(m, s, bk, link, at);      /* expired: as if not there */
       if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
       at = NIL;
     }
@@ -986,7 +1061,7 @@ int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
         uint32_t i = *l;
         if (i >= m->nslots) break;
         if (expired(m, ITEM(m, i), now)) {
-          if (unpublish(m, bk, l, i) != 0) break;
+          if (unpublish(m, s, bk, l, i) != 0) break;
           if (++*freed == max && max) {
             give(&STRIPE(m, s)->mu);
             return 0;
@@ -1049,8 +1124,11 @@ int dict_keys(const dict_map *m, uint32_t max, dict_buf *buf, uint32_t *n) {
 /* (dict.h) */
 void dict_stat(const dict_map *m, dict_stats *st) {
   const dict_header *h = HDR(m);
+  uint32_t t;
   st->slots = m->nslots;
   st->free_slots = __atomic_load_n(&h->free_count, __ATOMIC_RELAXED);
+  for (t = 0; t < m->nstripes; t++)
+    st->free_slots += __atomic_load_n(&STRIPE(m, t)->pool_count, __ATOMIC_RELAXED);
   if (st->free_slots > st->slots) st->free_slots = st->slots;
   st->capacity = (uint64_t)m->nslots * SLOT;
   st->free_bytes = st->free_slots * SLOT;
@@ -1080,7 +1158,7 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
     now = now_ns();
     find_locked(m, hash, key, klen, &link, &at);
     if (at != NIL && expired(m, ITEM(m, at), now)) {
-      rc = unpublish(m, bk, link, at);       /* expired: replaced by a new list */
+      rc = unpublish(m, s, bk, link, at);       /* expired: replaced by a new list */
       if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
       at = NIL;
     }
@@ -1155,7 +1233,7 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
     }
     node = left ? l->flags : l->spare;
     if (node == NIL || node >= m->nslots) {
-      rc = unpublish(m, bk, link, at);        /* empty: the key goes */
+      rc = unpublish(m, s, bk, link, at);        /* empty: the key goes */
       give(&STRIPE(m, s)->mu);
       if (rc == DICT_REPAIR) continue;
       return DICT_NOT_FOUND;
@@ -1190,8 +1268,8 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
       l->spare = prev;
     }
     if (l->vlen > 0) __atomic_sub_fetch(&l->vlen, 1, __ATOMIC_RELEASE);
-    rc = free_slots(m, node);
-    if (rc == 0 && l->flags == NIL) rc = unpublish(m, bk, link, at);    /* the last element: the key goes */
+    rc = free_slots(m, s, node);
+    if (rc == 0 && l->flags == NIL) rc = unpublish(m, s, bk, link, at);    /* the last element: the key goes */
     give(&STRIPE(m, s)->mu);
     (void)rc;                                 /* (popped: a broken chain is the repair's) */
     return 0;
