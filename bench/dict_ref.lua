@@ -4,7 +4,7 @@
 --   local ref = require("dict_ref")        -- with bench/ on package.path
 --   local r = assert(ref.run())            -- about 20 s here
 --   r.nginx.get_num   --> ns per d:get of a number, ngx.shared.DICT in nginx
---   r.redis.get_num   --> ns per GET round trip, one redis-benchmark client
+--   r.redis.get_num   --> ns per GET round trip, one Lua client (lua-socket)
 --   for _, op in ipairs(ref.OPS) do print(op.name, op.label) end
 --
 -- Every figure is ns per operation (lpush_rpop: per pair), best of several
@@ -33,8 +33,9 @@ local function shell_quote(s)
 end
 
 -- Measures the references.  opts (all optional): rounds (best of, 5),
--- round_ms (nginx's shortest round, 100), redis_n (requests per redis round,
--- 10000), only ("nginx" or "redis"), jitlog (a file for nginx's jit.v log).
+-- round_ms (the shortest round, 100), only ("nginx" or "redis"), jitlog (a
+-- file for nginx's jit.v log), redis_client ("lua", or "redis-benchmark" and
+-- redis_n, its requests per round, 10000).
 -- Returns the table, or nil and a message (the script's own messages went to
 -- stderr).
 function M.run(opts)
@@ -54,6 +55,9 @@ function M.run(opts)
     end
   end
   if not setenv("SMO_DICT_REF", opts.only, "^%a+$") then error("dict_ref.run: opts.only: nginx or redis", 2) end
+  if not setenv("SMO_DICT_REDIS_CLIENT", opts.redis_client, "^[%a-]+$") then
+    error("dict_ref.run: opts.redis_client: lua or redis-benchmark", 2)
+  end
   if not setenv("SMO_DICT_JITLOG", opts.jitlog, "^/") then error("dict_ref.run: opts.jitlog: an absolute path", 2) end
 
   local cmd = table.concat(env, " ") .. " bash " .. shell_quote(HERE .. "/dict_ref.sh")

@@ -7,8 +7,11 @@
 #   a temporary prefix with bench/dict_nginx.conf.in on a free loopback port,
 #   one process; one request runs bench/dict_ref_nginx.lua's loops inside it.
 # - Redis: redis-server on a free loopback port, no persistence, its dir the
-#   temporary one, a random password; redis-benchmark, one client, no
-#   pipelining (-c 1 -P 1), 1000 keys (-r 1000), for each command.
+#   temporary one, a random password; one client, no pipelining:
+#   bench/dict_ref_redis.lua (lua5.4 with Debian's lua-socket: the same loops
+#   as nginx's), or with SMO_DICT_REDIS_CLIENT=redis-benchmark, that
+#   (-c 1 -P 1 -r 1000, random keys among 1000; a cross-check: its event loop
+#   measured about 10% slower than a plain blocking client here).
 #
 # Both servers are this script's children, started under setpriv --pdeathsig
 # KILL (the kernel kills them if this script dies, even by SIGKILL), stopped
@@ -17,11 +20,12 @@
 # otherwise.
 #
 # Settings (environment): SMO_NGINX_DIR (/opt/smo-nginx); SMO_DICT_ROUNDS
-# (best of, 5); SMO_DICT_ROUND_MS (nginx's shortest round, 100);
-# SMO_DICT_REDIS_N (requests per redis-benchmark round, 10000: about 0.3 s
-# here; its timer counts milliseconds); SMO_DICT_REF ("nginx redis": which to
-# run); SMO_DICT_JITLOG (an absolute file: nginx's LuaJIT writes its jit.v
-# trace log there, to see that the loops compile).
+# (best of, 5); SMO_DICT_ROUND_MS (the shortest round, 100);
+# SMO_DICT_REDIS_CLIENT (lua or redis-benchmark); SMO_DICT_REDIS_N (requests
+# per redis-benchmark round, 10000: about 0.3 s here; its timer counts
+# milliseconds); SMO_DICT_REF ("nginx redis": which to run); SMO_DICT_JITLOG
+# (an absolute file: nginx's LuaJIT writes its jit.v trace log there, to see
+# that the loops compile).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 NGINX_DIR=${SMO_NGINX_DIR:-/opt/smo-nginx}
@@ -29,6 +33,7 @@ ROUNDS=${SMO_DICT_ROUNDS:-5}
 ROUND_MS=${SMO_DICT_ROUND_MS:-100}
 REDIS_N=${SMO_DICT_REDIS_N:-10000}
 JITLOG=${SMO_DICT_JITLOG:-}
+REDIS_CLIENT=${SMO_DICT_REDIS_CLIENT:-lua}
 WHICH=${SMO_DICT_REF:-nginx redis}
 KEYS=1000
 
@@ -41,6 +46,7 @@ for v in ROUNDS ROUND_MS REDIS_N; do
 done
 case $JITLOG in '' | /*) ;; *) die "SMO_DICT_JITLOG must be an absolute path" ;; esac
 case $JITLOG in *[!A-Za-z0-9/._-]*) die "SMO_DICT_JITLOG: only letters, digits and / . _ - please" ;; esac
+case $REDIS_CLIENT in lua | redis-benchmark) ;; *) die "SMO_DICT_REDIS_CLIENT: lua or redis-benchmark" ;; esac
 for w in $WHICH; do
   case $w in nginx | redis) ;; *) die "SMO_DICT_REF: unknown reference '$w' (nginx redis)" ;; esac
 done
@@ -222,6 +228,9 @@ run_redis() {
   if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null || ! command -v redis-cli >/dev/null; then
     die "redis-server, redis-cli or redis-benchmark is missing: run 'make deps-bench-dict'"
   fi
+  if [ "$REDIS_CLIENT" = lua ] && ! lua5.4 -e 'require("socket")' 2>/dev/null; then
+    die "lua5.4 or its lua-socket is missing: run 'make deps-bench-dict'"
+  fi
   mkdir -p "$tmp/redis"
   for ((try = 1; try <= 5; try++)); do
     port=$(free_port)
@@ -244,20 +253,30 @@ run_redis() {
   pong=$(redis-cli -h 127.0.0.1 -p "$port" --no-auth-warning -a "$nonce" ping </dev/null 2>&1)
   [ "$pong" = PONG ] || die "redis-server on $port answered '$pong' to PING"
 
-  say "redis round trips, one client (best of $ROUNDS rounds of $REDIS_N requests)"
-  local s64 set_num get_num set_str get_str incr lpush rpop
-  s64=$(printf '%64s' '' | tr ' ' x)
-  set_num=$(redis_cmd "$port" SET k__rand_int__ 12345) || exit 1
-  get_num=$(redis_cmd "$port" GET k__rand_int__) || exit 1
-  set_str=$(redis_cmd "$port" SET k__rand_int__ "$s64") || exit 1
-  get_str=$(redis_cmd "$port" GET k__rand_int__) || exit 1
-  incr=$(redis_cmd "$port" INCR n__rand_int__) || exit 1
-  lpush=$(redis_cmd "$port" LPUSH l__rand_int__ 1) || exit 1
-  rpop=$(redis_cmd "$port" RPOP l__rand_int__) || exit 1
   ver=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
-  stop "$redis_pid"
-  redis_pid=""
-  REDIS_RESULT="{
+  if [ "$REDIS_CLIENT" = lua ]; then
+    say "redis round trips from one Lua client (lua5.4, lua-socket; best of $ROUNDS rounds of >= $ROUND_MS ms)"
+    SMO_DICT_REDIS_PASS=$nonce lua5.4 "$here/dict_ref_redis.lua" "$port" "$ROUNDS" "$ROUND_MS" \
+      </dev/null >"$tmp/redis.out" 2>"$tmp/redis.err" &
+    child_pid=$!
+    wait "$child_pid" || die "bench/dict_ref_redis.lua failed: $(cat "$tmp/redis.err")"
+    child_pid=""
+    # its table, and the server's version
+    REDIS_RESULT="$(sed '$d' "$tmp/redis.out")
+  redis = \"$ver\",
+}"
+  else
+    say "redis round trips from redis-benchmark, one client (best of $ROUNDS rounds of $REDIS_N requests)"
+    local s64 set_num get_num set_str get_str incr lpush rpop
+    s64=$(printf '%64s' '' | tr ' ' x)
+    set_num=$(redis_cmd "$port" SET k__rand_int__ 12345) || exit 1
+    get_num=$(redis_cmd "$port" GET k__rand_int__) || exit 1
+    set_str=$(redis_cmd "$port" SET k__rand_int__ "$s64") || exit 1
+    get_str=$(redis_cmd "$port" GET k__rand_int__) || exit 1
+    incr=$(redis_cmd "$port" INCR n__rand_int__) || exit 1
+    lpush=$(redis_cmd "$port" LPUSH l__rand_int__ 1) || exit 1
+    rpop=$(redis_cmd "$port" RPOP l__rand_int__) || exit 1
+    REDIS_RESULT="{
   get_num = $get_num,
   set_num = $set_num,
   set_str = $set_str,
@@ -268,6 +287,9 @@ run_redis() {
   redis = \"$ver\", client = \"redis-benchmark -c 1 -P 1 -r $KEYS\",
   rounds = $ROUNDS, round_requests = $REDIS_N,
 }"
+  fi
+  stop "$redis_pid"
+  redis_pid=""
 }
 
 NGINX_RESULT=""
