@@ -204,8 +204,8 @@ clean:
 # (bench/dict_ref.sh starts, stops and checks both), beside smo.dict's figures.
 # deps-bench-dict unpacks nginx with its Lua module into /opt/smo-nginx
 # (SMO_NGINX_DIR; installing it would remove Debian's luajit) and installs
-# redis-server without starting its service (bench/dict_deps.sh).
+# redis-server (not starting its service) and lua-socket (bench/dict_deps.sh).
 deps-bench-dict:
 	@sh bench/dict_deps.sh
-bench-dict: all deps-bench-dict
+bench-dict: deps all deps-bench-dict
 	lua5.4 bench/dict_bench.lua

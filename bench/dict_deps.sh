@@ -12,7 +12,7 @@
 #   nginx service exists, so none starts.  The plain libraries they link
 #   (libpcre3 and the like, conflict-free) are installed when missing.
 # - redis-server and redis-tools (redis-cli, redis-benchmark), installed, and
-#   lua-socket (and lua5.4) for the bench's Lua client.  redis-server would
+#   lua-socket for the bench's Lua client (lua5.4 itself is make deps').  redis-server would
 #   start its own service where services can start: a policy-rc.d that forbids
 #   it is put in place for the install when there is none, and removed after
 #   it (the bench starts its own redis).
@@ -21,7 +21,7 @@ NGINX_DIR=${SMO_NGINX_DIR:-/opt/smo-nginx}
 NGINX_DEBS="nginx libnginx-mod-http-ndk libnginx-mod-http-lua lua-resty-core lua-resty-lrucache libluajit2-5.1-2 libluajit2-5.1-common"
 # What those .debs depend on besides each other (see apt-cache show).
 NGINX_LIBS="libc6 libcrypt1 libpcre2-8-0 libpcre3 libssl3 zlib1g libgcc-s1"
-REDIS_PKGS="redis-server redis-tools lua5.4 lua-socket"
+REDIS_PKGS="redis-server redis-tools lua-socket"
 POLICY=/usr/sbin/policy-rc.d
 
 # Whether the unpacked nginx is complete and its module's libraries resolve.
@@ -40,7 +40,7 @@ nginx_ok() {
 }
 redis_ok() {
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null \
-    && command -v lua5.4 >/dev/null && lua5.4 -e 'require("socket")' 2>/dev/null
+    && [ -z "$(missing lua-socket)" ]
 }
 # The packages of the list that are not installed.
 missing() {
@@ -86,7 +86,7 @@ if [ -n "$need_redis" ]; then
   # shellcheck disable=SC2086 # (a list of names)
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs
   if [ -n "$guard" ]; then rm -f "$POLICY"; guard=""; fi
-  redis_ok || { echo "deps-bench-dict: redis-server, redis-cli, redis-benchmark or lua5.4's socket missing after installing"; exit 1; }
+  redis_ok || { echo "deps-bench-dict: redis-server, redis-cli, redis-benchmark or lua-socket missing after installing"; exit 1; }
 fi
 
 if [ -n "$need_nginx" ]; then
