@@ -16,8 +16,8 @@
 # Both servers are this script's children, started under setpriv --pdeathsig
 # KILL (the kernel kills them if this script dies, even by SIGKILL), stopped
 # and reaped at the end or on any error or signal; the script then checks that
-# no process of its own is left and that its ports are closed, and fails
-# otherwise.
+# no process of its own is left and that the servers' listening sockets are
+# closed, and fails otherwise.
 #
 # Settings (environment): SMO_NGINX_DIR (/opt/smo-nginx); SMO_DICT_ROUNDS
 # (best of, 5); SMO_DICT_ROUND_MS (the shortest round, 100);
@@ -57,7 +57,7 @@ nonce=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 nginx_pid=""
 redis_pid=""
 child_pid=""
-ports=""
+socks=""
 
 # Whether the process is there and not a zombie waiting to be reaped.
 alive() {
@@ -90,6 +90,28 @@ listening() {
     /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
+# The inode of the socket listening on PORT that process PID holds, if any
+# (something else may listen on the same port: 0.0.0.0 against 127.0.0.1).
+sock_inode() {
+  local pid=$1 hex inodes fd l i
+  hex=$(printf '%04X' "$2")
+  inodes=$(awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+  [ -n "$inodes" ] || return 1
+  for fd in /proc/"$pid"/fd/*; do
+    l=$(readlink "$fd" 2>/dev/null) || continue
+    for i in $inodes; do
+      if [ "$l" = "socket:[$i]" ]; then echo "$i"; return 0; fi
+    done
+  done
+  return 1
+}
+
+# Whether a listening socket with that inode still exists.
+sock_open() {
+  awk -v i="$1" 'NR > 1 && $4 == "0A" && $10 == i { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
 # A port nothing listens on (the server's own bind decides; on a clash the
 # caller tries another).
 free_port() {
@@ -115,7 +137,7 @@ ours() {
 }
 
 cleanup() {
-  local rc=$? left p
+  local rc=$? left i f
   trap '' INT TERM HUP
   if [ -n "$child_pid" ]; then kill -TERM "$child_pid" 2>/dev/null; wait "$child_pid" 2>/dev/null; fi
   stop "$nginx_pid"
@@ -127,8 +149,14 @@ cleanup() {
     kill -KILL $left 2>/dev/null
     rc=1
   fi
-  for p in $ports; do
-    if listening "$p"; then say "port $p is still listening after the servers stopped"; rc=1; fi
+  for i in $socks; do
+    if sock_open "$i"; then
+      left=$(find /proc/[0-9]*/fd -lname "socket:\[$i\]" 2>/dev/null | cut -d/ -f3 | sort -u | tr '\n' ' ')
+      say "the servers' listening socket $i is still open after they stopped, in: $left(killed)"
+      # shellcheck disable=SC2086 # (a list of pids)
+      [ -n "$left" ] && kill -KILL $left 2>/dev/null
+      rc=1
+    fi
   done
   if [ "$rc" != 0 ] && [ -d "$tmp" ]; then
     for f in "$tmp"/error.log "$tmp"/nginx.out "$tmp"/redis.log; do
@@ -143,12 +171,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# Waits up to 10 s until PID listens on PORT; fails when PID is gone first.
+# Waits up to 10 s until PID listens on PORT (its socket is added to those
+# checked at the end); fails when PID is gone first.
 await_listen() {
-  local pid=$1 port=$2 i
+  local pid=$1 port=$2 i inode
   for ((i = 0; i < 200; i++)); do
     alive "$pid" || return 1
-    listening "$port" && return 0
+    if inode=$(sock_inode "$pid" "$port"); then socks="$socks $inode"; return 0; fi
     sleep 0.05
   done
   return 1
@@ -165,7 +194,6 @@ run_nginx() {
   mkdir -p "$tmp/logs"
   for ((try = 1; try <= 5; try++)); do
     port=$(free_port)
-    ports="$ports $port"
     conf="$tmp/nginx.conf"
     sed -e "s|@TMP@|$tmp|g" -e "s|@NGINX_DIR@|$NGINX_DIR|g" -e "s|@BENCH_DIR@|$here|g" \
         -e "s|@PORT@|$port|g" -e "s|@NONCE@|$nonce|g" "$here/dict_nginx.conf.in" >"$conf"
@@ -234,7 +262,6 @@ run_redis() {
   mkdir -p "$tmp/redis"
   for ((try = 1; try <= 5; try++)); do
     port=$(free_port)
-    ports="$ports $port"
     : >"$tmp/redis.log"
     say "redis-server on 127.0.0.1:$port (dir $tmp/redis, no persistence)"
     setpriv --pdeathsig KILL -- redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
