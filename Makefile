@@ -66,7 +66,7 @@ ifneq ($(UNAME_S),Linux)
 $(error smobject runs on Linux only (it needs futex(2), SHM_STAT_ANY and MADV_WIPEONFORK); this system is $(UNAME_S))
 endif
 
-.PHONY: all deps deps-matrix deps-dev deps-bench test test-fast test-matrix test-valgrind test-asan demo bench install \
+.PHONY: all deps deps-matrix deps-dev deps-bench deps-bench-dict bench-dict test test-fast test-matrix test-valgrind test-asan demo bench install \
         clean lint doc soak
 
 all: $(LIB)
@@ -198,3 +198,14 @@ doc:
 
 clean:
 	rm -rf build build-asan smobject luarocks-tree doc/html csrc/*.o
+
+# smo.dict's bench (issue 13): the references, ngx.shared.DICT inside an nginx
+# worker and Redis on loopback with one client, measured in the same run
+# (bench/dict_ref.sh starts, stops and checks both), beside smo.dict's figures.
+# deps-bench-dict unpacks nginx with its Lua module into /opt/smo-nginx
+# (SMO_NGINX_DIR; installing it would remove Debian's luajit) and installs
+# redis-server (not starting its service) and lua-socket (bench/dict_deps.sh).
+deps-bench-dict:
+	@sh bench/dict_deps.sh
+bench-dict: deps all deps-bench-dict
+	lua5.4 bench/dict_bench.lua
