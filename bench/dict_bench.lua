@@ -5,6 +5,9 @@
 local HERE = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$")) or "bench"
 package.path = HERE .. "/?.lua;" .. package.path
 local ref = require("dict_ref")
+package.path = (HERE:match("^(.*)/bench$") or ".") .. "/lua/?.lua;" .. package.path
+local smo_ok, smo = pcall(require, "smobject")
+if not smo_ok then smo = {} end
 
 local NOT_BUILT = "(smo.dict not yet built)"
 
@@ -16,11 +19,32 @@ end
 
 -- One column: a title, its figures by operation name (nil: `missing` is
 -- printed), a scale from ns and a format.
+-- smo.dict's figures from bench/dict_ours.lua under a runtime: its table,
+-- or nil and why.
+local ROOT = HERE:match("^(.*)/bench$") or "."
+local function ours(lua, build, ...)
+  local cmd = ("LUA_PATH=%q LUA_CPATH=%q %s %s/dict_ours.lua %s 2>&1"):format(ROOT .. "/lua/?.lua;;",
+    ROOT .. "/" .. build .. "/?.so;;", lua, HERE, table.concat({ ... }, " "))
+  local p = io.popen(cmd)
+  local text = p:read("*a")
+  p:close()
+  local chunk = load(text, "=dict_ours", "t", {})
+  local ok, t = pcall(chunk or error, text)
+  if not ok or t == nil then return nil, (text:gsub("\n.*", "")) end
+  return t
+end
+local function have(lua) return os.execute("command -v " .. lua .. " >/dev/null 2>&1") end
+local o54, why54 = ours("lua5.4", "build", "loops")
+local ojit, whyjit = nil, "luajit not installed"
+if have("luajit") and os.execute("make -s -C " .. ROOT .. " LUA=luajit all >/dev/null 2>&1") then
+  ojit, whyjit = ours("luajit", "build/luajit", "loops")
+end
+
 local columns = {
   { title = "nginx ns/op", t = r.nginx, scale = 1, fmt = "%.1f" },
   { title = "redis us/op", t = r.redis, scale = 1e-3, fmt = "%.1f" },
-  { title = "smo.dict Lua 5.4 ns/op", t = nil, missing = NOT_BUILT },
-  { title = "smo.dict LuaJIT ns/op", t = nil, missing = NOT_BUILT },
+  { title = "smo.dict Lua 5.4 ns/op", t = o54, scale = 1, fmt = "%.1f", missing = why54 or NOT_BUILT },
+  { title = "smo.dict LuaJIT ns/op", t = ojit, scale = 1, fmt = "%.1f", missing = whyjit or NOT_BUILT },
 }
 
 local function cell(c, name)
@@ -69,3 +93,46 @@ print(("nginx %s, ngx_lua %s, %s; get through %s; best of %s rounds of >= %s ms 
 print(("redis %s, %s, best of %s rounds of %s")
   :format(tostring(rd.redis), tostring(rd.client), tostring(rd.rounds),
           rd.round_requests and rd.round_requests .. " requests" or ">= " .. tostring(rd.round_ms) .. " ms"))
+
+-- The issue's goals, from the figures of this run.
+local function ratio_row(what, a, b, goal, le)
+  if type(a) ~= "number" or type(b) ~= "number" then
+    print(("%-44s (not measured)"):format(what))
+    return
+  end
+  local x = a / b
+  local met = le and x <= goal or (not le and x >= goal)
+  print(("%-44s %8.2f  goal %s %.2f: %s"):format(what, x, le and "<=" or ">=", goal, met and "met" or "MISSED"))
+end
+print()
+print("goals (ratio of times; below 1 is faster):")
+local ngt = r.nginx or {}
+for _, op in ipairs({ "get_num", "set_num" }) do
+  ratio_row("Lua 5.4 " .. op .. " / nginx", o54 and o54[op], ngt[op], 2.0, true)
+  ratio_row("LuaJIT " .. op .. " / nginx", ojit and ojit[op], ngt[op], 1.0, true)
+end
+local rd_get = (r.redis or {}).get_num
+ratio_row("Redis get / Lua 5.4 get (times faster)", rd_get, o54 and o54.get_num, 200, false)
+
+-- Two writers on different keys against one: throughput.
+local key = 0x5d1cbe00 + (os.time() % 200)
+local d = smo.dict and smo.dict{ key = key, size = 64 * 1024 * 1024, create = true }
+if d then
+  local one = ours("lua5.4", "build", "writer", key, "a", 1)
+  local cmd = ("LUA_PATH=%q LUA_CPATH=%q lua5.4 %s/dict_ours.lua writer %d %%s 1"):format(ROOT .. "/lua/?.lua;;",
+    ROOT .. "/build/?.so;;", HERE, key)
+  local p1, p2 = io.popen(cmd:format("b")), io.popen(cmd:format("c"))
+  local t1, t2 = p1:read("*a"), p2:read("*a")
+  p1:close()
+  p2:close()
+  local f1, f2 = load(t1, "=w1", "t", {}), load(t2, "=w2", "t", {})
+  local r1, r2 = f1 and f1(), f2 and f2()
+  d:close()
+  if type(one) == "number" and type(r1) == "number" and type(r2) == "number" then
+    print(("%-44s %8.2f  goal >= 1.60: %s   (one: %.0f sets/s; two: %.0f + %.0f)"):format(
+      "two writers, different keys / one writer", (r1 + r2) / one, (r1 + r2) / one >= 1.6 and "met" or "MISSED",
+      one, r1, r2))
+  else
+    print("two writers: not measured (" .. tostring(one) .. ", " .. tostring(t1) .. ", " .. tostring(t2) .. ")")
+  end
+end
