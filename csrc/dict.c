@@ -250,7 +250,7 @@ int dict_map_of(dict_map *m, unsigned char *base, size_t size, int readonly) {
 }
 
 void dict_buf_free(dict_buf *b) {
-  free(b->p);
+  if (!b->fixed) free(b->p);
   b->p = NULL;
   b->len = b->cap = 0;
 }
@@ -259,6 +259,7 @@ static int buf_reserve(dict_buf *b, size_t n) {
   char *p;
   size_t cap;
   if (n <= b->cap) return 0;
+  if (b->fixed) return ERANGE;
   cap = b->cap ? b->cap : 256;
   while (cap < n) cap *= 2;
   p = (char *)realloc(b->p, cap);
@@ -270,6 +271,13 @@ static int buf_reserve(dict_buf *b, size_t n) {
 
 /* ------------------------------------------------------------- hashing */
 
+static inline uint64_t tail_bytes(const char *p, size_t n) {   /* n < 8, without a memcpy call */
+  uint64_t k = 0;
+  size_t i;
+  for (i = 0; i < n; i++) k |= (uint64_t)(unsigned char)p[i] << (8 * i);
+  return k;
+}
+
 static uint64_t hash_of(const dict_map *m, const char *key, size_t len) {
   uint64_t h = HDR(m)->seed ^ (len * 0x9e3779b97f4a7c15ULL);
   size_t i = 0;
@@ -280,9 +288,7 @@ static uint64_t hash_of(const dict_map *m, const char *key, size_t len) {
     h = (h << 27 | h >> 37) * 0x94d049bb133111ebULL;
   }
   if (i < len) {
-    uint64_t k = 0;
-    memcpy(&k, key + i, len - i);
-    h ^= k * 0xbf58476d1ce4e5b9ULL;
+    h ^= tail_bytes(key + i, len - i) * 0xbf58476d1ce4e5b9ULL;
     h = (h << 27 | h >> 37) * 0x94d049bb133111ebULL;
   }
   h ^= h >> 31;
@@ -467,7 +473,7 @@ static int give_back(const dict_map *m, uint32_t s, uint32_t n) {
 static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first) {
   dict_header *h = HDR(m);
   dict_stripe *st = STRIPE(m, s);
-  uint32_t want, got, rc;
+  uint32_t want, rc;
   if (st->pool_count >= n) return cut(m, &st->pool_head, &st->pool_count, n, first);
   rc = (uint32_t)take(m, &h->alloc);
   if (rc != 0) return (int)rc;
@@ -484,7 +490,7 @@ static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first
       return DICT_REPAIR;
     }
     /* onto the pool: the chain's end to the pool's head */
-    for (last = chain, got = 1; CONT(m, last)->chain != NIL; got++) last = CONT(m, last)->chain;
+    for (last = chain; CONT(m, last)->chain != NIL;) last = CONT(m, last)->chain;
     CONT(m, last)->chain = st->pool_head;
     st->pool_head = chain;
     __atomic_store_n(&st->pool_count, st->pool_count + want, __ATOMIC_RELAXED);
@@ -544,17 +550,36 @@ static int key_equals(const dict_map *m, uint32_t c, const char *key, size_t kle
   uint32_t steps = 0;
   while (off < klen) {
     size_t k = klen - off < CONT_DATA ? klen - off : CONT_DATA;
+    const unsigned char *d;
     if (c >= m->nslots || ++steps > m->nslots) return -1;
-    if (memcmp(CONT(m, c)->data, key + off, k) != 0) return 0;
+    d = CONT(m, c)->data;
+    /* cppcheck-suppress knownConditionTrueFalse ; (it assumes klen - off < 1 in this loop) */
+    if (k <= 16) {                            /* short keys: no call */
+      size_t j;
+      /* cppcheck-suppress knownConditionTrueFalse */
+      for (j = 0; j < k; j++) if (d[j] != (unsigned char)key[off + j]) return 0;
+    } else if (memcmp(d, key + off, k) != 0) {
+      return 0;
+    }
     off += k;
     c = __atomic_load_n(&CONT(m, c)->chain, __ATOMIC_RELAXED);
   }
   return 1;
 }
 
-static int expired(const dict_map *m, const dict_item *it, int64_t now) {
+/* *now is read from the clock only when an expiry needs it (0: not yet). */
+static int expired(const dict_map *m, const dict_item *it, int64_t *now) {
   int64_t e = __atomic_load_n(&it->exp_ns, __ATOMIC_RELAXED);
-  return (e != 0 && now >= e) || it->ctime_ns <= __atomic_load_n(&HDR(m)->flush_ns, __ATOMIC_RELAXED);
+  if (e != 0) {
+    if (*now == 0) *now = now_ns();
+    if (*now >= e) return 1;
+  }
+  return it->ctime_ns <= __atomic_load_n(&HDR(m)->flush_ns, __ATOMIC_RELAXED);
+}
+
+static int64_t clock_of(int64_t *now) {
+  if (*now == 0) *now = now_ns();
+  return *now;
 }
 
 static int64_t exp_of(double seconds, int64_t now) {
@@ -650,8 +675,14 @@ int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict
     out->flags = sn.flags;
     out->len = 0;
     if (sn.type == DICT_STRING) {
-      if (buf_reserve(buf, sn.vlen ? sn.vlen : 1) != 0) return ENOMEM;
-      if (sn.vlen > m->size || copy_data(m, sn.chain, sn.klen, buf->p, sn.vlen) != 0 || !still_live(m, &sn)) {
+      int brc;
+      out->len = sn.vlen;
+      if (sn.vlen > m->size) { backoff(&tries); continue; }
+      if ((brc = buf_reserve(buf, sn.vlen ? sn.vlen : 1)) != 0) {
+        if (!still_live(m, &sn)) { backoff(&tries); continue; }
+        return brc;
+      }
+      if (copy_data(m, sn.chain, sn.klen, buf->p, sn.vlen) != 0 || !still_live(m, &sn)) {
         backoff(&tries);
         continue;
       }
@@ -818,7 +849,7 @@ static int evict_one(const dict_map *m, uint32_t s, int64_t now, int *forcible) 
       if (i >= m->nslots) break;
       it = ITEM(m, i);
       looked++;
-      if (expired(m, it, now)) {
+      if (expired(m, it, &now)) {
         st->hand += k;
         return unpublish(m, s, bk, l, i) == 0;
       }
@@ -913,7 +944,7 @@ static int publish_locked(const dict_map *m, uint32_t s, uint64_t hash, const ch
 static int in_place(const dict_map *m, dict_item *it, const dict_value *v, double exptime, int64_t now) {
   uint64_t bits;
   if (v->type != it->type || (v->type != DICT_INTEGER && v->type != DICT_NUMBER && v->type != DICT_BOOLEAN) ||
-      v->flags != it->flags || exptime > 0 || it->exp_ns != 0 || expired(m, it, now))
+      v->flags != it->flags || exptime > 0 || it->exp_ns != 0 || expired(m, it, &now))
     return 0;
   if (v->type == DICT_NUMBER) memcpy(&bits, &v->d, 8);
   else bits = (uint64_t)v->i;
@@ -936,9 +967,9 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
     int64_t now;
     int rc = take_stripe(m, s);
     if (rc != 0) return rc;
-    now = now_ns();
+    now = 0;                             /* (read from the clock when needed) */
     find_locked(m, hash, key, klen, &link, &at);
-    if (at != NIL && expired(m, ITEM(m, at), now) && how != DICT_SET) {
+    if (at != NIL && expired(m, ITEM(m, at), &now) && how != DICT_SET) {
       /* an expired entry counts as none for add and replace: it goes first */
       rc = unpublish(m, s, bk, link, at);
       if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
@@ -948,7 +979,8 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
     else if (how == DICT_REPLACE && at == NIL) rc = DICT_NOT_FOUND;
     else if (v->type == DICT_NONE) rc = at == NIL ? 0 : unpublish(m, s, bk, link, at);   /* delete */
     else if (at != NIL && in_place(m, ITEM(m, at), v, exptime, now)) rc = 0;
-    else rc = publish_locked(m, s, hash, key, klen, v, exp_of(exptime, now), may_evict, now, forcible);
+    else rc = publish_locked(m, s, hash, key, klen, v, exp_of(exptime, clock_of(&now)), may_evict, clock_of(&now),
+                              forcible);
     give(&STRIPE(m, s)->mu);
     if (rc == DICT_REPAIR) continue;
     return rc;
@@ -969,9 +1001,9 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
     dict_value v;
     int rc = take_stripe(m, s);
     if (rc != 0) return rc;
-    now = now_ns();
+    now = 0;
     find_locked(m, hash, key, klen, &link, &at);
-    if (at != NIL && expired(m, ITEM(m, at), now)) {
+    if (at != NIL && expired(m, ITEM(m, at), &now)) {
       rc = unpublish(m, s, bk, link, at);      /* expired: as if not there */
       if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
       at = NIL;
@@ -988,7 +1020,7 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
         v.d = (init->type == DICT_INTEGER ? (double)init->i : init->d) + (n->type == DICT_INTEGER ? (double)n->i
                                                                                                  : n->d);
       }
-      rc = publish_locked(m, s, hash, key, klen, &v, exp_of(init_ttl, now), 1, now, forcible);
+      rc = publish_locked(m, s, hash, key, klen, &v, exp_of(init_ttl, clock_of(&now)), 1, clock_of(&now), forcible);
     } else if ((it = ITEM(m, at))->type == DICT_INTEGER && n->type == DICT_INTEGER) {
       uint64_t nv = it->num + (uint64_t)n->i;
       __atomic_store_n(&it->num, nv, __ATOMIC_RELEASE);        /* in place: one store */
@@ -1009,7 +1041,7 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
       v.type = DICT_NUMBER;
       v.d = (double)(int64_t)it->num + n->d;
       v.flags = it->flags;
-      rc = publish_locked(m, s, hash, key, klen, &v, it->exp_ns, 1, now, forcible);
+      rc = publish_locked(m, s, hash, key, klen, &v, it->exp_ns, 1, clock_of(&now), forcible);
     } else {
       rc = DICT_NOT_NUMBER;
     }
@@ -1030,7 +1062,7 @@ int dict_expire(const dict_map *m, const char *key, size_t klen, double exptime)
   if (rc != 0) return rc;
   now = now_ns();
   find_locked(m, hash, key, klen, &link, &at);
-  if (at == NIL || expired(m, ITEM(m, at), now)) {
+  if (at == NIL || expired(m, ITEM(m, at), &now)) {
     give(&STRIPE(m, s)->mu);
     return DICT_NOT_FOUND;
   }
@@ -1060,7 +1092,7 @@ int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
       while (*l != NIL && steps++ < m->nslots) {
         uint32_t i = *l;
         if (i >= m->nslots) break;
-        if (expired(m, ITEM(m, i), now)) {
+        if (expired(m, ITEM(m, i), &now)) {
           if (unpublish(m, s, bk, l, i) != 0) break;
           if (++*freed == max && max) {
             give(&STRIPE(m, s)->mu);
@@ -1097,7 +1129,7 @@ int dict_keys(const dict_map *m, uint32_t max, dict_buf *buf, uint32_t *n) {
         s1 = __atomic_load_n(&it->seq, __ATOMIC_ACQUIRE);
         klen = it->klen;
         if ((s1 & 1u) || buf_reserve(buf, buf->len + 2 + klen) != 0) { ok = 0; break; }
-        if (!expired(m, it, now)) {
+        if (!expired(m, it, &now)) {
           buf->p[buf->len] = (char)(klen >> 8);
           buf->p[buf->len + 1] = (char)(klen & 0xff);
           if (copy_data(m, it->chain, 0, buf->p + buf->len + 2, klen) != 0) { ok = 0; break; }
@@ -1157,7 +1189,7 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
     if (rc != 0) return rc;
     now = now_ns();
     find_locked(m, hash, key, klen, &link, &at);
-    if (at != NIL && expired(m, ITEM(m, at), now)) {
+    if (at != NIL && expired(m, ITEM(m, at), &now)) {
       rc = unpublish(m, s, bk, link, at);       /* expired: replaced by a new list */
       if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
       at = NIL;
@@ -1213,6 +1245,7 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
 
 /* (dict.h) */
 int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_value *out, dict_buf *buf) {
+  int64_t now = 0;
   uint64_t hash = hash_of(m, key, klen);
   uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes;
   dict_bucket *bk = BUCKET(m, b);
@@ -1222,7 +1255,7 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
     int rc = take_stripe(m, s);
     if (rc != 0) return rc;
     find_locked(m, hash, key, klen, &link, &at);
-    if (at == NIL || expired(m, ITEM(m, at), now_ns())) {
+    if (at == NIL || expired(m, ITEM(m, at), &now)) {
       give(&STRIPE(m, s)->mu);
       return DICT_NOT_FOUND;
     }

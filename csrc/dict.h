@@ -84,6 +84,7 @@ typedef struct dict_value {
 typedef struct dict_buf {
   char *p;
   size_t len, cap;
+  int fixed;           /* p is the caller's: never grown (ERANGE when too small) */
 } dict_buf;
 void dict_buf_free(dict_buf *b);
 

@@ -20,6 +20,7 @@
 #include "access.h"
 #include "areas.h"
 #include "dict.h"
+#include "ffi.h"
 #include "handle.h"
 
 #define DICT_TYPENAME "smo.dict"
@@ -145,7 +146,7 @@ static int dict_get_common(lua_State *L, int stale_ok) {
   size_t klen;
   const char *key = check_dkey(L, 2, &klen);
   dict_value v;
-  dict_buf b = { NULL, 0, 0 };
+  dict_buf b = { NULL, 0, 0, 0 };
   int stale = 0, rc;
   rc = dict_get(&d->map, key, klen, stale_ok, &v, &b, &stale, NULL);
   if (rc == DICT_NOT_FOUND) {
@@ -227,7 +228,7 @@ Takes no lock.
 static int d_get_keys(lua_State *L) {
   lua_dict *d = check_dict(L, 1);
   lua_Integer max = lua_isnoneornil(L, 2) ? 1024 : smo_checkinteger(L, 2, "integer");
-  dict_buf b = { NULL, 0, 0 };
+  dict_buf b = { NULL, 0, 0, 0 };
   uint32_t n = 0, i;
   size_t off = 0;
   int rc;
@@ -552,7 +553,7 @@ static int pop_common(lua_State *L, int left) {
   size_t klen;
   const char *key = check_dkey(L, 2, &klen);
   dict_value v;
-  dict_buf b = { NULL, 0, 0 };
+  dict_buf b = { NULL, 0, 0, 0 };
   int rc;
   check_writable(L, d);
   memset(&v, 0, sizeof v);
@@ -609,6 +610,103 @@ static int d_llen(lua_State *L) {
   if (rc != 0) return push_dict_oserror(L, rc);
   lua_pushinteger(L, (lua_Integer)len);
   return 1;
+}
+
+/* ------------------------------------------------------------- FFI */
+
+/* The dictionary userdata d, open, or NULL. */
+static lua_dict *ffi_dict(void *p) {
+  lua_dict *d = (lua_dict *)p;
+  if (d == NULL || d->magic != DICT_UD_MAGIC || d->closed || d->seg->state != SMO_ATTACHED ||
+      d->seg->attach_gen != d->gen || d->seg->addr != d->map.base)
+    return NULL;
+  return d;
+}
+
+static void dval_in(const smo_ffi_dval *in, dict_value *v) {
+  memset(v, 0, sizeof *v);
+  v->type = in->type;
+  v->i = in->i;
+  v->d = in->d;
+  v->s = in->s;
+  v->len = in->len;
+  v->flags = in->flags;
+}
+
+static void dval_out(const dict_value *v, smo_ffi_dval *out) {
+  out->type = v->type;
+  out->flags = v->flags;
+  out->i = v->i;
+  out->d = v->type == DICT_INTEGER ? (double)v->i : v->d;
+  out->exact = v->type != DICT_INTEGER || smo_fits_number(v->i);
+#if SMO_INT64_NUMBERS
+  out->exact = 1;
+#endif
+}
+
+int smo_ffi_dict_get(void *p, const char *key, size_t klen, int stale, smo_ffi_dval *out, int *is_stale) {
+  lua_dict *d = ffi_dict(p);
+  dict_value v;
+  dict_buf b;
+  int rc;
+  if (d == NULL) return -EBADF;
+  if (klen == 0 || klen > MAX_KEY) return -EINVAL;
+  b.p = out->buf;
+  b.len = 0;
+  b.cap = out->cap;
+  b.fixed = 1;
+  memset(&v, 0, sizeof v);
+  *is_stale = 0;
+  rc = dict_get(&d->map, key, klen, stale, &v, &b, is_stale, NULL);
+  if (rc == ERANGE) {
+    out->len = v.len;
+    return 8;
+  }
+  if (rc == DICT_NOT_FOUND) return 1;
+  if (rc == DICT_IS_LIST) return 6;
+  if (rc != 0) return -rc;
+  dval_out(&v, out);
+  out->len = v.len;
+  return 0;
+}
+
+int smo_ffi_dict_store(void *p, const char *key, size_t klen, int how, int may_evict, const smo_ffi_dval *in,
+                       double exptime, int *forcible) {
+  lua_dict *d = ffi_dict(p);
+  dict_value v;
+  int rc;
+  *forcible = 0;
+  if (d == NULL) return -EBADF;
+  if (d->map.readonly) return -EROFS;
+  if (klen == 0 || klen > MAX_KEY || how < DICT_SET || how > DICT_REPLACE || !(exptime >= 0) ||
+      in->type < DICT_NONE || in->type > DICT_STRING)
+    return -EINVAL;
+  dval_in(in, &v);
+  rc = dict_store(&d->map, how, key, klen, &v, exptime, may_evict, forcible);
+  if (rc == DICT_TOO_LARGE) return DICT_NO_MEMORY;
+  if (rc == DICT_NOT_FOUND || rc == DICT_EXISTS || rc == DICT_NO_MEMORY || rc == 0) return rc;
+  return -rc;
+}
+
+int smo_ffi_dict_incr(void *p, const char *key, size_t klen, const smo_ffi_dval *n, int has_init,
+                      const smo_ffi_dval *init, double init_ttl, smo_ffi_dval *out, int *forcible) {
+  lua_dict *d = ffi_dict(p);
+  dict_value vn, vi, r;
+  int rc;
+  *forcible = 0;
+  if (d == NULL) return -EBADF;
+  if (d->map.readonly) return -EROFS;
+  if (klen == 0 || klen > MAX_KEY || !(init_ttl >= 0) || (n->type != DICT_NUMBER && n->type != DICT_INTEGER) ||
+      (has_init && init->type != DICT_NUMBER && init->type != DICT_INTEGER))
+    return -EINVAL;
+  dval_in(n, &vn);
+  if (has_init) dval_in(init, &vi);
+  else memset(&vi, 0, sizeof vi);
+  memset(&r, 0, sizeof r);
+  rc = dict_incr(&d->map, key, klen, &vn, has_init, &vi, init_ttl, &r, forcible);
+  if (rc == 0) dval_out(&r, out);
+  if (rc == DICT_NOT_FOUND || rc == DICT_NOT_NUMBER || rc == DICT_NO_MEMORY || rc == 0) return rc;
+  return -rc;
 }
 
 /* ------------------------------------------------------------- making */

@@ -112,6 +112,9 @@ static const entry entries[] = {
   { "snapshot", (any_fn)smo_ffi_snapshot },
   { "publish_begin", (any_fn)smo_ffi_publish_begin },
   { "publish_end", (any_fn)smo_ffi_publish_end },
+  { "dict_get", (any_fn)smo_ffi_dict_get },
+  { "dict_store", (any_fn)smo_ffi_dict_store },
+  { "dict_incr", (any_fn)smo_ffi_dict_incr },
 };
 
 /* smobject.core.ffi_pin(seg): base, size, readonly, handle (lightuserdata

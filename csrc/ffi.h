@@ -54,4 +54,35 @@ SMO_EXPORT int smo_ffi_snapshot(void *h, void *dst, const void *src, size_t len,
 SMO_EXPORT int smo_ffi_publish_begin(uint32_t *seq);
 SMO_EXPORT void smo_ffi_publish_end(uint32_t *seq);
 
+/* smo.dict's hot calls for LuaJIT (dict_lua.c): d is the dictionary's
+ * userdata; -EBADF when it is not one or is closed.  Keys are checked by the
+ * caller (1..65535 bytes).  A value in or out: */
+typedef struct smo_ffi_dval {
+  int32_t type;        /* dict.h's DICT_*: 0 none, 1 boolean, 2 number, 3 integer, 4 string, 5 list */
+  uint32_t flags;
+  int64_t i;           /* boolean, integer */
+  double d;            /* number; an integer as a double too, out */
+  int32_t exact;       /* out: the integer fits a double exactly */
+  int32_t pad;
+  size_t len;          /* string length (out: the whole length, even when buf is too small) */
+  const char *s;       /* string in */
+  char *buf;           /* string out: the caller's buffer of cap bytes */
+  size_t cap;
+} smo_ffi_dval;
+
+/* get (stale 0) or get_stale (1): 0 with *out, 1 not found, 6 a list, 8 the
+ * string does not fit out->buf (out->len says how long it is), -errno.
+ * *stale set for get_stale. */
+SMO_EXPORT int smo_ffi_dict_get(void *d, const char *key, size_t klen, int stale, smo_ffi_dval *out, int *is_stale);
+
+/* set/add/replace (how: 0, 1, 2), may_evict: 0 for the safe_ forms; exptime
+ * seconds (0 never).  0, 2 exists, 1 not found, 3 no memory, -errno; *forcible. */
+SMO_EXPORT int smo_ffi_dict_store(void *d, const char *key, size_t klen, int how, int may_evict,
+                                  const smo_ffi_dval *v, double exptime, int *forcible);
+
+/* incr: n, with init when has_init (init_ttl seconds); 0 with *out, 1 not
+ * found, 4 not a number, 3 no memory, -errno; *forcible. */
+SMO_EXPORT int smo_ffi_dict_incr(void *d, const char *key, size_t klen, const smo_ffi_dval *n, int has_init,
+                                 const smo_ffi_dval *init, double init_ttl, smo_ffi_dval *out, int *forcible);
+
 #endif

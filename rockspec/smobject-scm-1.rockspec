@@ -54,5 +54,6 @@ build = {
     ["smobject.view"] = "lua/smobject/view.lua",
     ["smobject.ffi"] = "lua/smobject/ffi.lua",
     ["smobject.dict"] = "lua/smobject/dict.lua",
+    ["smobject.dict_ffi"] = "lua/smobject/dict_ffi.lua",
   },
 }

@@ -13,6 +13,11 @@ local EINVAL, EPERM = core.errno.EINVAL, core.errno.EPERM
 
 local M = {}
 
+-- On LuaJIT the hot methods go through the FFI (smobject.dict_ffi).
+if rawget(_G, "jit") and pcall(require, "ffi") then
+  require("smobject.dict_ffi").install(core.dict_meta.__index)
+end
+
 -- How long a reader waits for a dictionary another process is laying out.
 local FORMAT_WAIT = 2
 
