@@ -48,6 +48,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,13 +58,17 @@
 
 #define DICT_MAGIC 0x31544349444f4d53ULL       /* "SMODICT1" */
 #define DICT_FORMATTING 0x2154434944444f53ULL  /* being laid out (or its formatter died) */
-#define DICT_VERSION 1
+#define DICT_VERSION 2
 #define SLOT 64
 #define CONT_DATA 56                           /* key and value bytes per continuation slot */
 #define NIL UINT32_MAX
 #define STRIPES 64
 #define EVICT_SAMPLE 24                        /* entries looked at per eviction */
 
+/* Cache lines apart by who writes them, so that writers in different
+ * processes do not make each other's readers miss: line 0 is written once
+ * (format); line 1 rarely (flush_all, a repair); line 2 by evictions and
+ * repairs; then the free list and its lock. */
 typedef struct dict_header {
   uint64_t magic;
   uint32_t version, nstripes;
@@ -72,21 +77,28 @@ typedef struct dict_header {
   uint64_t stripes_off, buckets_off, slots_off;
   uint64_t seed;
   int64_t flush_ns;          /* entries made at or before it are expired (flush_all) */
-  uint64_t evictions, recoveries;
   uint32_t needs_fsck;       /* a lock holder died: repair before anything else */
+  /* cppcheck-suppress unusedStructMember */
+  unsigned char pad1[SLOT - 12];
+  uint64_t evictions, recoveries;
+  /* cppcheck-suppress unusedStructMember */
+  unsigned char pad2[SLOT - 16];
   uint32_t free_head;        /* the free list (alloc lock) */
   uint32_t free_count;
-  uint32_t entries;
   pthread_mutex_t alloc;
 } dict_header;
+
+typedef char header_lines_check[offsetof(dict_header, flush_ns) == SLOT && offsetof(dict_header, evictions) == 2 * SLOT
+                                && offsetof(dict_header, free_head) == 3 * SLOT ? 1 : -1];
 
 typedef struct dict_stripe {
   pthread_mutex_t mu;
   uint32_t hand;             /* where the next eviction looks */
   uint32_t pool_head;        /* free slots kept by this stripe (its lock): most writes */
   uint32_t pool_count;       /* take and give back slots without the alloc lock */
+  uint32_t entries;          /* entries in its buckets */
   /* cppcheck-suppress unusedStructMember */
-  unsigned char pad[SLOT - sizeof(pthread_mutex_t) - 12];
+  unsigned char pad[SLOT - sizeof(pthread_mutex_t) - 16];
 } dict_stripe;
 
 typedef struct dict_bucket {
@@ -240,7 +252,7 @@ int dict_map_of(dict_map *m, unsigned char *base, size_t size, int readonly) {
   m->slots_off = h->slots_off;
   m->readonly = readonly;
   /* the geometry must fit the segment as the kernel sizes it */
-  if (h->size != size || m->nstripes == 0 || m->nstripes > 4096 || m->nbuckets == 0 ||
+  if (h->size != size || m->nstripes != STRIPES || m->nbuckets == 0 ||
       (m->nbuckets & (m->nbuckets - 1)) != 0 || m->stripes_off != hdr ||
       m->buckets_off != hdr + (size_t)m->nstripes * SLOT ||
       m->slots_off < m->buckets_off + (size_t)m->nbuckets * sizeof(dict_bucket) || m->slots_off % SLOT != 0 ||
@@ -370,8 +382,9 @@ static void mark_list(const dict_map *m, dict_item *l, unsigned char *mark) {
 static void fsck(const dict_map *m) {
   dict_header *h = HDR(m);
   unsigned char *mark;
-  uint32_t s, b, i, nfree = 0, entries = 0, head = NIL;
+  uint32_t s, b, i, nfree = 0, head = NIL, counted[STRIPES];
   int held[STRIPES];
+  memset(counted, 0, sizeof counted);
   mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
   if (mark == NULL) return;              /* (retried by the next operation) */
   for (s = 0; s < m->nstripes && s < STRIPES; s++) {
@@ -395,7 +408,7 @@ static void fsck(const dict_map *m) {
         break;
       }
       if (ITEM(m, it)->type == DICT_LIST) mark_list(m, ITEM(m, it), mark);
-      entries++;
+      counted[b % m->nstripes]++;
       link = &ITEM(m, it)->next;
     }
   }
@@ -409,8 +422,8 @@ static void fsck(const dict_map *m) {
   }
   h->free_head = head;
   h->free_count = nfree;
-  h->entries = entries;
   for (s = 0; s < m->nstripes && s < STRIPES; s++) {
+    STRIPE(m, s)->entries = counted[s];
     STRIPE(m, s)->pool_head = NIL;
     __atomic_store_n(&STRIPE(m, s)->pool_count, 0, __ATOMIC_RELAXED);
   }
@@ -781,7 +794,7 @@ static int unpublish(const dict_map *m, uint32_t s, dict_bucket *bk, uint32_t *l
   __atomic_store_n(link, it->next, __ATOMIC_RELEASE);          /* the commit */
   __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
   __atomic_fetch_add(&it->seq, 1, __ATOMIC_RELEASE);           /* odd: readers retry */
-  __atomic_fetch_sub(&HDR(m)->entries, 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&STRIPE(m, s)->entries, STRIPE(m, s)->entries - 1, __ATOMIC_RELAXED);
   return free_entry(m, s, i);
 }
 
@@ -934,7 +947,7 @@ static int publish_locked(const dict_map *m, uint32_t s, uint64_t hash, const ch
     ITEM(m, first)->next = bk->head;
     __atomic_store_n(&bk->head, first, __ATOMIC_RELEASE);   /* the commit */
     __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
-    __atomic_fetch_add(&HDR(m)->entries, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&STRIPE(m, s)->entries, STRIPE(m, s)->entries + 1, __ATOMIC_RELAXED);
   }
   return 0;
 }
@@ -1164,7 +1177,8 @@ void dict_stat(const dict_map *m, dict_stats *st) {
   if (st->free_slots > st->slots) st->free_slots = st->slots;
   st->capacity = (uint64_t)m->nslots * SLOT;
   st->free_bytes = st->free_slots * SLOT;
-  st->entries = __atomic_load_n(&h->entries, __ATOMIC_RELAXED);
+  st->entries = 0;
+  for (t = 0; t < m->nstripes; t++) st->entries += __atomic_load_n(&STRIPE(m, t)->entries, __ATOMIC_RELAXED);
   st->evictions = __atomic_load_n(&h->evictions, __ATOMIC_RELAXED);
   st->recoveries = __atomic_load_n(&h->recoveries, __ATOMIC_RELAXED);
   st->stripes = m->nstripes;
