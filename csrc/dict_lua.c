@@ -33,6 +33,7 @@ typedef struct lua_dict {
   smo_seg *seg;        /* kept alive by the user value */
   unsigned gen;        /* seg's attach_gen when mapped */
   dict_map map;
+  dict_buf buf;        /* reused by reads of strings (freed when closed) */
   int closed;
 } lua_dict;
 
@@ -146,28 +147,20 @@ static int dict_get_common(lua_State *L, int stale_ok) {
   size_t klen;
   const char *key = check_dkey(L, 2, &klen);
   dict_value v;
-  dict_buf b = { NULL, 0, 0, 0 };
   int stale = 0, rc;
-  rc = dict_get(&d->map, key, klen, stale_ok, &v, &b, &stale, NULL);
+  rc = dict_get(&d->map, key, klen, stale_ok, &v, &d->buf, &stale, NULL);
   if (rc == DICT_NOT_FOUND) {
-    dict_buf_free(&b);
     lua_pushnil(L);
     return 1;
   }
   if (rc == DICT_IS_LIST) {
-    dict_buf_free(&b);
     lua_pushnil(L);
     lua_pushliteral(L, "value is a list");
     return 2;
   }
-  if (rc != 0) {
-    dict_buf_free(&b);
-    return push_dict_oserror(L, rc);
-  }
-  /* (a raise while pushing, on a memory error, would leak b's copy: a leak,
-   * no more; the store holds no lock here) */
-  push_value(L, &v, &b);
-  dict_buf_free(&b);
+  if (rc != 0) return push_dict_oserror(L, rc);
+  push_value(L, &v, &d->buf);    /* (the handle's buffer: nothing to free on a raise) */
+  if (d->buf.cap > 65536) dict_buf_free(&d->buf);   /* (a large one is not kept) */
   if (!stale_ok) {
     if (v.flags == 0) return 1;
     lua_pushinteger(L, (lua_Integer)v.flags);
@@ -496,6 +489,7 @@ static int d_close(lua_State *L) {
   lua_dict *d = (lua_dict *)luaL_checkudata(L, 1, DICT_TYPENAME);
   if (d->closed) return 0;
   d->closed = 1;
+  dict_buf_free(&d->buf);
   if (d->seg->state == SMO_ATTACHED && d->seg->attach_gen == d->gen) ctr_release(d->seg);
   return 0;
 }
