@@ -96,6 +96,7 @@ typedef struct dict_stripe {
   uint32_t hand;             /* where the next eviction looks */
   uint32_t pool_head;        /* free slots kept by this stripe (its lock): most writes */
   uint32_t pool_count;       /* take and give back slots without the alloc lock */
+  /* cppcheck-suppress unusedStructMember ; (read and written through __atomic builtins) */
   uint32_t entries;          /* entries in its buckets */
   /* cppcheck-suppress unusedStructMember */
   unsigned char pad[SLOT - sizeof(pthread_mutex_t) - 16];
