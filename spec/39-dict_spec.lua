@@ -359,3 +359,57 @@ describe("smo dict (the command)", function()
     seg:close()
   end)
 end)
+
+describe("smo.dict across runtimes", function()
+  after_each(function() H.cleanup() end)
+
+  -- The other runtime of a LuaJIT/5.4 pair, when it and its core are here.
+  local function other_runtime()
+    if rawget(_G, "jit") then
+      if H.missing("lua5.4") or not io.open(H.ROOT .. "/build/smobject/core.so") then return nil end
+      return "lua5.4", "build"
+    end
+    if H.missing("luajit") or not io.open(H.ROOT .. "/build/luajit/smobject/core.so") then return nil end
+    return "luajit", "build/luajit"
+  end
+
+  it("readers on one runtime and writers on the other at the same time (LuaJIT's FFI path and 5.4's C one)", function()
+    local lua, build = other_runtime()
+    if not lua then pending("needs both lua5.4 and luajit, each with its core built") return end
+    local k = H.key()
+    local d = assert(smo.dict{ key = k, size = MiB, create = true })
+    d:set("n", 0)
+    local code = ([[
+      local smo = require("smobject")
+      local d = assert(smo.dict{ key = %d })
+      local seen, mine, t0 = 0, 0, smo.clock()
+      while smo.clock() - t0 < 1 do
+        local v = d:get("s")
+        if v then assert(v == ("x"):rep(#v) or v == ("y"):rep(#v), "torn: " .. v:sub(1, 20)) end
+        local n = d:get("n")
+        assert(n >= seen, "went back")
+        seen = n
+        d:incr("c", 1, 0)
+        mine = mine + 1
+      end
+      d:close() print("other done", mine)]]):format(k)
+    local cmd = ("LUA_PATH=%q LUA_CPATH=%q %s -e %s 2>&1"):format(H.ROOT .. "/lua/?.lua;;",
+      H.ROOT .. "/" .. build .. "/?.so;;", lua, H.shell_quote(code))
+    local p = io.popen(cmd)
+    local t0 = H.now()
+    local i = 0
+    while H.now() - t0 < 1.2 do
+      i = i + 1
+      d:set("s", (i % 2 == 0 and "x" or "y"):rep(1 + i % 300))
+      d:incr("n", 1)
+      d:incr("c", 1, 0)
+    end
+    local out = p:read("*a")
+    p:close()
+    local theirs = tonumber(out:match("other done\t(%d+)"))
+    assert(theirs, out)
+    assert.is_true(theirs > 0)
+    assert.are.equal(i + theirs, d:get("c"))              -- every increment of both, exactly
+    d:close()
+  end)
+end)
