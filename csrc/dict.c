@@ -58,7 +58,7 @@
 
 #define DICT_MAGIC 0x31544349444f4d53ULL       /* "SMODICT1" */
 #define DICT_FORMATTING 0x2154434944444f53ULL  /* being laid out (or its formatter died) */
-#define DICT_VERSION 2
+#define DICT_VERSION DICT_FORMAT
 #define SLOT 64
 #define CONT_DATA 56                           /* key and value bytes per continuation slot */
 #define NIL UINT32_MAX
@@ -232,6 +232,13 @@ int dict_format(unsigned char *base, size_t size) {
   h->free_count = h->nslots;
   __atomic_store_n(&h->magic, DICT_MAGIC, __ATOMIC_SEQ_CST);
   return 0;
+}
+
+/* (dict.h) */
+int dict_format_of(const unsigned char *base, size_t size) {
+  const dict_header *h = (const dict_header *)(const void *)base;
+  if (size < dict_min_size() || __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != DICT_MAGIC) return -1;
+  return (int)h->version;
 }
 
 /* (dict.h) */

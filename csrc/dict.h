@@ -66,6 +66,11 @@ size_t dict_min_size(void);
  * an errno (EINVAL: too small). */
 int dict_format(unsigned char *base, size_t size);
 
+/* The format version of the dictionary at base (one of any version), or
+ * -1 when it is none; DICT_FORMAT is this build's. */
+#define DICT_FORMAT 2
+int dict_format_of(const unsigned char *base, size_t size);
+
 /* Checks the segment's header and fills m; 0, or EINVAL (not a dictionary,
  * or its geometry does not fit the size), EAGAIN (being formatted). */
 int dict_map_of(dict_map *m, unsigned char *base, size_t size, int readonly);

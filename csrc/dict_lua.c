@@ -712,9 +712,15 @@ static int smo_dict_state(lua_State *L) {
   dict_map m;
   int rc = dict_map_of(&m, h->addr, h->size, h->readonly);
   size_t i, n = dict_min_size() < h->size ? dict_min_size() : h->size;
+  int version = dict_format_of(h->addr, h->size);
   if (rc == 0) lua_pushliteral(L, "ready");
   else if (rc == EAGAIN) lua_pushliteral(L, "formatting");
-  else {
+  else if (version >= 0 && version != DICT_FORMAT) {
+    lua_pushliteral(L, "version");
+    lua_pushinteger(L, version);
+    lua_pushinteger(L, DICT_FORMAT);
+    return 3;
+  } else {
     for (i = 0; i < n && h->addr[i] == 0; i++) {}
     if (i == n && h->size >= dict_min_size()) lua_pushliteral(L, "blank");
     else lua_pushliteral(L, "foreign");

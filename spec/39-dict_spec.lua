@@ -231,6 +231,13 @@ describe("smo.dict", function()
     assert.matches("max must not be negative", H.raised(function() d:get_keys(-1) end))
     assert.matches("bad argument #1 to 'dict' %(table of options expected, got nil%)", H.raised(function() smo.dict() end))
     assert.matches("smo.dict expected", H.raised(function() d.get(io.stdout, "k") end))
+    -- (a fuzz finding: smo.open's option errors came from dict.lua's own line)
+    local src = debug.getinfo(1, "S").short_src
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, err = pcall(function() smo.dict{ size = 4096 } end)
+    assert.is_false(ok)
+    assert.are.equal(("%s:%d: option 'key' or 'path' is required"):format(src, line), err)
+    assert.matches("option 'size' must be an integer", H.raised(function() smo.dict{ key = 1, size = "x" } end))
   end)
 
   it("closes: every method then raises; close is idempotent", function()
@@ -286,6 +293,17 @@ describe("smo.dict between processes", function()
     seg:close()
     assert.matches("mode 660 lets other users write the dictionary's locks",
       H.raised(function() smo.dict{ key = H.key(), size = MiB, create = true, mode = tonumber("660", 8) } end))
+    -- a dictionary of another format (another smobject's): said so, not "not a dictionary"
+    local kv = H.key()
+    local dv = assert(smo.dict{ key = kv, size = MiB, create = true })
+    local raw = assert(smo.open{ key = kv })
+    raw:set("uint32_t", 8, 99)                               -- the header's format version
+    local none2, vmsg, verr = smo.dict{ key = kv }
+    assert.is_nil(none2)
+    assert.matches("is a dictionary of format 99, and this smobject reads format %d", vmsg)
+    assert.are.equal(smo.errno.EINVAL, verr)
+    raw:close()
+    dv:close()
     local missing = H.key()
     local none, nmsg, nerr = smo.dict{ key = missing }
     assert.is_nil(none)

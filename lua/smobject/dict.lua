@@ -50,7 +50,11 @@ function M.dict(opts)
     raise(("bad argument #1 to 'dict' (mode %o lets other users write the dictionary's locks: "
       .. "give a mode only its owner may write, such as 0600, 0640 or 0644)"):format(opts.mode))
   end
-  local seg, msg, err = open(opts)
+  local called, seg, msg, err = pcall(open, opts)
+  if not called then
+    -- smo.open's misuse errors, as smo.dict's, from the caller's line
+    raise((tostring(seg):gsub("^[^\n]-%.lua:%d+: ", ""):gsub("to 'open'", "to 'dict'")))
+  end
   if not seg then return nil, msg, err end
   local where = key_text(seg)
   local _, readonly = core.handle_state(seg)
@@ -60,7 +64,12 @@ function M.dict(opts)
     return nil, ("smo.dict: %s has mode %o, which lets other users write its locks"):format(where, st.mode),
       EPERM
   end
-  local state = state_of(seg)
+  local state, theirs, ours = state_of(seg)
+  if state == "version" then
+    seg:close()
+    return nil, ("smo.dict: %s is a dictionary of format %d, and this smobject reads format %d (open it with "
+      .. "the smobject that made it)"):format(where, theirs, ours), EINVAL
+  end
   if state ~= "ready" and readonly then
     local deadline = core.clock() + FORMAT_WAIT
     while state == "formatting" or state == "blank" do

@@ -1681,6 +1681,51 @@ function ops.ffi()
   end
 end
 
+-- smo.dict with hostile arguments (a few small private dictionaries).
+local DICTS = {}
+local DICT_METHODS = { "get", "get_stale", "set", "safe_set", "add", "safe_add", "replace", "delete", "incr",
+  "lpush", "rpush", "lpop", "rpop", "llen", "ttl", "expire", "flush_all", "flush_expired", "get_keys", "capacity",
+  "free_space", "stats", "close" }
+
+local function dict_key()
+  local r = random()
+  if r < 0.6 then
+    local k = "k" .. random(1, 20)
+    return k, ("%q"):format(k)
+  end
+  if r < 0.7 then return rbytes(random(0, 40)) end
+  return any()
+end
+
+function ops.dict()
+  if #DICTS == 0 or chance(0.05) then
+    local size = pick({ 65536, 200000, 1 })
+    local ok, r = call(("smo.dict{ key = smo.PRIVATE, size = %d, create = true }"):format(size), smo.dict, "dict",
+      { key = smo.PRIVATE, size = size, create = true })
+    if ok and type(r) == "userdata" then
+      if #DICTS >= 4 then table.remove(DICTS, 1) end
+      DICTS[#DICTS + 1] = r
+    end
+    if chance(0.2) then call("smo.dict(any)", smo.dict, "dict", (any())) end
+    return
+  end
+  local d = DICTS[random(#DICTS)]
+  local name = pick(DICT_METHODS)
+  local a, srcs = { n = 0 }, {}
+  local function push(v, vs) a.n = a.n + 1; a[a.n], srcs[a.n] = v, vs or tostring(v) end
+  if name ~= "flush_all" and name ~= "capacity" and name ~= "free_space" and name ~= "stats" and name ~= "close" then
+    push(dict_key())
+  end
+  for _ = 1, random(0, 4) do
+    local r = random()
+    if r < 0.3 then push(num())
+    elseif r < 0.5 then push(rbytes(random(0, 300)))
+    elseif r < 0.55 then push(true)
+    else push(any()) end
+  end
+  method_call("d", d, name, a, srcs)
+end
+
 -- ------------------------------------------------------------ the batch
 
 local WEIGHTS = {
@@ -1688,7 +1733,7 @@ local WEIGHTS = {
   { ops.seg_method, 30 }, { ops.seg_hostile_self, 5 }, { ops.lock, 6 }, { ops.wait, 4 }, { ops.publish, 4 },
   { ops.struct, 8 }, { ops.array, 2 }, { ops.mutate_layout, 2 }, { ops.forge_layout, 2 }, { ops.layout_method, 2 },
   { ops.deep, 0.12 }, { ops.view, 7 }, { ops.view_op, 16 }, { ops.view_hostile, 3 }, { ops.core, 5 },
-  { ops.meta, 2 }, { ops.gc, 0.7 }, { ops.cli, 1.2 }, { ops.ffi, has_F and 6 or 0 },
+  { ops.meta, 2 }, { ops.gc, 0.7 }, { ops.cli, 1.2 }, { ops.ffi, has_F and 6 or 0 }, { ops.dict, 6 },
 }
 local total = 0
 for _, w in ipairs(WEIGHTS) do total = total + w[2] end
