@@ -320,9 +320,24 @@ static uint64_t hash_of(const dict_map *m, const char *key, size_t len) {
 
 static void fsck(const dict_map *m);
 
+#define DICT_REPAIR (-2)
+
+/* Tries mu: 0 when taken; a holder that died found this way is handled as
+ * take does (marked for repair, released: DICT_REPAIR); else EBUSY. */
+static int try_take(const dict_map *m, pthread_mutex_t *mu) {
+  int rc = pthread_mutex_trylock(mu);
+  if (rc == EOWNERDEAD) {
+    __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(&HDR(m)->recoveries, 1, __ATOMIC_RELAXED);
+    pthread_mutex_consistent(mu);
+    pthread_mutex_unlock(mu);
+    return DICT_REPAIR;
+  }
+  return rc == 0 ? 0 : EBUSY;
+}
+
 /* Locks mu; a holder that died marks the dictionary for repair (the caller
  * must then release everything it holds and repair: DICT_REPAIR). */
-#define DICT_REPAIR (-2)
 static int take(const dict_map *m, pthread_mutex_t *mu) {
   int rc = pthread_mutex_lock(mu);
   if (rc == EOWNERDEAD) {
@@ -481,7 +496,14 @@ static int give_back(const dict_map *m, uint32_t s, uint32_t n) {
     give(&h->alloc);
     return DICT_REPAIR;
   }
-  for (last = chain; CONT(m, last)->chain != NIL;) last = CONT(m, last)->chain;
+  for (last = chain; CONT(m, last)->chain != NIL;) {
+    last = CONT(m, last)->chain;
+    if (last >= m->nslots) {                 /* (changed under the lock: not by smobject) */
+      __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
+      give(&h->alloc);
+      return DICT_REPAIR;
+    }
+  }
   CONT(m, last)->chain = h->free_head;
   h->free_head = chain;
   __atomic_store_n(&h->free_count, h->free_count + n, __ATOMIC_RELAXED);
@@ -511,7 +533,14 @@ static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first
       return DICT_REPAIR;
     }
     /* onto the pool: the chain's end to the pool's head */
-    for (last = chain; CONT(m, last)->chain != NIL;) last = CONT(m, last)->chain;
+    for (last = chain; CONT(m, last)->chain != NIL;) {
+      last = CONT(m, last)->chain;
+      if (last >= m->nslots) {
+        __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
+        give(&h->alloc);
+        return DICT_REPAIR;
+      }
+    }
     CONT(m, last)->chain = st->pool_head;
     st->pool_head = chain;
     __atomic_store_n(&st->pool_count, st->pool_count + want, __ATOMIC_RELAXED);
@@ -611,8 +640,17 @@ static int64_t exp_of(double seconds, int64_t now) {
 
 /* ------------------------------------------------------------- reading */
 
+/* How many entries a walk of bucket b may meet: its stripe's count, and a
+ * margin for entries published while it walks; a longer chain is a cycle
+ * (a corrupt segment), never a real one. */
+static uint32_t chain_cap(const dict_map *m, uint32_t b) {
+  uint32_t n = __atomic_load_n(&STRIPE(m, b % m->nstripes)->entries, __ATOMIC_RELAXED);
+  return n < m->nslots - 64 ? n + 64 : m->nslots;
+}
+
 /* A reader's view of a head: the fields copied, then checked. */
 typedef struct snap {
+  uint32_t ver;              /* the bucket's version when the walk began */
   uint32_t idx, seq, chain, klen, vlen, flags, type;
   uint64_t num;
   int64_t exp_ns, ctime_ns;
@@ -624,10 +662,12 @@ static int find_nolock(const dict_map *m, uint64_t hash, const char *key, size_t
   dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
   uint32_t v1 = __atomic_load_n(&bk->version, __ATOMIC_ACQUIRE);
   uint32_t i = __atomic_load_n(&bk->head, __ATOMIC_ACQUIRE), steps = 0;
+  uint32_t cap = chain_cap(m, (uint32_t)(hash & (m->nbuckets - 1)));
+  sn->ver = v1;
   while (i != NIL) {
     dict_item *it;
     uint32_t s1;
-    if (i >= m->nslots || ++steps > m->nslots) return -1;
+    if (i >= m->nslots || ++steps > cap) return -1;
     it = ITEM(m, i);
     s1 = __atomic_load_n(&it->seq, __ATOMIC_ACQUIRE);
     if (s1 & 1u) return -1;
@@ -662,9 +702,27 @@ static int still_live(const dict_map *m, const snap *sn) {
   return __atomic_load_n(&ITEM(m, sn->idx)->seq, __ATOMIC_RELAXED) == sn->seq;
 }
 
-static void backoff(unsigned *tries) {
-  if (++*tries % 64 == 0) sched_yield();
+/* A reader's retries.  Every retry that a writer causes comes with a new
+ * bucket version (writers bump it after every publish, unpublish and
+ * repair), so a walk that keeps failing under the same version is not a
+ * race but a corrupt bucket (written by something that is not smobject):
+ * after RETRY_SAME such walks, EUCLEAN instead of looping for ever. */
+#define RETRY_SAME 512
+typedef struct retry {
+  unsigned tries, same;
+  uint32_t ver;
+} retry;
+
+static int backoff(retry *r, uint32_t ver) {
+  if (r->tries > 0 && ver == r->ver) {
+    if (++r->same >= RETRY_SAME) return EUCLEAN;
+  } else {
+    r->same = 0;
+  }
+  r->ver = ver;
+  if (++r->tries % 64 == 0) sched_yield();
   else __builtin_ia32_pause();
+  return 0;
 }
 
 /* *now is read from the clock only when an expiry needs it (0: not yet). */
@@ -680,13 +738,13 @@ static int snap_expired(const dict_map *m, const snap *sn, int64_t *now) {
 int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict_value *out, dict_buf *buf,
              int *stale, double *ttl) {
   uint64_t hash = hash_of(m, key, klen);
-  unsigned tries = 0;
+  retry rt = { 0, 0, 0 };
   int64_t now = 0;
   for (;;) {
     snap sn;
     int r = find_nolock(m, hash, key, klen, &sn);
     if (r < 0) {
-      backoff(&tries);
+      if (backoff(&rt, sn.ver)) return EUCLEAN;
       continue;
     }
     if (r == 0) return DICT_NOT_FOUND;
@@ -698,13 +756,13 @@ int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict
     if (sn.type == DICT_STRING) {
       int brc;
       out->len = sn.vlen;
-      if (sn.vlen > m->size) { backoff(&tries); continue; }
+      if (sn.vlen > m->size) { if (backoff(&rt, sn.ver)) return EUCLEAN; continue; }
       if ((brc = buf_reserve(buf, sn.vlen ? sn.vlen : 1)) != 0) {
-        if (!still_live(m, &sn)) { backoff(&tries); continue; }
+        if (!still_live(m, &sn)) { if (backoff(&rt, sn.ver)) return EUCLEAN; continue; }
         return brc;
       }
       if (copy_data(m, sn.chain, sn.klen, buf->p, sn.vlen) != 0 || !still_live(m, &sn)) {
-        backoff(&tries);
+        if (backoff(&rt, sn.ver)) return EUCLEAN;
         continue;
       }
       out->len = sn.vlen;
@@ -714,14 +772,14 @@ int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict
     } else if (sn.type == DICT_INTEGER || sn.type == DICT_BOOLEAN) {
       out->i = (int64_t)sn.num;
     } else if (sn.type == DICT_LIST) {
-      if (!still_live(m, &sn)) { backoff(&tries); continue; }
+      if (!still_live(m, &sn)) { if (backoff(&rt, sn.ver)) return EUCLEAN; continue; }
       return DICT_IS_LIST;
     } else {
-      if (!still_live(m, &sn)) { backoff(&tries); continue; }
+      if (!still_live(m, &sn)) { if (backoff(&rt, sn.ver)) return EUCLEAN; continue; }
       return DICT_NOT_FOUND;           /* (a type of no version of ours) */
     }
     if (!still_live(m, &sn)) {
-      backoff(&tries);
+      if (backoff(&rt, sn.ver)) return EUCLEAN;
       continue;
     }
     if (ttl) *ttl = sn.exp_ns == 0 ? 0 : (double)(sn.exp_ns - (now ? now : now_ns())) / 1e9;
@@ -737,13 +795,13 @@ int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict
 /* (dict.h) */
 int dict_ttl(const dict_map *m, const char *key, size_t klen, double *ttl) {
   uint64_t hash = hash_of(m, key, klen);
-  unsigned tries = 0;
+  retry rt = { 0, 0, 0 };
   int64_t now = now_ns();
   for (;;) {
     snap sn;
     int r = find_nolock(m, hash, key, klen, &sn);
     if (r < 0) {
-      backoff(&tries);
+      if (backoff(&rt, sn.ver)) return EUCLEAN;
       continue;
     }
     if (r == 0 || snap_expired(m, &sn, &now)) return DICT_NOT_FOUND;
@@ -759,11 +817,11 @@ int dict_ttl(const dict_map *m, const char *key, size_t klen, double *ttl) {
 static void find_locked(const dict_map *m, uint64_t hash, const char *key, size_t klen, uint32_t **link,
                         uint32_t *at) {
   dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
-  uint32_t *l = &bk->head, steps = 0;
+  uint32_t *l = &bk->head, steps = 0, cap = chain_cap(m, (uint32_t)(hash & (m->nbuckets - 1)));
   while (*l != NIL) {
     uint32_t i = *l;
     dict_item *it;
-    if (i >= m->nslots || ++steps > m->nslots) break;
+    if (i >= m->nslots || ++steps > cap) break;
     it = ITEM(m, i);
     if (it->hash == hash && it->klen == klen && key_equals(m, it->chain, key, klen) == 1) {
       *link = l;
@@ -830,7 +888,7 @@ static void fill(const dict_map *m, uint32_t h, uint64_t hash, const char *key, 
   if (v->type == DICT_NUMBER) memcpy(&it->num, &v->d, 8);
   else if (v->type == DICT_INTEGER || v->type == DICT_BOOLEAN) it->num = (uint64_t)v->i;
   else it->num = 0;
-  while (off < total && c != NIL) {
+  while (off < total && c < m->nslots) {      /* (the chain was cut for us: a change is not ours) */
     dict_cont *ct = CONT(m, c);
     size_t room_left = total - off < CONT_DATA ? total - off : CONT_DATA, put = 0;
     if (off < klen) {                         /* key bytes first */
@@ -858,13 +916,14 @@ static int evict_one(const dict_map *m, uint32_t s, int64_t now, int *forcible) 
   dict_stripe *st = STRIPE(m, s);
   if (per == 0) per = 1;
   for (k = 0; k < per && looked < EVICT_SAMPLE; k++) {
-    uint32_t b = ((st->hand + k) % per) * m->nstripes + s, steps = 0;
+    uint32_t b = ((st->hand + k) % per) * m->nstripes + s, steps = 0, cap;
     dict_bucket *bk;
     uint32_t *l;
     if (b >= m->nbuckets) continue;
+    cap = chain_cap(m, b);
     bk = BUCKET(m, b);
     l = &bk->head;
-    while (*l != NIL && steps++ < m->nslots) {
+    while (*l != NIL && steps++ < cap) {
       uint32_t i = *l;
       dict_item *it;
       if (i >= m->nslots) break;
@@ -894,10 +953,13 @@ static int evict_one(const dict_map *m, uint32_t s, int64_t now, int *forcible) 
  * (those whose lock is free now); whether any slot came back. */
 static int drain_pools(const dict_map *m, uint32_t s) {
   uint32_t t, got = 0;
+  int rc;
   for (t = 0; t < m->nstripes; t++) {
     dict_stripe *st = STRIPE(m, t);
     if (t == s || __atomic_load_n(&st->pool_count, __ATOMIC_RELAXED) == 0) continue;
-    if (pthread_mutex_trylock(&st->mu) != 0) continue;     /* (EOWNERDEAD too: its next user repairs) */
+    rc = try_take(m, &st->mu);
+    if (rc == DICT_REPAIR) return DICT_REPAIR;
+    if (rc != 0) continue;
     if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) {
       got += st->pool_count;
       give_back(m, t, st->pool_count);
@@ -907,6 +969,8 @@ static int drain_pools(const dict_map *m, uint32_t s) {
   return got > 0;
 }
 
+/* (drain_pools: 1 some came back, 0 none, DICT_REPAIR a dead holder was met) */
+
 /* Under stripe s's lock: n slots, evicting when allowed. */
 static int room(const dict_map *m, uint32_t s, uint32_t n, int may_evict, int64_t now, int *forcible,
                 uint32_t *first) {
@@ -914,8 +978,10 @@ static int room(const dict_map *m, uint32_t s, uint32_t n, int may_evict, int64_
   for (;;) {
     int rc = take_slots(m, s, n, first), o;
     if (rc == DICT_NO_MEMORY && !drained) {
+      int got = drain_pools(m, s);
       drained = 1;
-      if (drain_pools(m, s)) continue;
+      if (got == DICT_REPAIR) return DICT_REPAIR;
+      if (got) continue;
     }
     if (rc != DICT_NO_MEMORY || !may_evict) return rc;
     if (evict_one(m, s, now, forcible)) continue;
@@ -923,7 +989,9 @@ static int room(const dict_map *m, uint32_t s, uint32_t n, int may_evict, int64_
     for (o = 1; o < (int)m->nstripes; o++) {
       uint32_t t = (s + (uint32_t)o) % m->nstripes;
       int got = 0;
-      if (pthread_mutex_trylock(&STRIPE(m, t)->mu) != 0) continue;   /* (EOWNERDEAD too: left to its next user) */
+      int tr = try_take(m, &STRIPE(m, t)->mu);
+      if (tr == DICT_REPAIR) return DICT_REPAIR;   /* (a dead holder: release everything, repair, retry) */
+      if (tr != 0) continue;
       if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) got = evict_one(m, t, now, forcible);
       give(&STRIPE(m, t)->mu);
       if (got) break;
@@ -982,7 +1050,9 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
   uint32_t *link;
   dict_bucket *bk = BUCKET(m, b);
   *forcible = 0;
-  if (v->type == DICT_STRING && (v->len > UINT32_MAX || dict_entry_bytes(klen, v->len) > m->size))
+  /* (larger than every slot: no eviction could make room) */
+  if (v->type == DICT_STRING &&
+      (v->len > UINT32_MAX || dict_entry_bytes(klen, v->len) > (size_t)m->nslots * SLOT))
     return DICT_TOO_LARGE;
   for (;;) {
     int64_t now;
@@ -1109,8 +1179,8 @@ int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
     if (rc != 0) return rc;
     for (b = s; b < m->nbuckets; b += m->nstripes) {
       dict_bucket *bk = BUCKET(m, b);
-      uint32_t *l = &bk->head, steps = 0;
-      while (*l != NIL && steps++ < m->nslots) {
+      uint32_t *l = &bk->head, steps = 0, cap = chain_cap(m, b);
+      while (*l != NIL && steps++ < cap) {
         uint32_t i = *l;
         if (i >= m->nslots) break;
         if (expired(m, ITEM(m, i), &now)) {
@@ -1137,15 +1207,16 @@ int dict_keys(const dict_map *m, uint32_t max, dict_buf *buf, uint32_t *n) {
   buf->len = 0;
   for (b = 0; b < m->nbuckets; b++) {
     dict_bucket *bk = BUCKET(m, b);
-    unsigned tries = 0;
+    retry rt = { 0, 0, 0 };
     for (;;) {
       size_t mark = buf->len;
       uint32_t got = 0, v1 = __atomic_load_n(&bk->version, __ATOMIC_ACQUIRE), steps = 0, ok = 1;
+      uint32_t cap = chain_cap(m, b);
       uint32_t i = __atomic_load_n(&bk->head, __ATOMIC_ACQUIRE);
       while (i != NIL) {
         dict_item *it;
         uint32_t s1, klen;
-        if (i >= m->nslots || ++steps > m->nslots) { ok = 0; break; }
+        if (i >= m->nslots || ++steps > cap) { ok = 0; break; }
         it = ITEM(m, i);
         s1 = __atomic_load_n(&it->seq, __ATOMIC_ACQUIRE);
         klen = it->klen;
@@ -1167,7 +1238,7 @@ int dict_keys(const dict_map *m, uint32_t max, dict_buf *buf, uint32_t *n) {
         break;
       }
       buf->len = mark;
-      backoff(&tries);
+      if (backoff(&rt, v1)) return EUCLEAN;
     }
     if (max && *n >= max) break;
   }
@@ -1201,7 +1272,8 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
   uint64_t hash = hash_of(m, key, klen);
   uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes;
   dict_bucket *bk = BUCKET(m, b);
-  if (v->type == DICT_STRING && (v->len > UINT32_MAX || dict_entry_bytes(0, v->len) > m->size))
+  if (v->type == DICT_STRING &&
+      (v->len > UINT32_MAX || dict_entry_bytes(0, v->len) > (size_t)m->nslots * SLOT))
     return DICT_NO_MEMORY;
   for (;;) {
     uint32_t at, *link, node, n = slots_for(0, v->type == DICT_STRING ? v->len : 0);
@@ -1334,13 +1406,13 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
 /* (dict.h) */
 int dict_llen(const dict_map *m, const char *key, size_t klen, uint32_t *len) {
   uint64_t hash = hash_of(m, key, klen);
-  unsigned tries = 0;
+  retry rt = { 0, 0, 0 };
   int64_t now = 0;
   for (;;) {
     snap sn;
     int r = find_nolock(m, hash, key, klen, &sn);
     if (r < 0) {
-      backoff(&tries);
+      if (backoff(&rt, sn.ver)) return EUCLEAN;
       continue;
     }
     if (r == 0 || snap_expired(m, &sn, &now)) {
