@@ -556,6 +556,20 @@ describe("smo.dict under crashes (issue 13)", function()
         assert.are.equal(0, d:stats().entries)
       end)
 
+    it("a set that can never fit (more than the capacity) fails without evicting anything", function()
+      local d = new_dict(MiB)
+      for i = 1, 100 do assert(d:set("k" .. i, i)) end
+      local cap = d:capacity()
+      -- an entry above the capacity, though below the segment's size
+      local len = math.floor(cap / 64 * 56)
+      assert(C.entry_bytes(1, len) > cap and C.entry_bytes(1, len) < MiB)
+      local ok, err, forcible = d:set("x", string.rep("x", len))
+      assert.are.same({ false, "no memory" }, { ok, err })
+      assert.are.equal(100, d:stats().entries, ("it evicted %d entries for a write that could not succeed (forcible %s)")
+        :format(d:stats().evictions, tostring(forcible)))
+      assert.is_false(forcible)
+    end)
+
     -- Random sizes with safe_set: "no memory" exactly when the entry's bytes
     -- exceed free_space() just before, and free_space() always equals the
     -- capacity minus what the live entries take (by the documented formula).
