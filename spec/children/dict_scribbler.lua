@@ -18,7 +18,8 @@ local function some_index()
   local r = math.random()
   if r < 0.85 then return math.random(0, g.nslots - 1) end
   if r < 0.95 then return 4294967295 end           -- NIL
-  return math.random(g.nslots, 4294967294)         -- out of range
+  -- out of range (5.1's math.random takes no interval past 2^31)
+  return g.nslots + math.floor(math.random() * (4294967294 - g.nslots))
 end
 
 local writes = 0
@@ -41,7 +42,7 @@ while smo.clock() < deadline do
   elseif r <= 95 then                               -- a head's lengths (vlen at 48, klen at 56)
     local off = slot_off(math.random(0, g.nslots - 1))
     if math.random() < 0.5 then seg:set("uint16_t", off + 56, math.random(0, 65535))
-    else seg:set("uint32_t", off + 48, math.random(0, 4294967295)) end
+    else seg:set("uint32_t", off + 48, math.floor(math.random() * 4294967296)) end
   else                                              -- a whole slot over another
     seg:write(slot_off(math.random(0, g.nslots - 1)), seg:read(slot_off(math.random(0, g.nslots - 1)), 64))
   end
