@@ -464,9 +464,9 @@ done:
 #define POOL_HIGH 256          /* a stripe keeping more gives POOL_HIGH / 2 back */
 
 /* Cuts the first n slots off the list at *head (of *count slots): they
- * stay chained from *first, the last one ending the chain; DICT_REPAIR on a
+ * stay chained from *first, the last one (*last_out, when asked) ending the chain; DICT_REPAIR on a
  * list that runs out (a writer that is not smobject): repaired. */
-static int cut(const dict_map *m, uint32_t *head, uint32_t *count, uint32_t n, uint32_t *first) {
+static int cut(const dict_map *m, uint32_t *head, uint32_t *count, uint32_t n, uint32_t *first, uint32_t *last_out) {
   uint32_t last = *head, k;
   if (last >= m->nslots) goto broken;
   for (k = 1; k < n; k++) {
@@ -477,6 +477,7 @@ static int cut(const dict_map *m, uint32_t *head, uint32_t *count, uint32_t n, u
   *head = CONT(m, last)->chain;
   __atomic_store_n(count, *count - n, __ATOMIC_RELAXED);
   CONT(m, last)->chain = NIL;
+  if (last_out) *last_out = last;
   return 0;
 broken:
   __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
@@ -492,17 +493,9 @@ static int give_back(const dict_map *m, uint32_t s, uint32_t n) {
   if (n == 0) return 0;
   rc = take(m, &h->alloc);
   if (rc != 0) return rc;
-  if (cut(m, &st->pool_head, &st->pool_count, n, &chain) != 0) {
+  if (cut(m, &st->pool_head, &st->pool_count, n, &chain, &last) != 0) {
     give(&h->alloc);
     return DICT_REPAIR;
-  }
-  for (last = chain; CONT(m, last)->chain != NIL;) {
-    last = CONT(m, last)->chain;
-    if (last >= m->nslots) {                 /* (changed under the lock: not by smobject) */
-      __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
-      give(&h->alloc);
-      return DICT_REPAIR;
-    }
   }
   CONT(m, last)->chain = h->free_head;
   h->free_head = chain;
@@ -517,7 +510,7 @@ static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first
   dict_header *h = HDR(m);
   dict_stripe *st = STRIPE(m, s);
   uint32_t want, rc;
-  if (st->pool_count >= n) return cut(m, &st->pool_head, &st->pool_count, n, first);
+  if (st->pool_count >= n) return cut(m, &st->pool_head, &st->pool_count, n, first, NULL);
   rc = (uint32_t)take(m, &h->alloc);
   if (rc != 0) return (int)rc;
   if (h->free_count + st->pool_count < n || (h->free_count && h->free_head == NIL)) {
@@ -528,25 +521,16 @@ static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first
   if (want > h->free_count) want = h->free_count;
   if (want) {
     uint32_t chain, last;
-    if (cut(m, &h->free_head, &h->free_count, want, &chain) != 0) {
+    if (cut(m, &h->free_head, &h->free_count, want, &chain, &last) != 0) {
       give(&h->alloc);
       return DICT_REPAIR;
     }
-    /* onto the pool: the chain's end to the pool's head */
-    for (last = chain; CONT(m, last)->chain != NIL;) {
-      last = CONT(m, last)->chain;
-      if (last >= m->nslots) {
-        __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
-        give(&h->alloc);
-        return DICT_REPAIR;
-      }
-    }
-    CONT(m, last)->chain = st->pool_head;
+    CONT(m, last)->chain = st->pool_head;      /* onto the pool: the chain's end to the pool's head */
     st->pool_head = chain;
     __atomic_store_n(&st->pool_count, st->pool_count + want, __ATOMIC_RELAXED);
   }
   give(&h->alloc);
-  return cut(m, &st->pool_head, &st->pool_count, n, first);
+  return cut(m, &st->pool_head, &st->pool_count, n, first, NULL);
 }
 
 /* Under stripe s's lock: the slots of the chain at first go to its pool;
