@@ -718,6 +718,18 @@ static int snap_expired(const dict_map *m, const snap *sn, int64_t *now) {
   return sn->ctime_ns <= __atomic_load_n(&HDR(m)->flush_ns, __ATOMIC_RELAXED);
 }
 
+/* find_nolock until a walk succeeds: 1 found (*sn), 0 not there, -1 a
+ * corrupt bucket (backoff gave up). */
+static int find_retrying(const dict_map *m, const char *key, size_t klen, snap *sn) {
+  uint64_t hash = hash_of(m, key, klen);
+  retry rt = { 0, 0, 0 };
+  for (;;) {
+    int r = find_nolock(m, hash, key, klen, sn);
+    if (r >= 0) return r;
+    if (backoff(&rt, sn->ver)) return -1;
+  }
+}
+
 /* (dict.h) */
 int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict_value *out, dict_buf *buf,
              int *stale, double *ttl) {
@@ -778,20 +790,13 @@ int dict_get(const dict_map *m, const char *key, size_t klen, int stale_ok, dict
 
 /* (dict.h) */
 int dict_ttl(const dict_map *m, const char *key, size_t klen, double *ttl) {
-  uint64_t hash = hash_of(m, key, klen);
-  retry rt = { 0, 0, 0 };
+  snap sn;
   int64_t now = now_ns();
-  for (;;) {
-    snap sn;
-    int r = find_nolock(m, hash, key, klen, &sn);
-    if (r < 0) {
-      if (backoff(&rt, sn.ver)) return EUCLEAN;
-      continue;
-    }
-    if (r == 0 || snap_expired(m, &sn, &now)) return DICT_NOT_FOUND;
-    *ttl = sn.exp_ns == 0 ? 0 : (double)(sn.exp_ns - now) / 1e9;
-    return 0;
-  }
+  int r = find_retrying(m, key, klen, &sn);
+  if (r < 0) return EUCLEAN;
+  if (r == 0 || snap_expired(m, &sn, &now)) return DICT_NOT_FOUND;
+  *ttl = sn.exp_ns == 0 ? 0 : (double)(sn.exp_ns - now) / 1e9;
+  return 0;
 }
 
 /* ------------------------------------------------------------- writing */
@@ -1389,22 +1394,13 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
 
 /* (dict.h) */
 int dict_llen(const dict_map *m, const char *key, size_t klen, uint32_t *len) {
-  uint64_t hash = hash_of(m, key, klen);
-  retry rt = { 0, 0, 0 };
+  snap sn;
   int64_t now = 0;
-  for (;;) {
-    snap sn;
-    int r = find_nolock(m, hash, key, klen, &sn);
-    if (r < 0) {
-      if (backoff(&rt, sn.ver)) return EUCLEAN;
-      continue;
-    }
-    if (r == 0 || snap_expired(m, &sn, &now)) {
-      *len = 0;
-      return 0;
-    }
-    if (sn.type != DICT_LIST) return DICT_NOT_LIST;
-    *len = sn.vlen;
-    return 0;
-  }
+  int r = find_retrying(m, key, klen, &sn);
+  if (r < 0) return EUCLEAN;
+  *len = 0;
+  if (r == 0 || snap_expired(m, &sn, &now)) return 0;
+  if (sn.type != DICT_LIST) return DICT_NOT_LIST;
+  *len = sn.vlen;
+  return 0;
 }
