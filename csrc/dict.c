@@ -78,8 +78,9 @@ typedef struct dict_header {
   uint64_t seed;
   int64_t flush_ns;          /* entries made at or before it are expired (flush_all) */
   uint32_t needs_fsck;       /* a lock holder died: repair before anything else */
+  uint32_t lock_kind;        /* DICT_LOCK_STRIPES or DICT_LOCK_EXTERNAL (written once) */
   /* cppcheck-suppress unusedStructMember */
-  unsigned char pad1[SLOT - 12];
+  unsigned char pad1[SLOT - 16];
   uint64_t evictions, recoveries;
   /* cppcheck-suppress unusedStructMember */
   unsigned char pad2[SLOT - 16];
@@ -185,12 +186,12 @@ static uint64_t seed_of(void) {
 }
 
 /* (dict.h) */
-int dict_format(unsigned char *base, size_t size) {
+int dict_format(unsigned char *base, size_t size, int lock_kind) {
   dict_header *h = (dict_header *)(void *)base;
   dict_map m;
   size_t hdr = round_up(sizeof(dict_header), SLOT), rest, nb = 64, ns;
   uint32_t i;
-  if (size < dict_min_size()) return EINVAL;
+  if (size < dict_min_size() || (lock_kind != DICT_LOCK_STRIPES && lock_kind != DICT_LOCK_EXTERNAL)) return EINVAL;
   __atomic_store_n(&h->magic, DICT_FORMATTING, __ATOMIC_SEQ_CST);
   rest = size - hdr - STRIPES * SLOT;
   /* about one bucket per two slots, a power of 2 */
@@ -199,7 +200,8 @@ int dict_format(unsigned char *base, size_t size) {
   if (ns >= NIL) ns = NIL - 1;
   memset(base + sizeof(uint64_t), 0, hdr - sizeof(uint64_t));
   h->version = DICT_VERSION;
-  h->nstripes = STRIPES;
+  h->lock_kind = (uint32_t)lock_kind;
+  h->nstripes = lock_kind == DICT_LOCK_EXTERNAL ? 1 : STRIPES;   /* (the stripes' room is laid out either way) */
   h->size = size;
   h->nslots = (uint32_t)ns;
   h->nbuckets = (uint32_t)nb;
@@ -208,14 +210,14 @@ int dict_format(unsigned char *base, size_t size) {
   h->slots_off = round_up(h->buckets_off + nb * sizeof(dict_bucket), SLOT);
   h->nslots = (uint32_t)((size - h->slots_off) / SLOT);
   h->seed = seed_of();
-  init_mutex(&h->alloc);
+  if (lock_kind == DICT_LOCK_STRIPES) init_mutex(&h->alloc);
   m.base = base;
   m.stripes_off = h->stripes_off;
   m.buckets_off = h->buckets_off;
   m.slots_off = h->slots_off;
   for (i = 0; i < STRIPES; i++) {
     memset(STRIPE(&m, i), 0, SLOT);
-    init_mutex(&STRIPE(&m, i)->mu);
+    if (lock_kind == DICT_LOCK_STRIPES) init_mutex(&STRIPE(&m, i)->mu);
     STRIPE(&m, i)->pool_head = NIL;
   }
   for (i = 0; i < nb; i++) {
@@ -259,10 +261,15 @@ int dict_map_of(dict_map *m, unsigned char *base, size_t size, int readonly) {
   m->buckets_off = h->buckets_off;
   m->slots_off = h->slots_off;
   m->readonly = readonly;
+  m->lock_kind = (int)h->lock_kind;
+  m->lock = NULL;
+  m->unlock = NULL;
+  m->lock_ctx = NULL;
   /* the geometry must fit the segment as the kernel sizes it */
-  if (h->size != size || m->nstripes != STRIPES || m->nbuckets == 0 ||
+  if (h->size != size || (m->lock_kind != DICT_LOCK_STRIPES && m->lock_kind != DICT_LOCK_EXTERNAL) ||
+      m->nstripes != (m->lock_kind == DICT_LOCK_EXTERNAL ? 1u : STRIPES) || m->nbuckets == 0 ||
       (m->nbuckets & (m->nbuckets - 1)) != 0 || m->stripes_off != hdr ||
-      m->buckets_off != hdr + (size_t)m->nstripes * SLOT ||
+      m->buckets_off != hdr + (size_t)STRIPES * SLOT ||
       m->slots_off < m->buckets_off + (size_t)m->nbuckets * sizeof(dict_bucket) || m->slots_off % SLOT != 0 ||
       m->slots_off > size || (size - m->slots_off) / SLOT < m->nslots || m->nslots >= NIL)
     return EINVAL;
@@ -322,35 +329,60 @@ static void fsck(const dict_map *m);
 
 #define DICT_REPAIR (-2)
 
+/* The two kinds of lock under one face.  mu is a stripe's lock or the
+ * alloc lock.  With DICT_LOCK_EXTERNAL there is one stripe, its lock is the
+ * caller's (dict_map's lock), and the alloc lock is implied by it (taken
+ * only by a holder of the stripe's). */
+static int external(const dict_map *m) { return m->lock_kind == DICT_LOCK_EXTERNAL; }
+static int is_alloc(const dict_map *m, const pthread_mutex_t *mu) { return mu == &HDR(m)->alloc; }
+
+/* Blocks for mu: 0, EOWNERDEAD (taken from a holder that died), or an error. */
+static int lock_raw(const dict_map *m, pthread_mutex_t *mu) {
+  int rc;
+  if (!external(m)) return pthread_mutex_lock(mu);
+  if (is_alloc(m, mu)) return 0;
+  if (m->lock == NULL) return EPERM;
+  rc = m->lock(m->lock_ctx);
+  return rc == DICT_LOCK_RECOVERED ? EOWNERDEAD : rc;
+}
+
+static void consistent_raw(const dict_map *m, pthread_mutex_t *mu) {
+  if (!external(m)) pthread_mutex_consistent(mu);
+}
+
+static void give(const dict_map *m, pthread_mutex_t *mu) {
+  if (!external(m)) pthread_mutex_unlock(mu);
+  else if (!is_alloc(m, mu)) m->unlock(m->lock_ctx);
+}
+
+/* A dead holder met: the dictionary is marked for repair and mu released
+ * (the caller must then release everything it holds and repair). */
+static int dead_holder(const dict_map *m, pthread_mutex_t *mu) {
+  __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+  __atomic_fetch_add(&HDR(m)->recoveries, 1, __ATOMIC_RELAXED);
+  consistent_raw(m, mu);
+  give(m, mu);
+  return DICT_REPAIR;
+}
+
 /* Tries mu: 0 when taken; a holder that died found this way is handled as
- * take does (marked for repair, released: DICT_REPAIR); else EBUSY. */
+ * take does (DICT_REPAIR); else EBUSY.  (Only other stripes are tried: with
+ * one stripe there are none.) */
 static int try_take(const dict_map *m, pthread_mutex_t *mu) {
-  int rc = pthread_mutex_trylock(mu);
-  if (rc == EOWNERDEAD) {
-    __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
-    __atomic_fetch_add(&HDR(m)->recoveries, 1, __ATOMIC_RELAXED);
-    pthread_mutex_consistent(mu);
-    pthread_mutex_unlock(mu);
-    return DICT_REPAIR;
-  }
+  int rc;
+  if (external(m)) return is_alloc(m, mu) ? 0 : EBUSY;
+  rc = pthread_mutex_trylock(mu);
+  if (rc == EOWNERDEAD) return dead_holder(m, mu);
   return rc == 0 ? 0 : EBUSY;
 }
 
 /* Locks mu; a holder that died marks the dictionary for repair (the caller
  * must then release everything it holds and repair: DICT_REPAIR). */
 static int take(const dict_map *m, pthread_mutex_t *mu) {
-  int rc = pthread_mutex_lock(mu);
-  if (rc == EOWNERDEAD) {
-    __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
-    __atomic_fetch_add(&HDR(m)->recoveries, 1, __ATOMIC_RELAXED);
-    pthread_mutex_consistent(mu);
-    pthread_mutex_unlock(mu);
-    return DICT_REPAIR;
-  }
+  int rc = lock_raw(m, mu);
+  if (rc == EOWNERDEAD) return dead_holder(m, mu);
   return rc;
 }
-
-static void give(pthread_mutex_t *mu) { pthread_mutex_unlock(mu); }
 
 /* Takes stripe s's lock, repairing first when a holder died (now or before). */
 static int take_stripe(const dict_map *m, uint32_t s) {
@@ -361,7 +393,7 @@ static int take_stripe(const dict_map *m, uint32_t s) {
     if (rc == DICT_REPAIR) continue;
     if (rc != 0) return rc;
     if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) return 0;
-    give(&STRIPE(m, s)->mu);
+    give(m, &STRIPE(m, s)->mu);
   }
 }
 
@@ -406,20 +438,24 @@ static void fsck(const dict_map *m) {
   dict_header *h = HDR(m);
   unsigned char *mark;
   uint32_t s, b, i, nfree = 0, head = NIL, counted[STRIPES];
-  int held[STRIPES];
+  int held[STRIPES], alloc_held, all = 1;
   memset(counted, 0, sizeof counted);
   mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
   if (mark == NULL) return;              /* (retried by the next operation) */
   for (s = 0; s < m->nstripes && s < STRIPES; s++) {
-    int rc = pthread_mutex_lock(&STRIPE(m, s)->mu);
-    if (rc == EOWNERDEAD) pthread_mutex_consistent(&STRIPE(m, s)->mu);
+    int rc = lock_raw(m, &STRIPE(m, s)->mu);
+    if (rc == EOWNERDEAD) consistent_raw(m, &STRIPE(m, s)->mu);
     held[s] = rc == 0 || rc == EOWNERDEAD;
+    all &= held[s];
   }
   {
-    int rc = pthread_mutex_lock(&h->alloc);
-    if (rc == EOWNERDEAD) pthread_mutex_consistent(&h->alloc);
+    int rc = lock_raw(m, &h->alloc);
+    if (rc == EOWNERDEAD) consistent_raw(m, &h->alloc);
+    alloc_held = rc == 0 || rc == EOWNERDEAD;
+    all &= alloc_held;
   }
-  if (!__atomic_load_n(&h->needs_fsck, __ATOMIC_ACQUIRE)) goto done;   /* another repaired it */
+  /* (another repaired it; or a lock could not be had, EIDRM: the next user retries) */
+  if (!all || !__atomic_load_n(&h->needs_fsck, __ATOMIC_ACQUIRE)) goto done;
   for (b = 0; b < m->nbuckets; b++) {
     dict_bucket *bk = BUCKET(m, b);
     uint32_t *link = &bk->head;
@@ -452,9 +488,9 @@ static void fsck(const dict_map *m) {
   }
   __atomic_store_n(&h->needs_fsck, 0, __ATOMIC_SEQ_CST);
 done:
-  pthread_mutex_unlock(&h->alloc);
+  if (alloc_held) give(m, &h->alloc);
   for (s = m->nstripes < STRIPES ? m->nstripes : STRIPES; s-- > 0;)
-    if (held[s]) pthread_mutex_unlock(&STRIPE(m, s)->mu);
+    if (held[s]) give(m, &STRIPE(m, s)->mu);
   free(mark);
 }
 
@@ -494,13 +530,13 @@ static int give_back(const dict_map *m, uint32_t s, uint32_t n) {
   rc = take(m, &h->alloc);
   if (rc != 0) return rc;
   if (cut(m, &st->pool_head, &st->pool_count, n, &chain, &last) != 0) {
-    give(&h->alloc);
+    give(m, &h->alloc);
     return DICT_REPAIR;
   }
   CONT(m, last)->chain = h->free_head;
   h->free_head = chain;
   __atomic_store_n(&h->free_count, h->free_count + n, __ATOMIC_RELAXED);
-  give(&h->alloc);
+  give(m, &h->alloc);
   return 0;
 }
 
@@ -514,7 +550,7 @@ static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first
   rc = (uint32_t)take(m, &h->alloc);
   if (rc != 0) return (int)rc;
   if (h->free_count + st->pool_count < n || (h->free_count && h->free_head == NIL)) {
-    give(&h->alloc);
+    give(m, &h->alloc);
     return DICT_NO_MEMORY;
   }
   want = n - st->pool_count + POOL_REFILL;
@@ -522,14 +558,14 @@ static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first
   if (want) {
     uint32_t chain, last;
     if (cut(m, &h->free_head, &h->free_count, want, &chain, &last) != 0) {
-      give(&h->alloc);
+      give(m, &h->alloc);
       return DICT_REPAIR;
     }
     CONT(m, last)->chain = st->pool_head;      /* onto the pool: the chain's end to the pool's head */
     st->pool_head = chain;
     __atomic_store_n(&st->pool_count, st->pool_count + want, __ATOMIC_RELAXED);
   }
-  give(&h->alloc);
+  give(m, &h->alloc);
   return cut(m, &st->pool_head, &st->pool_count, n, first, NULL);
 }
 
@@ -953,7 +989,7 @@ static int drain_pools(const dict_map *m, uint32_t s) {
       got += st->pool_count;
       give_back(m, t, st->pool_count);
     }
-    give(&st->mu);
+    give(m, &st->mu);
   }
   return got > 0;
 }
@@ -982,7 +1018,7 @@ static int room(const dict_map *m, uint32_t s, uint32_t n, int may_evict, int64_
       if (tr == DICT_REPAIR) return DICT_REPAIR;   /* (a dead holder: release everything, repair, retry) */
       if (tr != 0) continue;
       if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) got = evict_one(m, t, now, forcible);
-      give(&STRIPE(m, t)->mu);
+      give(m, &STRIPE(m, t)->mu);
       if (got) break;
     }
     if (o == (int)m->nstripes) return DICT_NO_MEMORY;
@@ -1052,7 +1088,7 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
     if (at != NIL && expired(m, ITEM(m, at), &now) && how != DICT_SET) {
       /* an expired entry counts as none for add and replace: it goes first */
       rc = unpublish(m, s, bk, link, at);
-      if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
+      if (rc == DICT_REPAIR) { give(m, &STRIPE(m, s)->mu); continue; }
       at = NIL;
     }
     if (how == DICT_ADD && at != NIL) rc = DICT_EXISTS;
@@ -1061,7 +1097,7 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
     else if (at != NIL && in_place(m, ITEM(m, at), v, exptime, now)) rc = 0;
     else rc = publish_locked(m, s, hash, key, klen, v, exp_of(exptime, clock_of(&now)), may_evict, clock_of(&now),
                               forcible);
-    give(&STRIPE(m, s)->mu);
+    give(m, &STRIPE(m, s)->mu);
     if (rc == DICT_REPAIR) continue;
     return rc;
   }
@@ -1085,12 +1121,12 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
     find_locked(m, hash, key, klen, &link, &at);
     if (at != NIL && expired(m, ITEM(m, at), &now)) {
       rc = unpublish(m, s, bk, link, at);      /* expired: as if not there */
-      if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
+      if (rc == DICT_REPAIR) { give(m, &STRIPE(m, s)->mu); continue; }
       at = NIL;
     }
     memset(&v, 0, sizeof v);
     if (at == NIL) {
-      if (!has_init) { give(&STRIPE(m, s)->mu); return DICT_NOT_FOUND; }
+      if (!has_init) { give(m, &STRIPE(m, s)->mu); return DICT_NOT_FOUND; }
       /* init + n, by Lua's rule: integers stay integers */
       if (init->type == DICT_INTEGER && n->type == DICT_INTEGER) {
         v.type = DICT_INTEGER;
@@ -1125,7 +1161,7 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
     } else {
       rc = DICT_NOT_NUMBER;
     }
-    give(&STRIPE(m, s)->mu);
+    give(m, &STRIPE(m, s)->mu);
     if (rc == DICT_REPAIR) continue;
     if (rc == 0) *result = v;
     return rc;
@@ -1143,11 +1179,11 @@ int dict_expire(const dict_map *m, const char *key, size_t klen, double exptime)
   now = now_ns();
   find_locked(m, hash, key, klen, &link, &at);
   if (at == NIL || expired(m, ITEM(m, at), &now)) {
-    give(&STRIPE(m, s)->mu);
+    give(m, &STRIPE(m, s)->mu);
     return DICT_NOT_FOUND;
   }
   __atomic_store_n(&ITEM(m, at)->exp_ns, exp_of(exptime, now), __ATOMIC_RELEASE);
-  give(&STRIPE(m, s)->mu);
+  give(m, &STRIPE(m, s)->mu);
   return 0;
 }
 
@@ -1175,7 +1211,7 @@ int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
         if (expired(m, ITEM(m, i), &now)) {
           if (unpublish(m, s, bk, l, i) != 0) break;
           if (++*freed == max && max) {
-            give(&STRIPE(m, s)->mu);
+            give(m, &STRIPE(m, s)->mu);
             return 0;
           }
           continue;
@@ -1183,7 +1219,7 @@ int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
         l = &ITEM(m, i)->next;
       }
     }
-    give(&STRIPE(m, s)->mu);
+    give(m, &STRIPE(m, s)->mu);
   }
   return 0;
 }
@@ -1254,6 +1290,92 @@ void dict_stat(const dict_map *m, dict_stats *st) {
   st->slot_size = SLOT;
 }
 
+/* Marks slot chain c (an entry's, or a free list) in mark with bit, counting
+ * slots met twice; how many slots it has (stops at a bad link or cycle). */
+static uint32_t check_chain(const dict_map *m, uint32_t c, unsigned char *mark, unsigned char bit,
+                            dict_check_report *r) {
+  uint32_t n = 0;
+  while (c != NIL) {
+    if (c >= m->nslots || (mark[c] & bit) || n >= m->nslots) {
+      r->broken++;
+      break;
+    }
+    if (mark[c]) r->twice++;
+    mark[c] |= bit;
+    n++;
+    c = CONT(m, c)->chain;
+  }
+  return n;
+}
+
+/* (dict.h) */
+int dict_check(const dict_map *m, dict_check_report *r) {
+  dict_header *h = HDR(m);
+  unsigned char *mark;
+  uint32_t s, b, i, ns = m->nstripes < STRIPES ? m->nstripes : STRIPES;
+  int held[STRIPES], alloc_held, err = 0;
+  memset(r, 0, sizeof *r);
+  r->slots = m->nslots;
+  mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
+  if (mark == NULL) return ENOMEM;
+  for (s = 0; s < ns; s++) {        /* (fsck's order) */
+    int rc = lock_raw(m, &STRIPE(m, s)->mu);
+    if (rc == EOWNERDEAD) {
+      r->dead_holders++;
+      __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
+      consistent_raw(m, &STRIPE(m, s)->mu);
+    }
+    held[s] = rc == 0 || rc == EOWNERDEAD;
+    if (!held[s]) err = rc;
+  }
+  {
+    int rc = lock_raw(m, &h->alloc);
+    if (rc == EOWNERDEAD) {
+      r->dead_holders++;
+      __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
+      consistent_raw(m, &h->alloc);
+    }
+    alloc_held = rc == 0 || rc == EOWNERDEAD;
+    if (!alloc_held) err = rc;
+  }
+  if (err) goto done;
+  r->needs_repair = __atomic_load_n(&h->needs_fsck, __ATOMIC_ACQUIRE);
+  for (b = 0; b < m->nbuckets; b++) {
+    uint32_t it = BUCKET(m, b)->head, steps = 0;
+    while (it != NIL) {
+      if (it >= m->nslots || ++steps > m->nslots) {
+        r->broken++;
+        break;
+      }
+      r->entries_found++;
+      r->used += check_chain(m, it, mark, 1, r);
+      if (ITEM(m, it)->type == DICT_LIST) {
+        uint32_t n = ITEM(m, it)->flags, k = 0;
+        while (n != NIL && n < m->nslots && k++ < m->nslots) {
+          r->used += check_chain(m, n, mark, 1, r);
+          n = ITEM(m, n)->next;
+        }
+      }
+      it = ITEM(m, it)->next;
+    }
+  }
+  r->free_listed = check_chain(m, h->free_head, mark, 2, r);
+  r->free_count = h->free_count;
+  for (s = 0; s < ns; s++) {
+    r->pooled += check_chain(m, STRIPE(m, s)->pool_head, mark, 4, r);
+    r->pool_count += STRIPE(m, s)->pool_count;
+    r->entries_counted += STRIPE(m, s)->entries;
+  }
+  for (i = 0; i < m->nslots; i++)
+    if (!mark[i]) r->lost++;
+done:
+  if (alloc_held) give(m, &h->alloc);
+  for (s = ns; s-- > 0;)
+    if (held[s]) give(m, &STRIPE(m, s)->mu);
+  free(mark);
+  return err;
+}
+
 /* ------------------------------------------------------------- lists */
 
 /* (dict.h) */
@@ -1274,11 +1396,11 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
     find_locked(m, hash, key, klen, &link, &at);
     if (at != NIL && expired(m, ITEM(m, at), &now)) {
       rc = unpublish(m, s, bk, link, at);       /* expired: replaced by a new list */
-      if (rc == DICT_REPAIR) { give(&STRIPE(m, s)->mu); continue; }
+      if (rc == DICT_REPAIR) { give(m, &STRIPE(m, s)->mu); continue; }
       at = NIL;
     }
     if (at != NIL && ITEM(m, at)->type != DICT_LIST) {
-      give(&STRIPE(m, s)->mu);
+      give(m, &STRIPE(m, s)->mu);
       return DICT_NOT_LIST;
     }
     if (at == NIL) {                          /* a new, empty list first */
@@ -1287,17 +1409,17 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
       lv.type = DICT_LIST;
       rc = publish_locked(m, s, hash, key, klen, &lv, 0, 0, now, &forcible);
       if (rc != 0) {
-        give(&STRIPE(m, s)->mu);
+        give(m, &STRIPE(m, s)->mu);
         if (rc == DICT_REPAIR) continue;
         return rc;
       }
       find_locked(m, hash, key, klen, &link, &at);
-      if (at == NIL) { give(&STRIPE(m, s)->mu); return EIO; }
+      if (at == NIL) { give(m, &STRIPE(m, s)->mu); return EIO; }
     }
     rc = room(m, s, n, 0, now, &forcible, &node);
     if (rc != 0) {
       /* (a list made for this push stays, empty: as ngx's, whose failed push keeps it) */
-      give(&STRIPE(m, s)->mu);
+      give(m, &STRIPE(m, s)->mu);
       if (rc == DICT_REPAIR) continue;
       return rc;
     }
@@ -1321,7 +1443,7 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
     }
     *len = __atomic_add_fetch(&l->vlen, 1, __ATOMIC_RELEASE);
     l->atime = now_s();
-    give(&STRIPE(m, s)->mu);
+    give(m, &STRIPE(m, s)->mu);
     return 0;
   }
 }
@@ -1339,18 +1461,18 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
     if (rc != 0) return rc;
     find_locked(m, hash, key, klen, &link, &at);
     if (at == NIL || expired(m, ITEM(m, at), &now)) {
-      give(&STRIPE(m, s)->mu);
+      give(m, &STRIPE(m, s)->mu);
       return DICT_NOT_FOUND;
     }
     l = ITEM(m, at);
     if (l->type != DICT_LIST) {
-      give(&STRIPE(m, s)->mu);
+      give(m, &STRIPE(m, s)->mu);
       return DICT_NOT_LIST;
     }
     node = left ? l->flags : l->spare;
     if (node == NIL || node >= m->nslots) {
       rc = unpublish(m, s, bk, link, at);        /* empty: the key goes */
-      give(&STRIPE(m, s)->mu);
+      give(m, &STRIPE(m, s)->mu);
       if (rc == DICT_REPAIR) continue;
       return DICT_NOT_FOUND;
     }
@@ -1362,7 +1484,7 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
     if (nd->type == DICT_STRING) {
       if (buf_reserve(buf, nd->vlen ? nd->vlen : 1) != 0 || nd->vlen > m->size ||
           copy_data(m, nd->chain, 0, buf->p, nd->vlen) != 0) {
-        give(&STRIPE(m, s)->mu);
+        give(m, &STRIPE(m, s)->mu);
         return ENOMEM;
       }
       out->len = nd->vlen;
@@ -1386,7 +1508,7 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
     if (l->vlen > 0) __atomic_sub_fetch(&l->vlen, 1, __ATOMIC_RELEASE);
     rc = free_slots(m, s, node);
     if (rc == 0 && l->flags == NIL) rc = unpublish(m, s, bk, link, at);    /* the last element: the key goes */
-    give(&STRIPE(m, s)->mu);
+    give(m, &STRIPE(m, s)->mu);
     (void)rc;                                 /* (popped: a broken chain is the repair's) */
     return 0;
   }

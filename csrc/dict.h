@@ -57,14 +57,29 @@ typedef struct dict_map {
   uint32_t nslots, nbuckets, nstripes;
   size_t stripes_off, buckets_off, slots_off;
   int readonly;
+  int lock_kind;       /* DICT_LOCK_STRIPES or DICT_LOCK_EXTERNAL, as laid out */
+  /* DICT_LOCK_EXTERNAL: the one lock of its one stripe, kept by the caller
+   * (smo.dict: the segment's kernel lock).  lock: 0, DICT_LOCK_RECOVERED
+   * (taken; its previous holder died holding it) or an errno value. */
+  int (*lock)(void *ctx);
+  void (*unlock)(void *ctx);
+  void *lock_ctx;
 } dict_map;
+
+/* How a dictionary's writers exclude each other, chosen when it is laid out. */
+enum {
+  DICT_LOCK_STRIPES = 0,   /* 64 stripes, each a robust pthread mutex in the segment (only the owner's
+                            * uid may write it: glibc follows pointers kept in a robust mutex) */
+  DICT_LOCK_EXTERNAL = 1   /* one stripe, locked by dict_map's lock (group or others may write) */
+};
+#define DICT_LOCK_RECOVERED (-1)
 
 /* The bytes a dictionary of `size` bytes needs at least. */
 size_t dict_min_size(void);
 
 /* Lays out a fresh dictionary in [base, base+size) (zeroed memory).  0, or
  * an errno (EINVAL: too small). */
-int dict_format(unsigned char *base, size_t size);
+int dict_format(unsigned char *base, size_t size, int lock_kind);
 
 /* The format version of the dictionary at base (one of any version), or
  * -1 when it is none; DICT_FORMAT is this build's. */
@@ -149,6 +164,17 @@ typedef struct dict_stats {
   uint32_t stripes, buckets, slot_size;
 } dict_stats;
 void dict_stat(const dict_map *m, dict_stats *st);
+
+/* A check of the bookkeeping under every lock, changing nothing (a dead
+ * holder's lock is made consistent and the dictionary marked for repair, as
+ * any user meeting it does): every slot in exactly one place (an entry, the
+ * free list, a stripe's pool), and the counters equal to what is there. */
+typedef struct dict_check_report {
+  uint32_t slots, used, free_listed, pooled, lost, twice, broken;
+  uint32_t free_count, pool_count, entries_counted, entries_found;
+  uint32_t needs_repair, dead_holders;
+} dict_check_report;
+int dict_check(const dict_map *m, dict_check_report *r);
 
 /* The bytes an entry of this key and value occupies (capacity accounting). */
 size_t dict_entry_bytes(size_t klen, size_t vlen);

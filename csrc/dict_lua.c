@@ -22,6 +22,7 @@
 #include "dict.h"
 #include "ffi.h"
 #include "handle.h"
+#include "lock.h"
 
 #define DICT_TYPENAME "smo.dict"
 #define MAX_KEY 65535
@@ -136,6 +137,13 @@ static int push_value(lua_State *L, const dict_value *v, const dict_buf *b) {
 
 /* An error of dict.c that is not one of its results: nil, msg, errno. */
 static int push_dict_oserror(lua_State *L, int rc) {
+  if (rc == EDEADLK) {       /* (a dictionary on its segment's lock, which this thread holds elsewhere) */
+    smo_pushfail(L);
+    lua_pushliteral(L, "smo.dict: this thread holds the segment's lock through another handle, and this "
+                       "dictionary's writers take that lock: unlock it first");
+    lua_pushinteger(L, EDEADLK);
+    return 3;
+  }
   return push_oserror(L, "smo.dict", rc > 0 ? rc : EIO);
 }
 
@@ -480,6 +488,33 @@ static int d_stats(lua_State *L) {
   return 1;
 }
 
+/* d:check(): dict_check's report, a table (what a kill storm must leave
+ * right; `smo dict check` shows it). */
+static int d_check(lua_State *L) {
+  lua_dict *d = check_dict(L, 1);
+  dict_check_report r;
+  int rc = dict_check(&d->map, &r);
+  if (rc != 0) return push_dict_oserror(L, rc);
+  lua_createtable(L, 0, 14);
+#define FIELD(name) (lua_pushinteger(L, (lua_Integer)r.name), lua_setfield(L, -2, #name))
+  FIELD(slots);
+  FIELD(used);
+  FIELD(free_listed);
+  FIELD(pooled);
+  FIELD(lost);
+  FIELD(twice);
+  FIELD(broken);
+  FIELD(free_count);
+  FIELD(pool_count);
+  FIELD(entries_counted);
+  FIELD(entries_found);
+  FIELD(dead_holders);
+#undef FIELD
+  lua_pushboolean(L, r.needs_repair != 0);
+  lua_setfield(L, -2, "needs_repair");
+  return 1;
+}
+
 /***
 Closes the dictionary's segment handle (the memory counter's last user
 removes the dictionary). Idempotent; also `__close` and `__gc`.
@@ -728,12 +763,14 @@ static int smo_dict_state(lua_State *L) {
   return 1;
 }
 
-/* smobject.core.dict_format(seg): lays out a dictionary (the caller holds
- * the segment's lock, or it is PRIVATE). */
+/* smobject.core.dict_format(seg, external): lays out a dictionary (the
+ * caller holds the segment's lock, or it is PRIVATE); external: its writers
+ * take the segment's lock (one stripe) instead of mutexes in the segment. */
 static int smo_dict_format(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
+  int kind = lua_toboolean(L, 2) ? DICT_LOCK_EXTERNAL : DICT_LOCK_STRIPES;
   if (h->readonly) raise_readonly(L);
-  if (dict_format(h->addr, h->size) != 0) return push_oserror(L, "smo.dict", EINVAL);
+  if (dict_format(h->addr, h->size, kind) != 0) return push_oserror(L, "smo.dict", EINVAL);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -744,7 +781,23 @@ static int smo_dict_min_size(lua_State *L) {
   return 1;
 }
 
-/* smobject.core.dict_new(seg): the handle of a formatted dictionary. */
+/* The segment's lock, as a dictionary's one stripe lock (DICT_LOCK_EXTERNAL):
+ * taken and released inside one call of dict.c, with no Lua in between. */
+static int seg_lock_take(void *ctx) {
+  smo_seg *h = (smo_seg *)ctx;
+  int rc;
+  if (h->semid < 0) return EPERM;
+  rc = lock_take(h, -1);
+  if (rc == 0 || rc == LOCK_RECOVERED) h->locked = 1;
+  return rc == LOCK_RECOVERED ? DICT_LOCK_RECOVERED : rc;
+}
+
+static void seg_lock_give(void *ctx) { lock_release((smo_seg *)ctx); }
+
+/* smobject.core.dict_new(seg, others_write): the handle of a formatted
+ * dictionary; nil, msg, EPERM when its locks are mutexes in the segment and
+ * others_write (group or others may write it: the mutexes would be theirs
+ * to corrupt), or its lock is the segment's and seg has none. */
 static int smo_dict_new(lua_State *L) {
   smo_seg *h;
   lua_dict *d;
@@ -760,6 +813,25 @@ static int smo_dict_new(lua_State *L) {
   h = check_seg(L, 1);          /* (the allocations above may have run a finalizer) */
   if (dict_map_of(&d->map, h->addr, h->size, h->readonly) != 0)
     return push_oserror(L, "smo.dict", EINVAL);
+  if (d->map.lock_kind == DICT_LOCK_STRIPES && lua_toboolean(L, 2) && !h->readonly) {
+    smo_pushfail(L);
+    smo_pushf(L, "smo.dict: key 0x%08x lets other users write it, but was laid out with its locks inside (by an "
+                 "owner-only mode): make it again with the mode it has now", (unsigned)h->key);
+    lua_pushinteger(L, EPERM);
+    return 3;
+  }
+  if (d->map.lock_kind == DICT_LOCK_EXTERNAL && !h->readonly) {
+    if (h->semid < 0) {
+      smo_pushfail(L);
+      lua_pushliteral(L, "smo.dict: this dictionary takes its segment's lock, which this handle does not have "
+                         "(open it by its key or path, writable)");
+      lua_pushinteger(L, EPERM);
+      return 3;
+    }
+    d->map.lock = seg_lock_take;
+    d->map.unlock = seg_lock_give;
+    d->map.lock_ctx = h;
+  }
   d->seg = h;
   d->gen = h->attach_gen;
   d->closed = 0;
@@ -771,7 +843,7 @@ static const luaL_Reg dict_methods[] = {
   { "set", d_set }, { "safe_set", d_safe_set }, { "add", d_add }, { "safe_add", d_safe_add },
   { "replace", d_replace }, { "delete", d_delete }, { "incr", d_incr }, { "expire", d_expire },
   { "flush_all", d_flush_all }, { "flush_expired", d_flush_expired }, { "capacity", d_capacity },
-  { "free_space", d_free_space }, { "stats", d_stats }, { "close", d_close },
+  { "free_space", d_free_space }, { "stats", d_stats }, { "check", d_check }, { "close", d_close },
   { "lpush", d_lpush }, { "rpush", d_rpush }, { "lpop", d_lpop }, { "rpop", d_rpop }, { "llen", d_llen },
   { NULL, NULL }
 };

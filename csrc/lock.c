@@ -268,9 +268,13 @@ static int klock_lock(smo_seg *h, double timeout) {
     }
     if (!nowait) rc = klock_take(h, dl, 0, 1);
   }
-  if (rc == EAGAIN && bk_get(h->semid, BK_HELD) > 0) {
-    /* Perhaps a dead holder's flag: take the lock whatever the flag, then
-     * look at the flag, which only a holder changes. */
+  if (rc == EAGAIN) {
+    /* Busy (timed out or not waiting), or free with a dead holder's flag up:
+     * take the lock whatever the flag (within what is left of the wait),
+     * then look at the flag, which only a holder changes.  (Not "is the flag
+     * up?" first: another waiter may recover the lock and release it between
+     * our wait and that look, and a waiter without a timeout would then be
+     * told "timeout".) */
     int held;
     rc = klock_take(h, dl, nowait, 0);
     if (rc != 0) return rc == EAGAIN ? ETIMEDOUT : gone_as_eidrm(rc);
@@ -286,7 +290,6 @@ static int klock_lock(smo_seg *h, double timeout) {
     }
     return 0;
   }
-  if (rc == EAGAIN) return ETIMEDOUT;
   return gone_as_eidrm(rc);
 }
 

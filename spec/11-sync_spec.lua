@@ -55,6 +55,50 @@ describe("synchronisation", function()
         other:close()
       end)
 
+      it("waiters without a timeout get the lock, never \"timeout\", while holders keep dying", function()
+        -- Three waiters lock and unlock for 3 s, while a killer keeps starting
+        -- a holder and killing it (SIGKILL) a few ms later, so that waiters
+        -- race each other for dead holders' locks.
+        local waiter = ([[
+          local smo = require("smobject")
+          local s = assert(smo.open{ key = %d })
+          local n, rec, deadline = 0, 0, smo.clock() + 3
+          while smo.clock() < deadline do
+            local ok, state, err = s:lock()
+            if not ok then io.write("BAD ", tostring(state), " ", tostring(err), "\n") os.exit(1) end
+            if state == "recovered" then rec = rec + 1 end
+            s:unlock()
+            n = n + 1
+          end
+          io.write("ok ", n, " ", rec, "\n")
+        ]]):format(k)
+        local holder = ([[
+          local smo = require("smobject")
+          local s = assert(smo.open{ key = %d })
+          s:lock()
+          smo.sleep(1)
+        ]]):format(k)
+        local wfile, hfile = H.tmpdir() .. "/lock-waiter.lua", H.tmpdir() .. "/lock-holder.lua"
+        for f, text in pairs({ [wfile] = waiter, [hfile] = holder }) do
+          local fh = assert(io.open(f, "w"))
+          fh:write(text)
+          fh:close()
+        end
+        local run = H.child_env() .. H.LUA .. " "
+        local out = H.sh("timeout -s KILL 60 bash -c " .. H.shell_quote(table.concat({
+          "for i in 1 2 3; do " .. run .. wfile .. " & done",
+          "end=$((SECONDS + 3)); kills=0",
+          "while [ $SECONDS -lt $end ]; do " .. run .. hfile .. " & p=$!; sleep 0.00$((RANDOM % 8 + 2)); "
+            .. "kill -9 $p 2>/dev/null; wait $p 2>/dev/null; kills=$((kills + 1)); done",
+          "wait; echo kills $kills",
+        }, "\n")))
+        local oks = 0
+        for _ in out:gmatch("ok %d+ %d+") do oks = oks + 1 end
+        assert.is_nil(out:match("BAD[^\n]*"), out)
+        assert.are.equal(3, oks, out)
+        assert(tonumber(out:match("kills (%d+)")) >= 10, out)
+      end)
+
       it("is not reentrant, and unlocking a lock not held raises", function()
         assert.has_error(function() seg:unlock() end, "unlock: this handle does not hold the lock")
         seg:lock()

@@ -282,7 +282,7 @@ describe("smo.dict between processes", function()
     d:close()
   end)
 
-  it("refuses a segment that is not a dictionary, and modes that let others write its locks", function()
+  it("refuses a segment that is not a dictionary, or of another format", function()
     local k = H.key()
     local seg = assert(smo.open{ key = k, size = MiB, create = true })
     seg:write(0, "not a dictionary")
@@ -291,8 +291,6 @@ describe("smo.dict between processes", function()
     assert.matches(("key 0x%08x names a segment that is not a dictionary"):format(k), msg)
     assert.are.equal(smo.errno.EINVAL, err)
     seg:close()
-    assert.matches("mode 660 lets other users write the dictionary's locks",
-      H.raised(function() smo.dict{ key = H.key(), size = MiB, create = true, mode = tonumber("660", 8) } end))
     -- a dictionary of another format (another smobject's): said so, not "not a dictionary"
     local kv = H.key()
     local dv = assert(smo.dict{ key = kv, size = MiB, create = true })
@@ -309,6 +307,148 @@ describe("smo.dict between processes", function()
     assert.is_nil(none)
     assert.matches("no segment has key", nmsg)
     assert.are.equal(smo.errno.ENOENT, nerr)
+  end)
+
+  describe("with a mode that lets other users write it (0660, 0666)", function()
+    -- Its writers take the segment's kernel lock (one stripe) instead of
+    -- robust mutexes in the segment, which another uid could corrupt.
+    local MODE660, MODE666 = tonumber("660", 8), tonumber("666", 8)
+
+    it("works as any dictionary, on one stripe, and its bookkeeping stays right", function()
+      local k = H.key()
+      local d = assert(smo.dict{ key = k, size = MiB, create = true, mode = MODE660 })
+      assert.are.equal(1, d:stats().stripes)
+      assert.are.same({ true, nil, false }, { d:set("n", 41) })
+      assert.are.equal(42, d:incr("n", 1))
+      assert.are.same({ false, "exists", false }, { d:add("n", 0) })
+      assert.are.equal(1, d:lpush("q", "a"))
+      assert.are.equal(2, d:rpush("q", "b"))
+      assert.are.equal("b", d:rpop("q"))
+      for i = 1, 3000 do assert(d:set("k" .. i, ("v"):rep(i % 200))) end
+      assert.is_true(d:delete("k7"))
+      assert.is_nil(d:get("k7"))
+      local ck = d:check()
+      assert.are.same({ 0, 0, 0, false }, { ck.lost, ck.twice, ck.broken, ck.needs_repair })
+      assert.are.equal(ck.entries_counted, ck.entries_found)
+      local other = assert(smo.dict{ key = k })               -- (an opener learns the kind from the segment)
+      assert.are.equal(42, other:get("n"))
+      assert.are.equal(1, other:stats().stripes)
+      other:close()
+      d:flush_all()
+      d:flush_expired()
+      assert.are.equal(d:capacity(), d:free_space())
+      d:close()
+      H.assert_gone(k, "after the last close")
+    end)
+
+    it("repairs after a holder of the lock is killed, without a master", function()
+      local k = H.key()
+      local d = assert(smo.dict{ key = k, size = MiB, create = true, mode = MODE660 })
+      d:set("a", "kept")
+      local out = H.run(([[
+        local smo = require("smobject")
+        local s = assert(smo.open{ key = %d })
+        assert(s:lock())
+        io.write("locked\n") io.flush()
+        os.execute("kill -9 " .. smo.getpid())
+      ]]):format(k))
+      assert.matches("locked", out)
+      local r0 = d:stats().recoveries
+      assert.are.same({ true, nil, false }, { d:set("b", 1) })
+      assert.are.equal(r0 + 1, d:stats().recoveries)
+      assert.are.equal("kept", d:get("a"))
+      assert.are.equal(1, d:get("b"))
+      d:close()
+    end)
+
+    it("N processes doing incr on one key give the exact sum", function()
+      local k = H.key()
+      local d = assert(smo.dict{ key = k, size = MiB, create = true, mode = MODE660 })
+      local code = ([[
+        local smo = require("smobject")
+        local d = assert(smo.dict{ key = %d })
+        for _ = 1, 3000 do assert(d:incr("n", 1, 0)) end
+      ]]):format(k)
+      local pids = {}
+      for i = 1, 4 do
+        local f = H.tmpdir() .. "/incr660-" .. i .. ".lua"
+        local fh = assert(io.open(f, "w"))
+        fh:write(code)
+        fh:close()
+        pids[i] = io.popen(H.child_env() .. H.LUA .. " " .. f .. " 2>&1")
+      end
+      for i = 1, 4 do
+        local o = pids[i]:read("*a")
+        assert.is_true((pids[i]:close()), o)
+      end
+      assert.are.equal(12000, d:get("n"))
+      d:close()
+    end)
+
+    it("another uid writes it through the kernel lock and cannot crash us", function()
+      local why = H.missing("root", "setpriv") if why then pending(why) return end
+      local k = H.key()
+      local d = assert(smo.dict{ key = k, size = MiB, create = true, mode = MODE666 })
+      d:set("n", 0)
+      local out, ok = H.sh(H.child_env() .. "setpriv --reuid=65534 --regid=65534 --clear-groups " .. H.LUA
+        .. " -e " .. H.shell_quote(([[
+          local smo = require("smobject")
+          local d = assert(smo.dict{ key = %d, any_owner = true })   -- (made by another uid: trusted)
+          for _ = 1, 1000 do assert(d:incr("n", 1)) end
+          assert(d:set("theirs", "hello"))
+          io.write("done\n")
+        ]]):format(k)) .. " 2>&1")
+      assert.is_true(ok, out)
+      assert.matches("done", out)
+      assert.are.equal(1000, d:get("n"))
+      assert.are.equal("hello", d:get("theirs"))
+      d:close()
+    end)
+
+    it("says what to do when this thread holds the lock elsewhere, or there is no lock to take", function()
+      local k = H.key()
+      local d = assert(smo.dict{ key = k, size = MiB, create = true, mode = MODE660 })
+      local seg = assert(smo.open{ key = k })
+      assert(seg:lock())
+      local ok, msg, err = d:set("a", 1)
+      assert.is_nil(ok)
+      assert.matches("this thread holds the segment's lock through another handle.*unlock it first", msg)
+      assert.are.equal(smo.errno.EDEADLK, err)
+      assert.are.equal(nil, d:get("a"))                         -- (reads take no lock)
+      seg:unlock()
+      assert.is_true((d:set("a", 1)))
+      seg:close()
+      d:close()
+      local p, pmsg, perr = smo.dict{ key = smo.PRIVATE, size = MiB, create = true, mode = MODE666 }
+      assert.is_nil(p)
+      assert.matches("lets other users write it, so its writers take the segment's lock, which a PRIVATE", pmsg)
+      assert.are.equal(smo.errno.EPERM, perr)
+    end)
+
+    it("refuses one laid out with its locks inside when others may write its segment now", function()
+      local why = H.missing("root") if why then pending(why) return end
+      local k = H.key()
+      local d = assert(smo.dict{ key = k, size = MiB, create = true, mode = tonumber("600", 8) })
+      -- (the owner changes the mode; only the owner or root can)
+      local chmod = H.compile("shm_chmod", [[
+        #include <stdlib.h>
+        #include <sys/shm.h>
+        int main(int c, char **v) {
+          struct shmid_ds ds;
+          int id = atoi(v[1]);
+          if (shmctl(id, IPC_STAT, &ds) != 0) return 1;
+          ds.shm_perm.mode = 0666;
+          return shmctl(id, IPC_SET, &ds) != 0;
+        }
+      ]])
+      assert.is_true((select(2, H.sh(chmod .. " " .. H.shm_by_key(k).shmid))))
+      local none, msg, err = smo.dict{ key = k }
+      assert.is_nil(none)
+      assert.matches("lets other users write it, but was laid out with its locks inside", msg)
+      assert.are.equal(smo.errno.EPERM, err)
+      assert.are.equal(0, d:stats().recoveries)                 -- (the first handle still works)
+      d:close()
+    end)
   end)
 
   it("N processes doing incr on one key give the exact sum", function()

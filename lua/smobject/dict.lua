@@ -38,17 +38,13 @@ end
 -- `smo.dict_min_size`) when it may be created
 -- @return the dictionary
 -- @return[2] nil, message, errno (`smo.open`'s failures; a segment that is
--- not a dictionary: `EINVAL`; a mode letting other users write: `EPERM`)
+-- not a dictionary: `EINVAL`; a dictionary laid out for an owner-only mode
+-- whose segment others may now write: `EPERM`)
 -- @raise on bad options, as `smo.open`
 -- @usage local d = assert(smo.dict{ key = 0x5d1c7000, size = 64 * 2^20, create = true })
 function M.dict(opts)
   if type(opts) ~= "table" then
     raise(("bad argument #1 to 'dict' (table of options expected, got %s)"):format(typename(opts)))
-  end
-  if opts.mode ~= nil and type(opts.mode) == "number" and opts.mode % 64 >= 16 then
-    -- (a group- or other-writable mode would let another uid write the robust mutexes)
-    raise(("bad argument #1 to 'dict' (mode %o lets other users write the dictionary's locks: "
-      .. "give a mode only its owner may write, such as 0600, 0640 or 0644)"):format(opts.mode))
   end
   local called, seg, msg, err = pcall(open, opts)
   if not called then
@@ -58,12 +54,12 @@ function M.dict(opts)
   if not seg then return nil, msg, err end
   local where = key_text(seg)
   local _, readonly = core.handle_state(seg)
+  -- Who may write it decides its locks: robust mutexes in the segment (64
+  -- stripes) when only its owner may, the segment's kernel lock (one stripe)
+  -- when group or others may, since glibc follows pointers kept in a robust
+  -- mutex and another uid must not be able to write those.
   local st = seg:stat()
-  if st and st.mode and st.mode % 64 >= 16 and not readonly then
-    seg:close()
-    return nil, ("smo.dict: %s has mode %o, which lets other users write its locks"):format(where, st.mode),
-      EPERM
-  end
+  local others_write = st and st.mode and st.mode % 64 >= 16 or false
   local state, theirs, ours = state_of(seg)
   if state == "version" then
     seg:close()
@@ -83,9 +79,15 @@ function M.dict(opts)
       return nil, ("smo.dict: %s names a segment that is not a dictionary"):format(where), EINVAL
     end
     -- blank (new) or formatting (its formatter died): laid out under the lock
+    if others_write and not seg:lockable() then
+      seg:close()
+      return nil, ("smo.dict: %s has mode %o, which lets other users write it, so its writers take the segment's "
+        .. "lock, which a PRIVATE segment has not: give it a key or a path, or a mode only its owner may write"):format(
+        where, st.mode), EPERM
+    end
     if seg:lockable() then
       local ok, fmsg, ferr = seg:with_lock(function()
-        if state_of(seg) ~= "ready" then return format(seg) end
+        if state_of(seg) ~= "ready" then return format(seg, others_write) end
         return true
       end)
       if not ok then
@@ -93,7 +95,7 @@ function M.dict(opts)
         return nil, fmsg, ferr
       end
     else
-      local ok, fmsg, ferr = format(seg)
+      local ok, fmsg, ferr = format(seg, others_write)
       if not ok then
         seg:close()
         return nil, fmsg, ferr
@@ -105,7 +107,9 @@ function M.dict(opts)
     seg:close()
     return nil, ("smo.dict: %s is not a dictionary (yet: %s)"):format(where, state), EINVAL
   end
-  return new(seg)
+  local d, nmsg, nerr = new(seg, others_write)
+  if not d then seg:close() end
+  return d, nmsg, nerr
 end
 
 -- The dictionary of segment id shmid, read-only (for `smo dict`): the
