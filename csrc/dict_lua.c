@@ -493,7 +493,9 @@ static int d_stats(lua_State *L) {
 static int d_check(lua_State *L) {
   lua_dict *d = check_dict(L, 1);
   dict_check_report r;
-  int rc = dict_check(&d->map, &r);
+  int rc;
+  if (d->map.readonly) smo_error(L, "attempt to check a read-only smo.dict (check takes its locks: open it writable)");
+  rc = dict_check(&d->map, &r);
   if (rc != 0) return push_dict_oserror(L, rc);
   lua_createtable(L, 0, 14);
 #define FIELD(name) (lua_pushinteger(L, (lua_Integer)r.name), lua_setfield(L, -2, #name))
