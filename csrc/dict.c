@@ -143,6 +143,7 @@ typedef char slot_size_check[sizeof(dict_item) == SLOT && sizeof(dict_cont) == S
 #define BUCKET(m, i) ((dict_bucket *)(void *)((m)->base + (m)->buckets_off) + (i))
 #define ITEM(m, i) ((dict_item *)(void *)((m)->base + (m)->slots_off + (size_t)(i) * SLOT))
 #define CONT(m, i) ((dict_cont *)(void *)((m)->base + (m)->slots_off + (size_t)(i) * SLOT))
+#define STRIPE_OF(m, b) ((b) & ((m)->nstripes - 1))   /* bucket b's stripe (nstripes: 1 or 64) */
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -298,24 +299,35 @@ static int buf_reserve(dict_buf *b, size_t n) {
 
 /* ------------------------------------------------------------- hashing */
 
-static inline uint64_t tail_bytes(const char *p, size_t n) {   /* n < 8, without a memcpy call */
-  uint64_t k = 0;
-  size_t i;
-  for (i = 0; i < n; i++) k |= (uint64_t)(unsigned char)p[i] << (8 * i);
+static inline uint64_t load64(const void *p) {
+  uint64_t k;
+  memcpy(&k, p, 8);
   return k;
+}
+
+static inline uint32_t load32(const void *p) {
+  uint32_t k;
+  memcpy(&k, p, 4);
+  return k;
+}
+
+/* The last 1..8 bytes of a key as one word: two overlapping 4-byte loads,
+ * or (under 4) its first, middle and last bytes; every byte counts. */
+static inline uint64_t tail_word(const char *p, size_t n) {
+  if (n >= 4) return (uint64_t)load32(p) | (uint64_t)load32(p + n - 4) << 32;
+  return (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n >> 1] << 8 |
+         (uint64_t)(unsigned char)p[n - 1] << 16;
 }
 
 static uint64_t hash_of(const dict_map *m, const char *key, size_t len) {
   uint64_t h = HDR(m)->seed ^ (len * 0x9e3779b97f4a7c15ULL);
   size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    uint64_t k;
-    memcpy(&k, key + i, 8);
-    h ^= k * 0xbf58476d1ce4e5b9ULL;
+  for (; i + 8 < len; i += 8) {
+    h ^= load64(key + i) * 0xbf58476d1ce4e5b9ULL;
     h = (h << 27 | h >> 37) * 0x94d049bb133111ebULL;
   }
-  if (i < len) {
-    h ^= tail_bytes(key + i, len - i) * 0xbf58476d1ce4e5b9ULL;
+  if (i < len) {                       /* (1..8 bytes are left: keys are never empty) */
+    h ^= tail_word(key + i, len - i) * 0xbf58476d1ce4e5b9ULL;
     h = (h << 27 | h >> 37) * 0x94d049bb133111ebULL;
   }
   h ^= h >> 31;
@@ -430,6 +442,13 @@ static void mark_list(const dict_map *m, dict_item *l, unsigned char *mark) {
   __atomic_store_n(&l->vlen, n, __ATOMIC_RELEASE);
 }
 
+/* fsck took mu from a holder that died: this death is repaired now too. */
+static void fsck_met_dead(const dict_map *m, pthread_mutex_t *mu) {
+  __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+  __atomic_fetch_add(&HDR(m)->recoveries, 1, __ATOMIC_RELAXED);
+  consistent_raw(m, mu);
+}
+
 /* Every lock in order, then: what the buckets reach is kept; every other
  * slot goes back to the free list; the counters are recounted.  A bucket
  * chain that runs out of range or into itself is cut there (only a writer
@@ -442,15 +461,19 @@ static void fsck(const dict_map *m) {
   memset(counted, 0, sizeof counted);
   mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
   if (mark == NULL) return;              /* (retried by the next operation) */
+  /* A lock whose holder died is met here too, and that death needs a repair
+   * of its own: even when the one this call came for was done by another
+   * process meanwhile (whose repair took place before this holder died),
+   * this one must not be dropped, or what it left is lost for good. */
   for (s = 0; s < m->nstripes && s < STRIPES; s++) {
     int rc = lock_raw(m, &STRIPE(m, s)->mu);
-    if (rc == EOWNERDEAD) consistent_raw(m, &STRIPE(m, s)->mu);
+    if (rc == EOWNERDEAD) fsck_met_dead(m, &STRIPE(m, s)->mu);
     held[s] = rc == 0 || rc == EOWNERDEAD;
     all &= held[s];
   }
   {
     int rc = lock_raw(m, &h->alloc);
-    if (rc == EOWNERDEAD) consistent_raw(m, &h->alloc);
+    if (rc == EOWNERDEAD) fsck_met_dead(m, &h->alloc);
     alloc_held = rc == 0 || rc == EOWNERDEAD;
     all &= alloc_held;
   }
@@ -467,7 +490,7 @@ static void fsck(const dict_map *m) {
         break;
       }
       if (ITEM(m, it)->type == DICT_LIST) mark_list(m, ITEM(m, it), mark);
-      counted[b % m->nstripes]++;
+      counted[STRIPE_OF(m, b)]++;
       link = &ITEM(m, it)->next;
     }
   }
@@ -618,23 +641,26 @@ static int copy_data(const dict_map *m, uint32_t c, size_t off, char *dst, size_
 static int key_equals(const dict_map *m, uint32_t c, const char *key, size_t klen) {
   size_t off = 0;
   uint32_t steps = 0;
-  while (off < klen) {
+  for (;;) {
     size_t k = klen - off < CONT_DATA ? klen - off : CONT_DATA;
     const unsigned char *d;
+    const char *p = key + off;
     if (c >= m->nslots || ++steps > m->nslots) return -1;
     d = CONT(m, c)->data;
-    /* cppcheck-suppress knownConditionTrueFalse ; (it assumes klen - off < 1 in this loop) */
-    if (k <= 16) {                            /* short keys: no call */
+    if (k >= 8) {                             /* (word compares: no call) */
       size_t j;
-      /* cppcheck-suppress knownConditionTrueFalse */
-      for (j = 0; j < k; j++) if (d[j] != (unsigned char)key[off + j]) return 0;
-    } else if (memcmp(d, key + off, k) != 0) {
-      return 0;
+      for (j = 0; j + 8 < k; j += 8) if (load64(d + j) != load64(p + j)) return 0;
+      if (load64(d + k - 8) != load64(p + k - 8)) return 0;
+    } else if (k >= 4) {
+      if (load32(d) != load32(p) || load32(d + k - 4) != load32(p + k - 4)) return 0;
+    } else {
+      size_t j;
+      for (j = 0; j < k; j++) if (d[j] != (unsigned char)p[j]) return 0;
     }
     off += k;
+    if (off >= klen) return 1;
     c = __atomic_load_n(&CONT(m, c)->chain, __ATOMIC_RELAXED);
   }
-  return 1;
 }
 
 /* *now is read from the clock only when an expiry needs it (0: not yet). */
@@ -664,7 +690,7 @@ static int64_t exp_of(double seconds, int64_t now) {
  * margin for entries published while it walks; a longer chain is a cycle
  * (a corrupt segment), never a real one. */
 static uint32_t chain_cap(const dict_map *m, uint32_t b) {
-  uint32_t n = __atomic_load_n(&STRIPE(m, b % m->nstripes)->entries, __ATOMIC_RELAXED);
+  uint32_t n = __atomic_load_n(&STRIPE(m, STRIPE_OF(m, b))->entries, __ATOMIC_RELAXED);
   return n < m->nslots - 64 ? n + 64 : m->nslots;
 }
 
@@ -1012,7 +1038,7 @@ static int room(const dict_map *m, uint32_t s, uint32_t n, int may_evict, int64_
     if (evict_one(m, s, now, forcible)) continue;
     /* this stripe has nothing left: the others, those not busy */
     for (o = 1; o < (int)m->nstripes; o++) {
-      uint32_t t = (s + (uint32_t)o) % m->nstripes;
+      uint32_t t = STRIPE_OF(m, s + (uint32_t)o);
       int got = 0;
       int tr = try_take(m, &STRIPE(m, t)->mu);
       if (tr == DICT_REPAIR) return DICT_REPAIR;   /* (a dead holder: release everything, repair, retry) */
@@ -1071,7 +1097,7 @@ static int in_place(const dict_map *m, dict_item *it, const dict_value *v, doubl
 int dict_store(const dict_map *m, int how, const char *key, size_t klen, const dict_value *v, double exptime,
                int may_evict, int *forcible) {
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes, at;
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = STRIPE_OF(m, b), at;
   uint32_t *link;
   dict_bucket *bk = BUCKET(m, b);
   *forcible = 0;
@@ -1079,13 +1105,14 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
   if (v->type == DICT_STRING &&
       (v->len > UINT32_MAX || dict_entry_bytes(klen, v->len) > (size_t)m->nslots * SLOT))
     return DICT_TOO_LARGE;
+  __builtin_prefetch(bk);                /* (arrives while the lock is taken) */
   for (;;) {
     int64_t now;
     int rc = take_stripe(m, s);
     if (rc != 0) return rc;
     now = 0;                             /* (read from the clock when needed) */
     find_locked(m, hash, key, klen, &link, &at);
-    if (at != NIL && expired(m, ITEM(m, at), &now) && how != DICT_SET) {
+    if (how != DICT_SET && at != NIL && expired(m, ITEM(m, at), &now)) {
       /* an expired entry counts as none for add and replace: it goes first */
       rc = unpublish(m, s, bk, link, at);
       if (rc == DICT_REPAIR) { give(m, &STRIPE(m, s)->mu); continue; }
@@ -1107,7 +1134,7 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
 int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value *n, int has_init,
               const dict_value *init, double init_ttl, dict_value *result, int *forcible) {
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes, at;
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = STRIPE_OF(m, b), at;
   uint32_t *link;
   dict_bucket *bk = BUCKET(m, b);
   *forcible = 0;
@@ -1171,7 +1198,7 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
 /* (dict.h) */
 int dict_expire(const dict_map *m, const char *key, size_t klen, double exptime) {
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t s = (uint32_t)(hash & (m->nbuckets - 1)) % m->nstripes, at;
+  uint32_t s = STRIPE_OF(m, (uint32_t)(hash & (m->nbuckets - 1))), at;
   uint32_t *link;
   int64_t now;
   int rc = take_stripe(m, s);
@@ -1381,7 +1408,7 @@ done:
 /* (dict.h) */
 int dict_push(const dict_map *m, const char *key, size_t klen, int left, const dict_value *v, uint32_t *len) {
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes;
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = STRIPE_OF(m, b);
   dict_bucket *bk = BUCKET(m, b);
   if (v->type == DICT_STRING &&
       (v->len > UINT32_MAX || dict_entry_bytes(0, v->len) > (size_t)m->nslots * SLOT))
@@ -1452,7 +1479,7 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
 int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_value *out, dict_buf *buf) {
   int64_t now = 0;
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = b % m->nstripes;
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = STRIPE_OF(m, b);
   dict_bucket *bk = BUCKET(m, b);
   for (;;) {
     uint32_t at, *link, node;

@@ -83,7 +83,7 @@ int dict_format(unsigned char *base, size_t size, int lock_kind);
 
 /* The format version of the dictionary at base (one of any version), or
  * -1 when it is none; DICT_FORMAT is this build's. */
-#define DICT_FORMAT 2
+#define DICT_FORMAT 3
 int dict_format_of(const unsigned char *base, size_t size);
 
 /* Checks the segment's header and fills m; 0, or EINVAL (not a dictionary,

@@ -271,8 +271,11 @@ static int store_common(lua_State *L, int how, int may_evict, int nil_raises, co
     smo_pushf(L, "attempt to %s a nil value (set or delete removes a key)", fname);
     luaL_argerror(L, 3, lua_tostring(L, -1));
   }
-  exptime = check_seconds(L, 4, "exptime");
-  v.flags = check_flags(L, 5);
+  exptime = 0;
+  if (lua_gettop(L) >= 4) {               /* (most calls give a key and a value only) */
+    exptime = check_seconds(L, 4, "exptime");
+    v.flags = check_flags(L, 5);
+  }
   check_writable(L, d);
   rc = dict_store(&d->map, how, key, klen, &v, exptime, may_evict, &forcible);
   switch (rc) {

@@ -186,12 +186,15 @@ describe("smo.dict under crashes (issue 13)", function()
         local before = {}
         for r = 0, 1 do before[r] = select(2, C.board_read(b, r)) end
         stops = stops + 1
-        local pause = stops % 8 == 0 and 0.6 or math.random(10, 80) / 1000
+        -- (every 4th stop lasts 0.3 s, every 8th 0.6 s, the others 10-80 ms;
+        -- readers must have made a call during each of the long ones, which
+        -- no scheduler delay on a busy machine explains away)
+        local pause = stops % 8 == 0 and 0.6 or stops % 4 == 0 and 0.3 or math.random(10, 80) / 1000
         if pause > 0.5 then long_stops = long_stops + 1 end
         H.sleep(pause)
         for r = 0, 1 do
           local op, now = C.board_read(b, r)
-          if now <= before[r] then
+          if pause >= 0.3 and now <= before[r] then
             stalls = stalls + 1
             stall_text = stall_text or ("reader %d made no call in %.2f s while the writer was stopped "
               .. "(holding stripes {%s}%s; last op %s)"):format(r, pause, table.concat(held, ","),
@@ -220,6 +223,22 @@ describe("smo.dict under crashes (issue 13)", function()
   end)
 
   -- ------------------------------------------------------------------ 3
+  it("a repair that meets a second dead holder repairs what that one left too (white-box, in C)", function()
+    -- The kill storm found it once in about 60 runs: a repair that had been
+    -- done by another process when this one got every lock took a later dead
+    -- holder's lock (EOWNERDEAD) and dropped it, and the slots that holder had
+    -- cut from the free list were lost for good.  spec/children/dict_fsck_race.c
+    -- builds csrc/dict.c in and makes that order happen with fork().
+    local why = H.missing("cc") if why then pending(why) return end
+    local f = assert(io.open(H.ROOT .. "/spec/children/dict_fsck_race.c"))
+    local src = f:read("*a")
+    f:close()
+    local exe = H.compile("dict_fsck_race", src, "-I" .. q(H.ROOT .. "/csrc") .. " -lpthread")
+    local out, ok = H.sh(exe .. " 2>&1")
+    assert.is_true(ok, out)
+    assert.matches("^lost 0 needs_repair 0", out)
+  end)
+
   describe("a kill storm", function()
     -- The verifier.  A candidate state of a key: v (a value code, nil when
     -- absent), f (flags), e (expiry: "0" never, "L" in an hour, "S" in a
