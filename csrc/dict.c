@@ -442,10 +442,13 @@ static void mark_list(const dict_map *m, dict_item *l, unsigned char *mark) {
   __atomic_store_n(&l->vlen, n, __ATOMIC_RELEASE);
 }
 
-/* fsck took mu from a holder that died: this death is repaired now too. */
-static void fsck_met_dead(const dict_map *m, pthread_mutex_t *mu) {
+/* fsck took mu from a holder that died: this death is repaired now too
+ * (counted once per repair, by fsck: a repairer killed holding every lock
+ * is one death). */
+static void fsck_met_dead(const dict_map *m, pthread_mutex_t *mu, int *met) {
+  if (!*met) __atomic_fetch_add(&HDR(m)->recoveries, 1, __ATOMIC_RELAXED);
+  *met = 1;
   __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
-  __atomic_fetch_add(&HDR(m)->recoveries, 1, __ATOMIC_RELAXED);
   consistent_raw(m, mu);
 }
 
@@ -457,7 +460,7 @@ static void fsck(const dict_map *m) {
   dict_header *h = HDR(m);
   unsigned char *mark;
   uint32_t s, b, i, nfree = 0, head = NIL, counted[STRIPES];
-  int held[STRIPES], alloc_held, all = 1;
+  int held[STRIPES], alloc_held, all = 1, met = 0;
   memset(counted, 0, sizeof counted);
   mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
   if (mark == NULL) return;              /* (retried by the next operation) */
@@ -467,13 +470,13 @@ static void fsck(const dict_map *m) {
    * this one must not be dropped, or what it left is lost for good. */
   for (s = 0; s < m->nstripes && s < STRIPES; s++) {
     int rc = lock_raw(m, &STRIPE(m, s)->mu);
-    if (rc == EOWNERDEAD) fsck_met_dead(m, &STRIPE(m, s)->mu);
+    if (rc == EOWNERDEAD) fsck_met_dead(m, &STRIPE(m, s)->mu, &met);
     held[s] = rc == 0 || rc == EOWNERDEAD;
     all &= held[s];
   }
   {
     int rc = lock_raw(m, &h->alloc);
-    if (rc == EOWNERDEAD) fsck_met_dead(m, &h->alloc);
+    if (rc == EOWNERDEAD) fsck_met_dead(m, &h->alloc, &met);
     alloc_held = rc == 0 || rc == EOWNERDEAD;
     all &= alloc_held;
   }

@@ -3,7 +3,8 @@
 -- them), until killed.  Before each operation it appends "B op key args" to
 -- LOG, after it "E results", each line flushed on its own, so that the log
 -- tells every completed operation, and the one in flight when it was killed
--- (a B line without its E).  A restart appends "S pid" first.
+-- (a B line without its E).  A restart appends "S pid" first.  Each line
+-- ends with " ." (a line without it was cut by the kill).
 --   op and args: set|safe_set|add|safe_add|replace KEY VALUE EXP FLAGS;
 --   delete|setnil|get KEY; incr KEY N [INIT]; expire KEY EXP; flush_expired -
 --   VALUE: a dict_common code; EXP: 0 (never), L (3600 s), S (0.001 s)
@@ -14,11 +15,16 @@ local function int(x) x = tonumber(x) return math.tointeger and math.tointeger(x
 local key, w, nkeys, logname, seed = int(arg[1]), int(arg[2]), int(arg[3]), arg[4], int(arg[5])
 math.randomseed(seed)
 
+-- Every line ends with " ." and is flushed on its own: a SIGKILL inside
+-- the write(2) of a line that crosses a page of the file can leave part of
+-- it, which the missing end marks.  A restart begins with a newline, which
+-- ends such a part.
 local log = assert(io.open(logname, "a"))
 local function line(s)
-  log:write(s .. "\n")
+  log:write(s .. " .\n")
   log:flush()
 end
+log:write("\n")
 line("S " .. tostring(smo.getpid()))
 
 local d = assert(smo.dict{ key = key })
