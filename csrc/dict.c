@@ -113,13 +113,15 @@ typedef struct dict_bucket {
 
 typedef struct dict_item {   /* a head slot */
   uint32_t chain, seq;
+  uint64_t num;              /* DICT_NUMBER, DICT_INTEGER, DICT_BOOLEAN: the bits.  With chain and
+                              * seq, the first 16 bytes: a number is changed in place by one
+                              * 16-byte compare-and-swap of them (num_swap), with no lock */
   uint32_t next;             /* the next entry of the bucket */
   uint32_t atime;            /* when written, coarse seconds (approximate LRU, with the bucket's
                               * rtime); a list node: the previous node */
   uint64_t hash;
   int64_t exp_ns;            /* CLOCK_MONOTONIC ns; 0: never */
   int64_t ctime_ns;          /* made when (flush_all) */
-  uint64_t num;              /* DICT_NUMBER, DICT_INTEGER, DICT_BOOLEAN: the bits */
   uint32_t vlen, flags;
   uint16_t klen;
   uint8_t type, pad;
@@ -133,7 +135,7 @@ typedef struct dict_cont {   /* a continuation slot */
   unsigned char data[CONT_DATA];
 } dict_cont;
 
-typedef char slot_size_check[sizeof(dict_item) == SLOT && sizeof(dict_cont) == SLOT &&
+typedef char slot_size_check[sizeof(dict_item) == SLOT && sizeof(dict_cont) == SLOT && offsetof(dict_item, num) == 8 &&
                              sizeof(dict_stripe) == SLOT ? 1 : -1];
 
 /* ------------------------------------------------------------- geometry */
@@ -687,6 +689,46 @@ static int64_t exp_of(double seconds, int64_t now) {
   return now + (int64_t)(seconds * 1e9) + 1;
 }
 
+/* ------------------------------------------------------------- numbers */
+
+/* A number changes in place by one compare-and-swap of a head's first 16
+ * bytes {chain, seq, num}: it succeeds only while the slot is still the
+ * same published head (seq changes when it is unpublished, reused, or its
+ * expiry changes) and num is what the caller read, so a writer stopped or
+ * dead anywhere never leaves a half-written number, a writer never writes
+ * into a slot that was freed meanwhile, and two writers' changes never
+ * overwrite each other.  Lock-free where the machine has the instruction
+ * (x86-64's cmpxchg16b); elsewhere numbers change under the stripe lock. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define NUM_LOCK_FREE 1
+static int cas16(void *p, uint64_t old_lo, uint64_t old_hi, uint64_t new_lo, uint64_t new_hi) {
+  unsigned char ok;
+  __asm__ __volatile__("lock; cmpxchg16b %1\n\tsetz %0"
+                       : "=q"(ok), "+m"(*(volatile uint64_t(*)[2])p), "+a"(old_lo), "+d"(old_hi)
+                       : "b"(new_lo), "c"(new_hi)
+                       : "memory", "cc");
+  return ok;
+}
+#else
+#define NUM_LOCK_FREE 0
+#endif
+
+static uint64_t chain_seq(uint32_t chain, uint32_t seq) { return (uint64_t)chain | (uint64_t)seq << 32; }
+
+/* num of head it (chain and seq as the caller saw them) from old to new:
+ * 1 done, 0 something changed (look again).  Without the instruction, only
+ * under the stripe lock (where nothing else changes it). */
+static int num_swap(dict_item *it, uint32_t chain, uint32_t seq, uint64_t old, uint64_t new_bits) {
+#if NUM_LOCK_FREE
+  uint64_t lo = chain_seq(chain, seq);
+  return cas16(it, lo, old, lo, new_bits);
+#else
+  if (it->chain != chain || it->seq != seq || it->num != old) return 0;
+  __atomic_store_n(&it->num, new_bits, __ATOMIC_RELEASE);
+  return 1;
+#endif
+}
+
 /* ------------------------------------------------------------- reading */
 
 /* How many entries a walk of bucket b may meet: its stripe's count, and a
@@ -1096,6 +1138,45 @@ static int in_place(const dict_map *m, dict_item *it, const dict_value *v, doubl
   return 1;
 }
 
+#define FAST_TRIES 8           /* lock-free attempts before the locked path */
+
+/* The bits of a number or boolean value. */
+static uint64_t bits_of(const dict_value *v) {
+  uint64_t bits;
+  if (v->type == DICT_NUMBER) memcpy(&bits, &v->d, 8);
+  else bits = (uint64_t)v->i;
+  return bits;
+}
+
+/* After a lock-free write: the bucket's recency (type-stable memory: the
+ * head may have been freed and reused since). */
+static void touch_bucket(const dict_map *m, uint64_t hash) {
+  dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
+  uint32_t t = now_s();
+  if (__atomic_load_n(&bk->rtime, __ATOMIC_RELAXED) != t) __atomic_store_n(&bk->rtime, t, __ATOMIC_RELAXED);
+}
+
+/* set of a number or boolean over a live one of the same type and flags,
+ * neither expiring: one compare-and-swap, no lock.  1 done; 0 the locked
+ * path must do it (anything else, or a repair pending). */
+static int store_lock_free(const dict_map *m, uint64_t hash, const char *key, size_t klen, const dict_value *v) {
+  int tries;
+  if (!NUM_LOCK_FREE || __atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) return 0;
+  for (tries = 0; tries < FAST_TRIES; tries++) {
+    snap sn;
+    int64_t now = 0;
+    int r = find_nolock(m, hash, key, klen, &sn);
+    if (r < 0) continue;
+    if (r == 0 || sn.type != (uint32_t)v->type || sn.flags != v->flags || sn.exp_ns != 0 || snap_expired(m, &sn, &now))
+      return 0;
+    if (num_swap(ITEM(m, sn.idx), sn.chain, sn.seq, sn.num, bits_of(v))) {
+      touch_bucket(m, hash);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* (dict.h) */
 int dict_store(const dict_map *m, int how, const char *key, size_t klen, const dict_value *v, double exptime,
                int may_evict, int *forcible) {
@@ -1108,6 +1189,10 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
   if (v->type == DICT_STRING &&
       (v->len > UINT32_MAX || dict_entry_bytes(klen, v->len) > (size_t)m->nslots * SLOT))
     return DICT_TOO_LARGE;
+  if (how == DICT_SET && !(exptime > 0) &&
+      (v->type == DICT_INTEGER || v->type == DICT_NUMBER || v->type == DICT_BOOLEAN) &&
+      store_lock_free(m, hash, key, klen, v))
+    return 0;
   __builtin_prefetch(bk);                /* (arrives while the lock is taken) */
   for (;;) {
     int64_t now;
@@ -1133,6 +1218,40 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
   }
 }
 
+/* incr of a live number that keeps its type: compare-and-swap, no lock.
+ * 1 done (*result); 0 the locked path must do it. */
+static int incr_lock_free(const dict_map *m, uint64_t hash, const char *key, size_t klen, const dict_value *n,
+                          dict_value *result) {
+  int tries;
+  if (!NUM_LOCK_FREE || __atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) return 0;
+  for (tries = 0; tries < FAST_TRIES; tries++) {
+    snap sn;
+    int64_t now = 0;
+    uint64_t bits;
+    int r = find_nolock(m, hash, key, klen, &sn);
+    if (r < 0) continue;
+    if (r == 0 || snap_expired(m, &sn, &now)) return 0;
+    memset(result, 0, sizeof *result);
+    if (sn.type == DICT_INTEGER && n->type == DICT_INTEGER) {
+      bits = sn.num + (uint64_t)n->i;
+      result->type = DICT_INTEGER;
+      result->i = (int64_t)bits;
+    } else if (sn.type == DICT_NUMBER) {
+      memcpy(&result->d, &sn.num, 8);
+      result->d += n->type == DICT_INTEGER ? (double)n->i : n->d;
+      result->type = DICT_NUMBER;
+      memcpy(&bits, &result->d, 8);
+    } else {
+      return 0;                          /* (a type change, or not a number: the locked path says) */
+    }
+    if (num_swap(ITEM(m, sn.idx), sn.chain, sn.seq, sn.num, bits)) {
+      touch_bucket(m, hash);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* (dict.h) */
 int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value *n, int has_init,
               const dict_value *init, double init_ttl, dict_value *result, int *forcible) {
@@ -1141,6 +1260,7 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
   uint32_t *link;
   dict_bucket *bk = BUCKET(m, b);
   *forcible = 0;
+  if (incr_lock_free(m, hash, key, klen, n, result)) return 0;
   for (;;) {
     int64_t now;
     dict_item *it;
@@ -1168,17 +1288,22 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
       }
       rc = publish_locked(m, s, hash, key, klen, &v, exp_of(init_ttl, clock_of(&now)), 1, clock_of(&now), forcible);
     } else if ((it = ITEM(m, at))->type == DICT_INTEGER && n->type == DICT_INTEGER) {
-      uint64_t nv = it->num + (uint64_t)n->i;
-      __atomic_store_n(&it->num, nv, __ATOMIC_RELEASE);        /* in place: one store */
+      uint64_t old, nv;
+      do {                                                     /* in place (lock-free writers too) */
+        old = __atomic_load_n(&it->num, __ATOMIC_ACQUIRE);
+        nv = old + (uint64_t)n->i;
+      } while (!num_swap(it, it->chain, it->seq, old, nv));
       v.type = DICT_INTEGER;
       v.i = (int64_t)nv;
       rc = 0;
     } else if (it->type == DICT_NUMBER) {
-      uint64_t bits;
-      memcpy(&v.d, &it->num, 8);
-      v.d += n->type == DICT_INTEGER ? (double)n->i : n->d;
-      memcpy(&bits, &v.d, 8);
-      __atomic_store_n(&it->num, bits, __ATOMIC_RELEASE);
+      uint64_t old, bits;
+      do {
+        old = __atomic_load_n(&it->num, __ATOMIC_ACQUIRE);
+        memcpy(&v.d, &old, 8);
+        v.d += n->type == DICT_INTEGER ? (double)n->i : n->d;
+        memcpy(&bits, &v.d, 8);
+      } while (!num_swap(it, it->chain, it->seq, old, bits));
       v.type = DICT_NUMBER;
       rc = 0;
     } else if (it->type == DICT_INTEGER) {
@@ -1212,6 +1337,9 @@ int dict_expire(const dict_map *m, const char *key, size_t klen, double exptime)
     give(m, &STRIPE(m, s)->mu);
     return DICT_NOT_FOUND;
   }
+  /* seq first (+ 2: still a published head): a lock-free number change that
+   * read the old expiry fails and looks again */
+  __atomic_fetch_add(&ITEM(m, at)->seq, 2, __ATOMIC_ACQ_REL);
   __atomic_store_n(&ITEM(m, at)->exp_ns, exp_of(exptime, now), __ATOMIC_RELEASE);
   give(m, &STRIPE(m, s)->mu);
   return 0;

@@ -108,7 +108,7 @@ function C.geometry(seg)
     stripes_off = seg:get("uint64_t", 32),
     buckets_off = seg:get("uint64_t", 40),
     slots_off = seg:get("uint64_t", 48),
-    alloc_off = 104,        -- the free list's mutex (dict_header.alloc)
+    alloc_off = 3 * 64 + 8, -- the free list's mutex (dict_header.alloc: its fourth line, after free_head and free_count)
   }
 end
 
