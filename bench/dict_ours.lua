@@ -3,8 +3,10 @@
 -- least ROUND_MS, the repetitions found by doubling), printed as a Lua table
 -- of ns per operation.  Portable: Lua 5.1-5.4 and LuaJIT run it.
 --   dict_ours.lua loops               the six loops, on a private dictionary
---   dict_ours.lua writer KEY ID SECS  sets its own 1000 keys for SECS seconds
---                                     in dictionary KEY; prints sets per second
+--   dict_ours.lua writer KEY ID SECS [num]
+--                                     sets its own 1000 keys for SECS seconds
+--                                     in dictionary KEY (64-byte strings, or
+--                                     numbers with num); prints sets per second
 local smo = require("smobject")
 
 local KEYS = 1000
@@ -15,15 +17,23 @@ local mode = arg[1] or "loops"
 
 if mode == "writer" then
   local d = assert(smo.dict{ key = tonumber(arg[2]) })
-  local id, secs = arg[3], tonumber(arg[4])
+  local id, secs, num = arg[3], tonumber(arg[4]), arg[5] == "num"
   local keys = {}
   for j = 1, KEYS do keys[j] = id .. ":k" .. j end
   for j = 1, KEYS do d:set(keys[j], S64) end
   local n, t0 = 0, now()
   local deadline = t0 + secs
-  while now() < deadline do
-    for j = 1, KEYS do d:set(keys[j], S64) end
-    n = n + KEYS
+  if num then
+    for j = 1, KEYS do d:set(keys[j], j) end
+    while now() < deadline do
+      for j = 1, KEYS do d:set(keys[j], j + n) end
+      n = n + KEYS
+    end
+  else
+    while now() < deadline do
+      for j = 1, KEYS do d:set(keys[j], S64) end
+      n = n + KEYS
+    end
   end
   io.write(("return %.1f\n"):format(n / (now() - t0)))
   d:close()
