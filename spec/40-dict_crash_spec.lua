@@ -248,12 +248,12 @@ describe("smo.dict under crashes (issue 13)", function()
     assert.matches("^lost 0 needs_repair 0", out)
   end)
 
-  it("a lock-free number change refuses a head freed and reused since, even holding the same number (white-box)",
+  it("a lock-free number change refuses a head reused since, even holding the same number, or re-expired (white-box)",
     function()
       local why = H.missing("cc") if why then pending(why) return end
       local out, ok = H.sh(whitebox() .. " swap 2>&1")
       assert.is_true(ok, out)
-      assert.matches("^swap refused, b = 0, the slot reused", out)
+      assert.matches("^swap refused, b = 0, the slot reused; after expire: swap refused", out)
     end)
 
   describe("a kill storm", function()

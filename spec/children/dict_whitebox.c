@@ -4,7 +4,8 @@
  *     another process first.  Prints "lost N ..."; exit 0 when nothing is lost.
  *   dict_whitebox swap: a lock-free number change that read a head which was
  *     freed and reused since (with the same number in it) must fail and leave
- *     the new entry alone.  Prints "swap ..."; exit 0 when it did. */
+ *     the new entry alone, and so must one that read a head whose expiry
+ *     changed since.  Prints "swap ..."; exit 0 when both were refused. */
 #define _GNU_SOURCE
 #include "dict.c"   /* (its static functions and layout: -I csrc) */
 #include <stdio.h>
@@ -32,9 +33,18 @@ static int swap_test(void) {
   if (dict_store(&m, DICT_SET, "b", 1, &v, 0, 1, &f) != 0) return 2;               /* ...its slot reused */
   ok = num_swap(ITEM(&m, sn.idx), sn.chain, sn.seq, sn.num, 12345);          /* the writer resumes */
   if (dict_get(&m, "b", 1, 0, &out, &buf, &stale, NULL) != 0) return 2;
-  printf("swap %s, b = %lld, the slot %s\n", ok ? "done" : "refused", (long long)out.i,
+  printf("swap %s, b = %lld, the slot %s", ok ? "done" : "refused", (long long)out.i,
          ITEM(&m, sn.idx)->type == DICT_INTEGER ? "reused" : "not reused");
-  return !ok && out.i == 0 ? 0 : 1;
+  if (ok || out.i != 0) return 1;
+  /* a swap that read the head before an expire changed it is refused too
+   * (set keeps a number in place only when neither side expires) */
+  v.i = 5;
+  if (dict_store(&m, DICT_SET, "c", 1, &v, 0, 1, &f) != 0) return 2;
+  if (find_nolock(&m, hash_of(&m, "c", 1), "c", 1, &sn) != 1) return 2;
+  if (dict_expire(&m, "c", 1, 100) != 0) return 2;
+  ok = num_swap(ITEM(&m, sn.idx), sn.chain, sn.seq, sn.num, 6);
+  printf("; after expire: swap %s\n", ok ? "done" : "refused");
+  return ok ? 1 : 0;
 }
 
 static int fsck_test(void) {
