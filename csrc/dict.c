@@ -5,8 +5,13 @@
  *
  *   header    magic, geometry, hash seed, flush time, counters, the global
  *             free list of slots and the mutex that guards it ("alloc")
- *   stripes   nstripes robust mutexes; bucket b belongs to stripe b % nstripes
- *   buckets   nbuckets x { head slot, version }: the hash index
+ *   stripes   nstripes robust mutexes, each with a pool of free slots and an
+ *             entry count; bucket b belongs to stripe b & (nstripes - 1).
+ *             Where other uids may write the segment (lock_kind
+ *             DICT_LOCK_EXTERNAL) there is one stripe, and its lock is the
+ *             caller's (smo.dict: the segment's kernel lock); the alloc lock
+ *             is then implied by it
+ *   buckets   nbuckets x { head slot, version, read time }: the hash index
  *   slots     nslots x 64 bytes: every entry is a chain of slots, a head
  *             slot (the entry's header) and continuation slots (56 bytes of
  *             key and string value each)
@@ -22,10 +27,14 @@
  * version, kill the old head (seq + 1) and free the old slots.  A reader
  * notes the bucket's version and the head's seq, copies, and checks both
  * again: a change means a writer freed something it read, and it retries.
- * Numbers (incr) and expiry times (expire) are changed in place with one
- * aligned 8-byte atomic store.  So a writer stopped at any instruction
- * leaves readers nothing to wait for: what they see is always a published
- * entry or none.
+ * A number changes in place (set over one of the same type and flags,
+ * neither expiring; incr keeping the type) by one 16-byte compare-and-swap
+ * of the head's { chain, seq, num }, without any lock: it fails when the
+ * head was freed, reused or re-expired since it was read (each changes
+ * seq), so it never writes into someone else's slot.  An expiry (expire)
+ * is one aligned 8-byte store, after seq + 2.  So a writer stopped at any
+ * instruction leaves readers nothing to wait for: what they see is always
+ * a published entry or none.
  *
  * A list is a head entry (type DICT_LIST: flags holds its first node, spare
  * its last, vlen its length) and nodes, each a chain of its own (a head slot
@@ -40,9 +49,11 @@
  * freed, and counters half updated.  The mutexes are robust: the next
  * locker gets EOWNERDEAD, marks the dictionary for repair and releases what
  * it holds; the repair ("fsck") takes every lock in order and rebuilds the
- * free list and the counters from what the buckets reach.  Nothing is lost
- * for good, and no operation is half applied: it is applied exactly when
- * its publishing store was made.
+ * free list and the counters from what the buckets reach.  A lock the
+ * repair itself finds left by a dead holder is repaired in the same pass,
+ * even when the repair it came for was done meanwhile by another process.
+ * Nothing is lost for good, and no operation is half applied: it is
+ * applied exactly when its publishing store was made.
  */
 #define _GNU_SOURCE
 #include <errno.h>
