@@ -11,10 +11,21 @@ if not smo_ok then smo = {} end
 
 local NOT_BUILT = "(smo.dict not yet built)"
 
-local r, err = ref.run()
-if not r then
-  io.stderr:write("bench-dict: ", err, "\n")
-  os.exit(1)
+-- PASSES passes, each side in turn (nginx and Redis, then ours on 5.4 and
+-- LuaJIT), keeping each figure's best: a slow spell of this machine (a
+-- shared one) then hurts no side more than the others.
+local PASSES = tonumber(os.getenv("SMO_BENCH_PASSES") or "") or 3
+
+-- The per-operation minimum of two tables of figures (nil: the other).
+local function best(a, b)
+  if not a then return b end
+  if not b then return a end
+  local t = {}
+  for k, v in pairs(a) do t[k] = v end
+  for k, v in pairs(b) do
+    if type(v) == "number" and (type(t[k]) ~= "number" or v < t[k]) then t[k] = v end
+  end
+  return t
 end
 
 -- One column: a title, its figures by operation name (nil: `missing` is
@@ -34,14 +45,31 @@ local function ours(lua, build, ...)
   return t
 end
 local function have(lua) return os.execute("command -v " .. lua .. " >/dev/null 2>&1") end
-local o54, why54 = ours("lua5.4", "build", "loops")
-local ojit, whyjit = nil, "luajit not installed"
 -- (env -u: the headers and build directory come from LUA, not from a make
 -- that started this one, which exports its own for Lua 5.4)
-if have("luajit") and os.execute("env -u LUA_INC -u SMO_BUILD -u BUILD_DIR make -s -C " .. ROOT
-  .. " LUA=luajit all >/dev/null 2>&1") then
-  ojit, whyjit = ours("luajit", "build/luajit", "loops")
+local jit_built = have("luajit") and os.execute("env -u LUA_INC -u SMO_BUILD -u BUILD_DIR make -s -C " .. ROOT
+  .. " LUA=luajit all >/dev/null 2>&1")
+local r = {}
+local o54, why54, ojit, whyjit = nil, nil, nil, "luajit not installed"
+for _ = 1, PASSES do
+  local rr, err = ref.run()
+  if not rr then
+    io.stderr:write("bench-dict: ", err, "\n")
+    os.exit(1)
+  end
+  r.nginx, r.redis = best(r.nginx, rr.nginx), best(r.redis, rr.redis)
+  for k, v in pairs(rr) do
+    if k ~= "nginx" and k ~= "redis" then r[k] = v end
+  end
+  local t, why = ours("lua5.4", "build", "loops")
+  o54, why54 = best(o54, t), why54 or why
+  if jit_built then
+    t, why = ours("luajit", "build/luajit", "loops")
+    ojit, whyjit = best(ojit, t), why
+  end
 end
+if o54 then why54 = nil end
+if ojit then whyjit = nil end
 
 local columns = {
   { title = "nginx ns/op", t = r.nginx, scale = 1, fmt = "%.1f" },
@@ -89,6 +117,7 @@ local function version(v)
 end
 local ng, rd = r.nginx or {}, r.redis or {}
 print()
+print(("each figure the best of %d passes, the sides in turn"):format(PASSES))
 print(("nginx %s, ngx_lua %s, %s; get through %s; best of %s rounds of >= %s ms inside the worker")
   :format(version(ng.nginx), version(ng.ngx_lua), tostring(ng.luajit),
           ng.ffi and "lua-resty-core's FFI" or "ngx_lua's C function (lua-resty-core missing)",
@@ -125,15 +154,21 @@ local function two_writers(kind)
   local d = smo.dict and smo.dict{ key = key, size = 64 * 1024 * 1024, create = true }
   if not d then return end
   local extra = kind == "num" and " num" or ""
-  local one = ours("lua5.4", "build", "writer", key, "a", 1, kind == "num" and "num" or nil)
   local cmd = ("LUA_PATH=%q LUA_CPATH=%q lua5.4 %s/dict_ours.lua writer %d %%s 1%s"):format(ROOT .. "/lua/?.lua;;",
     ROOT .. "/build/?.so;;", HERE, key, extra)
-  local p1, p2 = io.popen(cmd:format("b")), io.popen(cmd:format("c"))
-  local t1, t2 = p1:read("*a"), p2:read("*a")
-  p1:close()
-  p2:close()
-  local f1, f2 = load(t1, "=w1", "t", {}), load(t2, "=w2", "t", {})
-  local r1, r2 = f1 and f1(), f2 and f2()
+  -- (the best of PASSES for one writer and for two, alternately)
+  local one, r1, r2, t1, t2
+  for _ = 1, PASSES do
+    local o = ours("lua5.4", "build", "writer", key, "a", 1, kind == "num" and "num" or nil)
+    if type(o) == "number" and (not one or o > one) then one = o end
+    local p1, p2 = io.popen(cmd:format("b")), io.popen(cmd:format("c"))
+    t1, t2 = p1:read("*a"), p2:read("*a")
+    p1:close()
+    p2:close()
+    local f1, f2 = load(t1, "=w1", "t", {}), load(t2, "=w2", "t", {})
+    local a, b = f1 and f1(), f2 and f2()
+    if type(a) == "number" and type(b) == "number" and (not r1 or a + b > r1 + r2) then r1, r2 = a, b end
+  end
   d:close()
   local what = ("two writers, different keys / one (%s)"):format(kind == "num" and "numbers" or "64-byte strings")
   if type(one) == "number" and type(r1) == "number" and type(r2) == "number" then
