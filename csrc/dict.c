@@ -455,14 +455,44 @@ static void mark_list(const dict_map *m, dict_item *l, unsigned char *mark) {
   __atomic_store_n(&l->vlen, n, __ATOMIC_RELEASE);
 }
 
-/* fsck took mu from a holder that died: this death is repaired now too
- * (counted once per repair, by fsck: a repairer killed holding every lock
- * is one death). */
-static void fsck_met_dead(const dict_map *m, pthread_mutex_t *mu, int *met) {
-  if (!*met) __atomic_fetch_add(&HDR(m)->recoveries, 1, __ATOMIC_RELAXED);
-  *met = 1;
-  __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
-  consistent_raw(m, mu);
+/* Every lock in fsck's order (the stripes, then alloc), for the repair and
+ * the check: held[s] and *alloc_held say which were had.  A lock left by a
+ * holder that died is made consistent and the dictionary marked for repair
+ * (*dead counts them).  0, or the error of a lock that could not be had. */
+static int lock_all(const dict_map *m, int *held, int *alloc_held, uint32_t *dead) {
+  uint32_t s;
+  int err = 0;
+  *dead = 0;
+  for (s = 0; s < m->nstripes && s < STRIPES; s++) {
+    pthread_mutex_t *mu = &STRIPE(m, s)->mu;
+    int rc = lock_raw(m, mu);
+    if (rc == EOWNERDEAD) {
+      (*dead)++;
+      __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+      consistent_raw(m, mu);
+    }
+    held[s] = rc == 0 || rc == EOWNERDEAD;
+    if (!held[s]) err = rc;
+  }
+  {
+    int rc = lock_raw(m, &HDR(m)->alloc);
+    if (rc == EOWNERDEAD) {
+      (*dead)++;
+      __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+      consistent_raw(m, &HDR(m)->alloc);
+    }
+    *alloc_held = rc == 0 || rc == EOWNERDEAD;
+    if (!*alloc_held) err = rc;
+  }
+  return err;
+}
+
+/* Releases what lock_all had, in the reverse order. */
+static void unlock_all(const dict_map *m, const int *held, int alloc_held) {
+  uint32_t s;
+  if (alloc_held) give(m, &HDR(m)->alloc);
+  for (s = m->nstripes < STRIPES ? m->nstripes : STRIPES; s-- > 0;)
+    if (held[s]) give(m, &STRIPE(m, s)->mu);
 }
 
 /* Every lock in order, then: what the buckets reach is kept; every other
@@ -472,29 +502,21 @@ static void fsck_met_dead(const dict_map *m, pthread_mutex_t *mu, int *met) {
 static void fsck(const dict_map *m) {
   dict_header *h = HDR(m);
   unsigned char *mark;
-  uint32_t s, b, i, nfree = 0, head = NIL, counted[STRIPES];
-  int held[STRIPES], alloc_held, all = 1, met = 0;
+  uint32_t s, b, i, nfree = 0, head = NIL, counted[STRIPES], dead;
+  int held[STRIPES], alloc_held, err;
   memset(counted, 0, sizeof counted);
   mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
   if (mark == NULL) return;              /* (retried by the next operation) */
   /* A lock whose holder died is met here too, and that death needs a repair
    * of its own: even when the one this call came for was done by another
    * process meanwhile (whose repair took place before this holder died),
-   * this one must not be dropped, or what it left is lost for good. */
-  for (s = 0; s < m->nstripes && s < STRIPES; s++) {
-    int rc = lock_raw(m, &STRIPE(m, s)->mu);
-    if (rc == EOWNERDEAD) fsck_met_dead(m, &STRIPE(m, s)->mu, &met);
-    held[s] = rc == 0 || rc == EOWNERDEAD;
-    all &= held[s];
-  }
-  {
-    int rc = lock_raw(m, &h->alloc);
-    if (rc == EOWNERDEAD) fsck_met_dead(m, &h->alloc, &met);
-    alloc_held = rc == 0 || rc == EOWNERDEAD;
-    all &= alloc_held;
-  }
+   * this one must not be dropped, or what it left is lost for good.
+   * (lock_all marks it; one repair counts once: a repairer killed holding
+   * every lock is one death.) */
+  err = lock_all(m, held, &alloc_held, &dead);
+  if (dead) __atomic_fetch_add(&h->recoveries, 1, __ATOMIC_RELAXED);
   /* (another repaired it; or a lock could not be had, EIDRM: the next user retries) */
-  if (!all || !__atomic_load_n(&h->needs_fsck, __ATOMIC_ACQUIRE)) goto done;
+  if (err || !__atomic_load_n(&h->needs_fsck, __ATOMIC_ACQUIRE)) goto done;
   for (b = 0; b < m->nbuckets; b++) {
     dict_bucket *bk = BUCKET(m, b);
     uint32_t *link = &bk->head;
@@ -527,9 +549,7 @@ static void fsck(const dict_map *m) {
   }
   __atomic_store_n(&h->needs_fsck, 0, __ATOMIC_SEQ_CST);
 done:
-  if (alloc_held) give(m, &h->alloc);
-  for (s = m->nstripes < STRIPES ? m->nstripes : STRIPES; s-- > 0;)
-    if (held[s]) give(m, &STRIPE(m, s)->mu);
+  unlock_all(m, held, alloc_held);
   free(mark);
 }
 
@@ -1485,32 +1505,12 @@ int dict_check(const dict_map *m, dict_check_report *r) {
   dict_header *h = HDR(m);
   unsigned char *mark;
   uint32_t s, b, i, ns = m->nstripes < STRIPES ? m->nstripes : STRIPES;
-  int held[STRIPES], alloc_held, err = 0;
+  int held[STRIPES], alloc_held, err;
   memset(r, 0, sizeof *r);
   r->slots = m->nslots;
   mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
   if (mark == NULL) return ENOMEM;
-  /* cppcheck-suppress knownConditionTrueFalse ; (it takes nstripes for 0) */
-  for (s = 0; s < ns; s++) {        /* (fsck's order) */
-    int rc = lock_raw(m, &STRIPE(m, s)->mu);
-    if (rc == EOWNERDEAD) {
-      r->dead_holders++;
-      __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
-      consistent_raw(m, &STRIPE(m, s)->mu);
-    }
-    held[s] = rc == 0 || rc == EOWNERDEAD;
-    if (!held[s]) err = rc;
-  }
-  {
-    int rc = lock_raw(m, &h->alloc);
-    if (rc == EOWNERDEAD) {
-      r->dead_holders++;
-      __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
-      consistent_raw(m, &h->alloc);
-    }
-    alloc_held = rc == 0 || rc == EOWNERDEAD;
-    if (!alloc_held) err = rc;
-  }
+  err = lock_all(m, held, &alloc_held, &r->dead_holders);
   if (err) goto done;
   r->needs_repair = __atomic_load_n(&h->needs_fsck, __ATOMIC_ACQUIRE);
   for (b = 0; b < m->nbuckets; b++) {
@@ -1542,9 +1542,7 @@ int dict_check(const dict_map *m, dict_check_report *r) {
   for (i = 0; i < m->nslots; i++)
     if (!mark[i]) r->lost++;
 done:
-  if (alloc_held) give(m, &h->alloc);
-  for (s = ns; s-- > 0;)
-    if (held[s]) give(m, &STRIPE(m, s)->mu);
+  unlock_all(m, held, alloc_held);
   free(mark);
   return err;
 }
