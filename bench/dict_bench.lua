@@ -147,8 +147,8 @@ local rd_get = (r.redis or {}).get_num
 ratio_row("Redis get / Lua 5.4 get (times faster)", rd_get, o54 and o54.get_num, 200, false)
 
 -- Two writers on different keys against one: throughput, for 64-byte
--- strings (each set makes a new entry under its stripe's lock) and for
--- numbers (each set is one lock-free swap in place).
+-- strings (each set makes a new entry, under its bucket's lock and its
+-- lane's) and for numbers (each set is one lock-free swap in place).
 local function two_writers(kind)
   local key = 0x5d1cbe00 + (os.time() % 200) + (kind == "num" and 256 or 0)
   local d = smo.dict and smo.dict{ key = key, size = 64 * 1024 * 1024, create = true }

@@ -5,13 +5,16 @@
  *
  *   header    magic, geometry, hash seed, flush time, counters, the global
  *             free list of slots and the mutex that guards it ("alloc")
- *   stripes   nstripes robust mutexes, each with a pool of free slots and an
- *             entry count; bucket b belongs to stripe b & (nstripes - 1).
- *             Where other uids may write the segment (lock_kind
- *             DICT_LOCK_EXTERNAL) there is one stripe, and its lock is the
- *             caller's (smo.dict: the segment's kernel lock); the alloc lock
- *             is then implied by it
- *   buckets   nbuckets x { head slot, version, read time }: the hash index
+ *   lanes     nlanes (64) robust mutexes, each with a pool of free slots,
+ *             an entry count and an eviction hand.  A writer holds one lane
+ *             for the whole of an operation, and the lock of the bucket it
+ *             changes: writers of different keys take different lanes and
+ *             buckets, and share no cache line.  Where other uids may write
+ *             the segment (lock_kind DICT_LOCK_EXTERNAL) there is one lane,
+ *             its lock is the caller's (smo.dict: the segment's kernel lock),
+ *             buckets are not locked, and the alloc lock is implied by it
+ *   buckets   nbuckets x { head slot, version, read time, lock }: the hash
+ *             index; lock is the holder's lane + 1, or 0
  *   slots     nslots x 64 bytes: every entry is a chain of slots, a head
  *             slot (the entry's header) and continuation slots (56 bytes of
  *             key and string value each)
@@ -46,10 +49,13 @@
  * Crash safety.  Every change of a chain is one store, so chains are
  * consistent at every instruction.  What a death can leave is slots taken
  * from the free list but not yet published, or unpublished but not yet
- * freed, and counters half updated.  The mutexes are robust: the next
- * locker gets EOWNERDEAD, marks the dictionary for repair and releases what
- * it holds; the repair ("fsck") takes every lock in order and rebuilds the
- * free list and the counters from what the buckets reach.  A lock the
+ * freed, counters half updated, and a bucket's lock word.  The mutexes are
+ * robust: the next locker gets EOWNERDEAD, marks the dictionary for repair
+ * and releases what it holds; a writer who finds a bucket locked asks the
+ * lane named in it (only that lane's holder can hold such a word), and so
+ * meets a dead holder the same way.  The repair ("fsck") takes every lane
+ * and the alloc lock in order, clears every bucket's lock word, and rebuilds
+ * the free list and the counters from what the buckets reach.  A lock the
  * repair itself finds left by a dead holder is repaired in the same pass,
  * even when the repair it came for was done meanwhile by another process.
  * Nothing is lost for good, and no operation is half applied: it is
@@ -64,6 +70,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include "dict.h"
 
@@ -73,7 +81,7 @@
 #define SLOT 64
 #define CONT_DATA 56                           /* key and value bytes per continuation slot */
 #define NIL UINT32_MAX
-#define STRIPES 64
+#define LANES 64
 #define EVICT_SAMPLE 24                        /* entries looked at per eviction */
 
 /* Cache lines apart by who writes them, so that writers in different
@@ -82,44 +90,46 @@
  * repairs; then the free list and its lock. */
 typedef struct dict_header {
   uint64_t magic;
-  uint32_t version, nstripes;
+  uint32_t version, nlanes;
   uint64_t size;
   uint32_t nslots, nbuckets;
-  uint64_t stripes_off, buckets_off, slots_off;
+  uint64_t lanes_off, buckets_off, slots_off;
   uint64_t seed;
-  int64_t flush_ns;          /* entries made at or before it are expired (flush_all) */
+  uint64_t flush_gen;        /* + 1 by flush_all: entries made before (made < flush_gen) are expired */
   uint32_t needs_fsck;       /* a lock holder died: repair before anything else */
-  uint32_t lock_kind;        /* DICT_LOCK_STRIPES or DICT_LOCK_EXTERNAL (written once) */
+  uint32_t lock_kind;        /* DICT_LOCK_LANES or DICT_LOCK_EXTERNAL (written once) */
   /* cppcheck-suppress unusedStructMember */
   unsigned char pad1[SLOT - 16];
   uint64_t evictions, recoveries;
+  uint32_t next_lane;        /* the lane a thread tries first, handed out in turn */
   /* cppcheck-suppress unusedStructMember */
-  unsigned char pad2[SLOT - 16];
+  unsigned char pad2[SLOT - 20];
   uint32_t free_head;        /* the free list (alloc lock) */
   uint32_t free_count;
   pthread_mutex_t alloc;
 } dict_header;
 
-typedef char header_lines_check[offsetof(dict_header, flush_ns) == SLOT && offsetof(dict_header, evictions) == 2 * SLOT
+typedef char header_lines_check[offsetof(dict_header, flush_gen) == SLOT && offsetof(dict_header, evictions) == 2 * SLOT
                                 && offsetof(dict_header, free_head) == 3 * SLOT ? 1 : -1];
 
-typedef struct dict_stripe {
-  pthread_mutex_t mu;
-  uint32_t hand;             /* where the next eviction looks */
-  uint32_t pool_head;        /* free slots kept by this stripe (its lock): most writes */
+typedef struct dict_lane {
+  pthread_mutex_t mu;        /* held by a writer for the whole of one operation */
+  uint32_t hand;             /* where its next eviction looks */
+  uint32_t pool_head;        /* free slots kept by this lane (its lock): most writes */
   uint32_t pool_count;       /* take and give back slots without the alloc lock */
   /* cppcheck-suppress unusedStructMember ; (read and written through __atomic builtins) */
-  uint32_t entries;          /* entries in its buckets */
+  uint32_t entries;          /* entries made minus entries removed through this lane (mod 2^32:
+                              * only the sum over the lanes is the count) */
   /* cppcheck-suppress unusedStructMember */
   unsigned char pad[SLOT - sizeof(pthread_mutex_t) - 16];
-} dict_stripe;
+} dict_lane;
 
 typedef struct dict_bucket {
   uint32_t head;
   uint32_t version;          /* + 1 after every publish and unpublish in this bucket */
   uint32_t rtime;            /* last read of any of its entries, coarse seconds: readers
                               * store here, never into slots, which may be reused meanwhile */
-  uint32_t spare;
+  uint32_t lock;             /* its writer's lane + 1, or 0 (| BUCKET_WAITERS: somebody sleeps on it) */
 } dict_bucket;
 
 typedef struct dict_item {   /* a head slot */
@@ -132,7 +142,7 @@ typedef struct dict_item {   /* a head slot */
                               * rtime); a list node: the previous node */
   uint64_t hash;
   int64_t exp_ns;            /* CLOCK_MONOTONIC ns; 0: never */
-  int64_t ctime_ns;          /* made when (flush_all) */
+  uint64_t made;             /* the header's flush_gen when it was made (flush_all) */
   uint32_t vlen, flags;
   uint16_t klen;
   uint8_t type, pad;
@@ -147,21 +157,20 @@ typedef struct dict_cont {   /* a continuation slot */
 } dict_cont;
 
 typedef char slot_size_check[sizeof(dict_item) == SLOT && sizeof(dict_cont) == SLOT && offsetof(dict_item, num) == 8 &&
-                             sizeof(dict_stripe) == SLOT ? 1 : -1];
+                             sizeof(dict_lane) == SLOT ? 1 : -1];
 
 /* ------------------------------------------------------------- geometry */
 
 #define HDR(m) ((dict_header *)(void *)(m)->base)
-#define STRIPE(m, i) ((dict_stripe *)(void *)((m)->base + (m)->stripes_off) + (i))
+#define LANE(m, i) ((dict_lane *)(void *)((m)->base + (m)->lanes_off) + (i))
 #define BUCKET(m, i) ((dict_bucket *)(void *)((m)->base + (m)->buckets_off) + (i))
 #define ITEM(m, i) ((dict_item *)(void *)((m)->base + (m)->slots_off + (size_t)(i) * SLOT))
 #define CONT(m, i) ((dict_cont *)(void *)((m)->base + (m)->slots_off + (size_t)(i) * SLOT))
-#define STRIPE_OF(m, b) ((b) & ((m)->nstripes - 1))   /* bucket b's stripe (nstripes: 1 or 64) */
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 size_t dict_min_size(void) {
-  return round_up(sizeof(dict_header), SLOT) + STRIPES * SLOT + 64 * sizeof(dict_bucket) + 64 * SLOT;
+  return round_up(sizeof(dict_header), SLOT) + LANES * SLOT + 64 * sizeof(dict_bucket) + 64 * SLOT;
 }
 
 size_t dict_entry_bytes(size_t klen, size_t vlen) {
@@ -205,9 +214,9 @@ int dict_format(unsigned char *base, size_t size, int lock_kind) {
   dict_map m;
   size_t hdr = round_up(sizeof(dict_header), SLOT), rest, nb = 64, ns;
   uint32_t i;
-  if (size < dict_min_size() || (lock_kind != DICT_LOCK_STRIPES && lock_kind != DICT_LOCK_EXTERNAL)) return EINVAL;
+  if (size < dict_min_size() || (lock_kind != DICT_LOCK_LANES && lock_kind != DICT_LOCK_EXTERNAL)) return EINVAL;
   __atomic_store_n(&h->magic, DICT_FORMATTING, __ATOMIC_SEQ_CST);
-  rest = size - hdr - STRIPES * SLOT;
+  rest = size - hdr - LANES * SLOT;
   /* about one bucket per two slots, a power of 2 */
   while ((nb * 2) * sizeof(dict_bucket) + (nb * 2) * 2 * SLOT <= rest && nb < (1u << 30)) nb *= 2;
   ns = (rest - nb * sizeof(dict_bucket)) / SLOT;
@@ -215,30 +224,30 @@ int dict_format(unsigned char *base, size_t size, int lock_kind) {
   memset(base + sizeof(uint64_t), 0, hdr - sizeof(uint64_t));
   h->version = DICT_VERSION;
   h->lock_kind = (uint32_t)lock_kind;
-  h->nstripes = lock_kind == DICT_LOCK_EXTERNAL ? 1 : STRIPES;   /* (the stripes' room is laid out either way) */
+  h->nlanes = lock_kind == DICT_LOCK_EXTERNAL ? 1 : LANES;   /* (the lanes' room is laid out either way) */
   h->size = size;
   h->nslots = (uint32_t)ns;
   h->nbuckets = (uint32_t)nb;
-  h->stripes_off = hdr;
-  h->buckets_off = hdr + STRIPES * SLOT;
+  h->lanes_off = hdr;
+  h->buckets_off = hdr + LANES * SLOT;
   h->slots_off = round_up(h->buckets_off + nb * sizeof(dict_bucket), SLOT);
   h->nslots = (uint32_t)((size - h->slots_off) / SLOT);
   h->seed = seed_of();
-  if (lock_kind == DICT_LOCK_STRIPES) init_mutex(&h->alloc);
+  if (lock_kind == DICT_LOCK_LANES) init_mutex(&h->alloc);
   m.base = base;
-  m.stripes_off = h->stripes_off;
+  m.lanes_off = h->lanes_off;
   m.buckets_off = h->buckets_off;
   m.slots_off = h->slots_off;
-  for (i = 0; i < STRIPES; i++) {
-    memset(STRIPE(&m, i), 0, SLOT);
-    if (lock_kind == DICT_LOCK_STRIPES) init_mutex(&STRIPE(&m, i)->mu);
-    STRIPE(&m, i)->pool_head = NIL;
+  for (i = 0; i < LANES; i++) {
+    memset(LANE(&m, i), 0, SLOT);
+    if (lock_kind == DICT_LOCK_LANES) init_mutex(&LANE(&m, i)->mu);
+    LANE(&m, i)->pool_head = NIL;
   }
   for (i = 0; i < nb; i++) {
     BUCKET(&m, i)->head = NIL;
     BUCKET(&m, i)->version = 0;
     BUCKET(&m, i)->rtime = 0;
-    BUCKET(&m, i)->spare = 0;
+    BUCKET(&m, i)->lock = 0;
   }
   for (i = 0; i < h->nslots; i++) {
     CONT(&m, i)->chain = i + 1 < h->nslots ? i + 1 : NIL;
@@ -268,10 +277,10 @@ int dict_map_of(dict_map *m, unsigned char *base, size_t size, int readonly) {
   if (magic != DICT_MAGIC || h->version != DICT_VERSION) return EINVAL;
   m->base = base;
   m->size = size;
-  m->nstripes = h->nstripes;
+  m->nlanes = h->nlanes;
   m->nbuckets = h->nbuckets;
   m->nslots = h->nslots;
-  m->stripes_off = h->stripes_off;
+  m->lanes_off = h->lanes_off;
   m->buckets_off = h->buckets_off;
   m->slots_off = h->slots_off;
   m->readonly = readonly;
@@ -280,10 +289,10 @@ int dict_map_of(dict_map *m, unsigned char *base, size_t size, int readonly) {
   m->unlock = NULL;
   m->lock_ctx = NULL;
   /* the geometry must fit the segment as the kernel sizes it */
-  if (h->size != size || (m->lock_kind != DICT_LOCK_STRIPES && m->lock_kind != DICT_LOCK_EXTERNAL) ||
-      m->nstripes != (m->lock_kind == DICT_LOCK_EXTERNAL ? 1u : STRIPES) || m->nbuckets == 0 ||
-      (m->nbuckets & (m->nbuckets - 1)) != 0 || m->stripes_off != hdr ||
-      m->buckets_off != hdr + (size_t)STRIPES * SLOT ||
+  if (h->size != size || (m->lock_kind != DICT_LOCK_LANES && m->lock_kind != DICT_LOCK_EXTERNAL) ||
+      m->nlanes != (m->lock_kind == DICT_LOCK_EXTERNAL ? 1u : LANES) || m->nbuckets == 0 ||
+      (m->nbuckets & (m->nbuckets - 1)) != 0 || m->lanes_off != hdr ||
+      m->buckets_off != hdr + (size_t)LANES * SLOT ||
       m->slots_off < m->buckets_off + (size_t)m->nbuckets * sizeof(dict_bucket) || m->slots_off % SLOT != 0 ||
       m->slots_off > size || (size - m->slots_off) / SLOT < m->nslots || m->nslots >= NIL)
     return EINVAL;
@@ -354,10 +363,10 @@ static void fsck(const dict_map *m);
 
 #define DICT_REPAIR (-2)
 
-/* The two kinds of lock under one face.  mu is a stripe's lock or the
- * alloc lock.  With DICT_LOCK_EXTERNAL there is one stripe, its lock is the
+/* The two kinds of lock under one face.  mu is a lane's lock or the
+ * alloc lock.  With DICT_LOCK_EXTERNAL there is one lane, its lock is the
  * caller's (dict_map's lock), and the alloc lock is implied by it (taken
- * only by a holder of the stripe's). */
+ * only by a holder of the lane's). */
 static int external(const dict_map *m) { return m->lock_kind == DICT_LOCK_EXTERNAL; }
 static int is_alloc(const dict_map *m, const pthread_mutex_t *mu) { return mu == &HDR(m)->alloc; }
 
@@ -391,8 +400,8 @@ static int dead_holder(const dict_map *m, pthread_mutex_t *mu) {
 }
 
 /* Tries mu: 0 when taken; a holder that died found this way is handled as
- * take does (DICT_REPAIR); else EBUSY.  (Only other stripes are tried: with
- * one stripe there are none.) */
+ * take does (DICT_REPAIR); else EBUSY.  (Only other lanes are tried: with
+ * one lane there are none.) */
 static int try_take(const dict_map *m, pthread_mutex_t *mu) {
   int rc;
   if (external(m)) return is_alloc(m, mu) ? 0 : EBUSY;
@@ -409,17 +418,148 @@ static int take(const dict_map *m, pthread_mutex_t *mu) {
   return rc;
 }
 
-/* Takes stripe s's lock, repairing first when a holder died (now or before). */
-static int take_stripe(const dict_map *m, uint32_t s) {
+/* Lanes.  A writer holds one lane's lock for the whole of an operation,
+ * and the lock of the bucket it changes (below).  The lane is what makes a
+ * writer's death visible (its robust mutex), and it keeps the writer's
+ * pool of free slots and counters: two processes writing different keys
+ * take different lanes and different buckets, and share no cache line.
+ * A thread tries the lane it had last time first (handed out in turn from
+ * the header at its first write), then a few others, and only then waits
+ * for its own. */
+#define LANE_TRIES 4
+static __thread uint32_t lane_hint = UINT32_MAX;
+
+static int take_lane(const dict_map *m, uint32_t *lane) {
+  uint32_t n = m->nlanes, l, k;
+  if (external(m)) {
+    *lane = 0;
+    return take(m, &LANE(m, 0)->mu);
+  }
+  if (lane_hint >= n) lane_hint = __atomic_fetch_add(&HDR(m)->next_lane, 1, __ATOMIC_RELAXED) & (n - 1);
+  l = lane_hint;
+  for (k = 0; k < LANE_TRIES && k < n; k++) {
+    uint32_t t = (l + k) & (n - 1);
+    int rc = try_take(m, &LANE(m, t)->mu);
+    if (rc == DICT_REPAIR) return rc;
+    if (rc == 0) {
+      lane_hint = t;
+      *lane = t;
+      return 0;
+    }
+  }
+  *lane = l;
+  return take(m, &LANE(m, l)->mu);
+}
+
+/* Bucket locks: the bucket's lock word holds its writer's lane + 1.  Only
+ * a holder of that lane can hold such a word, so a writer who finds it
+ * taken looks at the lane: busy, its writer is alive (or being repaired)
+ * and it waits (a futex wait, 2 ms at a time, looking again each time);
+ * left by a dead holder (EOWNERDEAD), the dictionary needs a repair, which
+ * clears every bucket's word.  With DICT_LOCK_EXTERNAL the one lane
+ * excludes every other writer, and buckets are not locked. */
+#define BUCKET_WAITERS 0x80000000u
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+#define BUCKET_SPINS 64
+
+static void futex_wait(uint32_t *w, uint32_t val, long ns) {
+  struct timespec ts = { 0, ns };
+  syscall(SYS_futex, w, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+static void futex_wake(uint32_t *w) { syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0); }
+
+static int stale_word(const dict_map *m) {
+  __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+  return DICT_REPAIR;
+}
+
+/* Bucket word w was found holding cur, by the holder of lane mine: 0 when
+ * its holder is alive (wait), DICT_REPAIR when it is not (marked). */
+static int holder_gone(const dict_map *m, const uint32_t *w, uint32_t cur, uint32_t mine) {
+  uint32_t hl = (cur & ~BUCKET_WAITERS) - 1;
+  pthread_mutex_t *mu;
+  int rc;
+  /* (our own lane, which we hold: a word left by its previous holder) */
+  if (hl >= m->nlanes || hl == mine) return stale_word(m);
+  mu = &LANE(m, hl)->mu;
+  rc = pthread_mutex_trylock(mu);
+  if (rc == EOWNERDEAD) return dead_holder(m, mu);
+  if (rc != 0) return 0;
+  /* the lane is free: its holder released the bucket first, unless it died
+   * and its death was already seen (then a repair is due) */
+  rc = ((__atomic_load_n(w, __ATOMIC_ACQUIRE) ^ cur) & ~BUCKET_WAITERS) == 0;
+  pthread_mutex_unlock(mu);
+  return rc ? stale_word(m) : 0;
+}
+
+static int bucket_lock(const dict_map *m, uint32_t b, uint32_t lane) {
+  uint32_t *w = &BUCKET(m, b)->lock, spins = 0;
+  for (;;) {
+    uint32_t cur = 0;
+    int rc;
+    if (__atomic_compare_exchange_n(w, &cur, lane + 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+    if (++spins < BUCKET_SPINS) {
+      CPU_RELAX();
+      continue;
+    }
+    if (__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) return DICT_REPAIR;
+    rc = holder_gone(m, w, cur, lane);
+    if (rc != 0) return rc;
+    if (!(cur & BUCKET_WAITERS) &&
+        !__atomic_compare_exchange_n(w, &cur, cur | BUCKET_WAITERS, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+      continue;
+    futex_wait(w, cur | BUCKET_WAITERS, 2000000);
+  }
+}
+
+/* 0 when taken, EBUSY when not (a dead holder is left for later). */
+static int bucket_trylock(const dict_map *m, uint32_t b, uint32_t lane) {
+  uint32_t cur = 0;
+  if (external(m)) return 0;
+  return __atomic_compare_exchange_n(&BUCKET(m, b)->lock, &cur, lane + 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)
+             ? 0 : EBUSY;
+}
+
+static void bucket_unlock(const dict_map *m, uint32_t b) {
+  uint32_t *w = &BUCKET(m, b)->lock;
+  if (external(m)) return;
+  if (__atomic_exchange_n(w, 0, __ATOMIC_RELEASE) & BUCKET_WAITERS) futex_wake(w);
+}
+
+#define NO_BUCKET UINT32_MAX
+
+/* Begins a write of bucket b (NO_BUCKET: of no one bucket): a lane, and
+ * b's lock, repairing first when a holder died (now or before). */
+static int enter(const dict_map *m, uint32_t b, uint32_t *lane) {
   for (;;) {
     int rc;
     if (__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) fsck(m);
-    rc = take(m, &STRIPE(m, s)->mu);
+    rc = take_lane(m, lane);
     if (rc == DICT_REPAIR) continue;
     if (rc != 0) return rc;
-    if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) return 0;
-    give(m, &STRIPE(m, s)->mu);
+    if (__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) {
+      give(m, &LANE(m, *lane)->mu);
+      continue;
+    }
+    if (b == NO_BUCKET || external(m)) return 0;
+    rc = bucket_lock(m, b, *lane);
+    if (rc == 0) return 0;
+    give(m, &LANE(m, *lane)->mu);
+    if (rc != DICT_REPAIR) return rc;
   }
+}
+
+/* Ends it: the bucket first, then the lane (see holder_gone). */
+static void leave(const dict_map *m, uint32_t b, uint32_t lane) {
+  if (b != NO_BUCKET) bucket_unlock(m, b);
+  give(m, &LANE(m, lane)->mu);
 }
 
 /* ------------------------------------------------------------- repair */
@@ -455,7 +595,7 @@ static void mark_list(const dict_map *m, dict_item *l, unsigned char *mark) {
   __atomic_store_n(&l->vlen, n, __ATOMIC_RELEASE);
 }
 
-/* Every lock in fsck's order (the stripes, then alloc), for the repair and
+/* Every lock in fsck's order (the lanes, then alloc), for the repair and
  * the check: held[s] and *alloc_held say which were had.  A lock left by a
  * holder that died is made consistent and the dictionary marked for repair
  * (*dead counts them).  0, or the error of a lock that could not be had. */
@@ -463,8 +603,8 @@ static int lock_all(const dict_map *m, int *held, int *alloc_held, uint32_t *dea
   uint32_t s;
   int err = 0;
   *dead = 0;
-  for (s = 0; s < m->nstripes && s < STRIPES; s++) {
-    pthread_mutex_t *mu = &STRIPE(m, s)->mu;
+  for (s = 0; s < m->nlanes && s < LANES; s++) {
+    pthread_mutex_t *mu = &LANE(m, s)->mu;
     int rc = lock_raw(m, mu);
     if (rc == EOWNERDEAD) {
       (*dead)++;
@@ -491,8 +631,8 @@ static int lock_all(const dict_map *m, int *held, int *alloc_held, uint32_t *dea
 static void unlock_all(const dict_map *m, const int *held, int alloc_held) {
   uint32_t s;
   if (alloc_held) give(m, &HDR(m)->alloc);
-  for (s = m->nstripes < STRIPES ? m->nstripes : STRIPES; s-- > 0;)
-    if (held[s]) give(m, &STRIPE(m, s)->mu);
+  for (s = m->nlanes < LANES ? m->nlanes : LANES; s-- > 0;)
+    if (held[s]) give(m, &LANE(m, s)->mu);
 }
 
 /* Every lock in order, then: what the buckets reach is kept; every other
@@ -502,9 +642,8 @@ static void unlock_all(const dict_map *m, const int *held, int alloc_held) {
 static void fsck(const dict_map *m) {
   dict_header *h = HDR(m);
   unsigned char *mark;
-  uint32_t s, b, i, nfree = 0, head = NIL, counted[STRIPES], dead;
-  int held[STRIPES], alloc_held, err;
-  memset(counted, 0, sizeof counted);
+  uint32_t s, b, i, nfree = 0, head = NIL, counted = 0, dead;
+  int held[LANES], alloc_held, err;
   mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
   if (mark == NULL) return;              /* (retried by the next operation) */
   /* A lock whose holder died is met here too, and that death needs a repair
@@ -520,6 +659,8 @@ static void fsck(const dict_map *m) {
   for (b = 0; b < m->nbuckets; b++) {
     dict_bucket *bk = BUCKET(m, b);
     uint32_t *link = &bk->head;
+    /* (every lane is held: a word left in a bucket is a dead writer's) */
+    if (__atomic_exchange_n(&bk->lock, 0, __ATOMIC_RELEASE) & BUCKET_WAITERS) futex_wake(&bk->lock);
     while (*link != NIL) {
       uint32_t it = *link;
       if (it >= m->nslots || mark[it] || (ITEM(m, it)->seq & 1u) || mark_entry(m, it, mark) != 0) {
@@ -528,7 +669,7 @@ static void fsck(const dict_map *m) {
         break;
       }
       if (ITEM(m, it)->type == DICT_LIST) mark_list(m, ITEM(m, it), mark);
-      counted[STRIPE_OF(m, b)]++;
+      counted++;
       link = &ITEM(m, it)->next;
     }
   }
@@ -542,10 +683,10 @@ static void fsck(const dict_map *m) {
   }
   h->free_head = head;
   h->free_count = nfree;
-  for (s = 0; s < m->nstripes && s < STRIPES; s++) {
-    STRIPE(m, s)->entries = counted[s];
-    STRIPE(m, s)->pool_head = NIL;
-    __atomic_store_n(&STRIPE(m, s)->pool_count, 0, __ATOMIC_RELAXED);
+  for (s = 0; s < m->nlanes && s < LANES; s++) {
+    LANE(m, s)->entries = s == 0 ? counted : 0;
+    LANE(m, s)->pool_head = NIL;
+    __atomic_store_n(&LANE(m, s)->pool_count, 0, __ATOMIC_RELAXED);
   }
   __atomic_store_n(&h->needs_fsck, 0, __ATOMIC_SEQ_CST);
 done:
@@ -555,8 +696,8 @@ done:
 
 /* ------------------------------------------------------------- slots */
 
-#define POOL_REFILL 32         /* slots a stripe takes from the free list beyond what it needs */
-#define POOL_HIGH 256          /* a stripe keeping more gives POOL_HIGH / 2 back */
+#define POOL_REFILL 32         /* slots a lane takes from the free list beyond what it needs */
+#define POOL_HIGH 256          /* a lane keeping more gives POOL_HIGH / 2 back */
 
 /* Cuts the first n slots off the list at *head (of *count slots): they
  * stay chained from *first, the last one (*last_out, when asked) ending the chain; DICT_REPAIR on a
@@ -579,10 +720,10 @@ broken:
   return DICT_REPAIR;
 }
 
-/* Under stripe s's lock: n of its pool's slots back to the free list. */
+/* Under lane s's lock: n of its pool's slots back to the free list. */
 static int give_back(const dict_map *m, uint32_t s, uint32_t n) {
   dict_header *h = HDR(m);
-  dict_stripe *st = STRIPE(m, s);
+  dict_lane *st = LANE(m, s);
   uint32_t chain, last;
   int rc;
   if (n == 0) return 0;
@@ -599,11 +740,11 @@ static int give_back(const dict_map *m, uint32_t s, uint32_t n) {
   return 0;
 }
 
-/* Under stripe s's lock: n slots, chained, from its pool, refilled from the
+/* Under lane s's lock: n slots, chained, from its pool, refilled from the
  * free list (the alloc lock) when short.  DICT_NO_MEMORY when neither has them. */
 static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first) {
   dict_header *h = HDR(m);
-  dict_stripe *st = STRIPE(m, s);
+  dict_lane *st = LANE(m, s);
   uint32_t want, rc;
   if (st->pool_count >= n) return cut(m, &st->pool_head, &st->pool_count, n, first, NULL);
   rc = (uint32_t)take(m, &h->alloc);
@@ -628,11 +769,11 @@ static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first
   return cut(m, &st->pool_head, &st->pool_count, n, first, NULL);
 }
 
-/* Under stripe s's lock: the slots of the chain at first go to its pool;
+/* Under lane s's lock: the slots of the chain at first go to its pool;
  * past POOL_HIGH, half of the pool goes back to the free list. */
 static int free_slots(const dict_map *m, uint32_t s, uint32_t first) {
   dict_header *h = HDR(m);
-  dict_stripe *st = STRIPE(m, s);
+  dict_lane *st = LANE(m, s);
   uint32_t last = first, n = 1;
   while (CONT(m, last)->chain != NIL) {
     last = CONT(m, last)->chain;
@@ -709,7 +850,7 @@ static int expired(const dict_map *m, const dict_item *it, int64_t *now) {
     if (*now == 0) *now = now_ns();
     if (*now >= e) return 1;
   }
-  return it->ctime_ns <= __atomic_load_n(&HDR(m)->flush_ns, __ATOMIC_RELAXED);
+  return it->made < __atomic_load_n(&HDR(m)->flush_gen, __ATOMIC_RELAXED);
 }
 
 static int64_t clock_of(int64_t *now) {
@@ -732,7 +873,7 @@ static int64_t exp_of(double seconds, int64_t now) {
  * dead anywhere never leaves a half-written number, a writer never writes
  * into a slot that was freed meanwhile, and two writers' changes never
  * overwrite each other.  Lock-free where the machine has the instruction
- * (x86-64's cmpxchg16b); elsewhere numbers change under the stripe lock. */
+ * (x86-64's cmpxchg16b); elsewhere numbers change under the bucket lock. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define NUM_LOCK_FREE 1
 static int cas16(void *p, uint64_t old_lo, uint64_t old_hi, uint64_t new_lo, uint64_t new_hi) {
@@ -751,7 +892,7 @@ static uint64_t chain_seq(uint32_t chain, uint32_t seq) { return (uint64_t)chain
 
 /* num of head it (chain and seq as the caller saw them) from old to new:
  * 1 done, 0 something changed (look again).  Without the instruction, only
- * under the stripe lock (where nothing else changes it). */
+ * under the bucket lock (where nothing else changes it). */
 static int num_swap(dict_item *it, uint32_t chain, uint32_t seq, uint64_t old, uint64_t new_bits) {
 #if NUM_LOCK_FREE
   uint64_t lo = chain_seq(chain, seq);
@@ -765,12 +906,12 @@ static int num_swap(dict_item *it, uint32_t chain, uint32_t seq, uint64_t old, u
 
 /* ------------------------------------------------------------- reading */
 
-/* How many entries a walk of bucket b may meet: its stripe's count, and a
- * margin for entries published while it walks; a longer chain is a cycle
- * (a corrupt segment), never a real one. */
+/* How many entries a walk of bucket b may meet: a longer chain is a cycle
+ * (a corrupt segment), never a real one.  (No count of the writers' is
+ * read: a reader touches no cache line that writers of other keys write.) */
 static uint32_t chain_cap(const dict_map *m, uint32_t b) {
-  uint32_t n = __atomic_load_n(&STRIPE(m, STRIPE_OF(m, b))->entries, __ATOMIC_RELAXED);
-  return n < m->nslots - 64 ? n + 64 : m->nslots;
+  (void)b;
+  return m->nslots;
 }
 
 /* A reader's view of a head: the fields copied, then checked. */
@@ -778,7 +919,8 @@ typedef struct snap {
   uint32_t ver;              /* the bucket's version when the walk began */
   uint32_t idx, seq, chain, klen, vlen, flags, type;
   uint64_t num;
-  int64_t exp_ns, ctime_ns;
+  int64_t exp_ns;
+  uint64_t made;
 } snap;
 
 /* Finds key in its bucket without a lock: 1 with *sn (the head's fields as
@@ -807,7 +949,7 @@ static int find_nolock(const dict_map *m, uint64_t hash, const char *key, size_t
       sn->type = it->type;
       sn->num = __atomic_load_n(&it->num, __ATOMIC_RELAXED);
       sn->exp_ns = __atomic_load_n(&it->exp_ns, __ATOMIC_RELAXED);
-      sn->ctime_ns = it->ctime_ns;
+      sn->made = it->made;
       eq = key_equals(m, sn->chain, key, klen);
       __atomic_thread_fence(__ATOMIC_ACQUIRE);
       if (__atomic_load_n(&it->seq, __ATOMIC_RELAXED) != s1) return -1;
@@ -856,7 +998,7 @@ static int snap_expired(const dict_map *m, const snap *sn, int64_t *now) {
     if (*now == 0) *now = now_ns();
     if (*now >= sn->exp_ns) return 1;
   }
-  return sn->ctime_ns <= __atomic_load_n(&HDR(m)->flush_ns, __ATOMIC_RELAXED);
+  return sn->made < __atomic_load_n(&HDR(m)->flush_gen, __ATOMIC_RELAXED);
 }
 
 /* find_nolock until a walk succeeds: 1 found (*sn), 0 not there, -1 a
@@ -942,7 +1084,7 @@ int dict_ttl(const dict_map *m, const char *key, size_t klen, double *ttl) {
 
 /* ------------------------------------------------------------- writing */
 
-/* Under the stripe lock: the live or expired entry of key, its predecessor's
+/* Under the bucket lock: the live or expired entry of key, its predecessor's
  * link, or *at = NIL. */
 static void find_locked(const dict_map *m, uint64_t hash, const char *key, size_t klen, uint32_t **link,
                         uint32_t *at) {
@@ -990,13 +1132,13 @@ static int unpublish(const dict_map *m, uint32_t s, dict_bucket *bk, uint32_t *l
   __atomic_store_n(link, it->next, __ATOMIC_RELEASE);          /* the commit */
   __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
   __atomic_fetch_add(&it->seq, 1, __ATOMIC_RELEASE);           /* odd: readers retry */
-  __atomic_store_n(&STRIPE(m, s)->entries, STRIPE(m, s)->entries - 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&LANE(m, s)->entries, LANE(m, s)->entries - 1, __ATOMIC_RELAXED);
   return free_entry(m, s, i);
 }
 
 /* Fills slots from head h (already taken) with an entry. */
 static void fill(const dict_map *m, uint32_t h, uint64_t hash, const char *key, size_t klen, const dict_value *v,
-                 int64_t exp_ns, int64_t now) {
+                 int64_t exp_ns) {
   dict_item *it = ITEM(m, h);
   uint32_t c = it->chain;
   size_t total = klen + (v->type == DICT_STRING ? v->len : 0), off = 0;
@@ -1004,7 +1146,7 @@ static void fill(const dict_map *m, uint32_t h, uint64_t hash, const char *key, 
   it->atime = now_s();
   it->hash = hash;
   it->exp_ns = exp_ns;
-  it->ctime_ns = now;
+  it->made = __atomic_load_n(&HDR(m)->flush_gen, __ATOMIC_ACQUIRE);
   it->vlen = v->type == DICT_STRING ? (uint32_t)v->len : 0;
   it->flags = v->flags;
   it->klen = (uint16_t)klen;
@@ -1035,62 +1177,87 @@ static void fill(const dict_map *m, uint32_t h, uint64_t hash, const char *key, 
   __atomic_store_n(&it->seq, (it->seq | 1u) + 1, __ATOMIC_RELEASE);
 }
 
-/* Under stripe s's lock: frees room by evicting from stripe s (expired
- * entries first, else the least recently read of a sample); 1 when
- * something went, 0 when the stripe has nothing to give.  *forcible when a
- * live entry went. */
-static int evict_one(const dict_map *m, uint32_t s, int64_t now, int *forcible) {
-  uint32_t per = m->nbuckets / m->nstripes, k, looked = 0;
+/* Under lane s's lock and bucket own's: frees room by evicting (expired
+ * entries first, else the least recently read of a sample of
+ * EVICT_SAMPLE entries, from the buckets after the lane's hand, each
+ * locked while looked at; busy ones are skipped); 1 when something went,
+ * 0 when nothing could, DICT_REPAIR when a bucket's holder is dead.
+ * *forcible when a live entry went. */
+static int evict_one(const dict_map *m, uint32_t s, uint32_t own, int64_t now, int *forcible) {
+  uint32_t k, looked = 0, mask = m->nbuckets - 1, best_b = NO_BUCKET;
   uint32_t best = NIL, best_atime = UINT32_MAX, *best_link = NULL;
-  dict_bucket *best_bk = NULL;
-  dict_stripe *st = STRIPE(m, s);
-  if (per == 0) per = 1;
-  for (k = 0; k < per && looked < EVICT_SAMPLE; k++) {
-    uint32_t b = ((st->hand + k) % per) * m->nstripes + s, steps = 0, cap;
-    dict_bucket *bk;
+  dict_lane *st = LANE(m, s);
+  int done = 0;
+  for (k = 0; k < m->nbuckets && looked < EVICT_SAMPLE; k++) {
+    uint32_t b = (st->hand + k) & mask, steps = 0, cap;
+    dict_bucket *bk = BUCKET(m, b);
     uint32_t *l;
-    if (b >= m->nbuckets) continue;
+    int mine = b == own, keep = 0;
+    if (__atomic_load_n(&bk->head, __ATOMIC_RELAXED) == NIL) continue;
+    if (!mine && bucket_trylock(m, b, s) != 0) {
+      uint32_t cur = __atomic_load_n(&bk->lock, __ATOMIC_ACQUIRE);
+      if (cur == 0 || holder_gone(m, &bk->lock, cur, s) == 0) continue;
+      if (best_b != NO_BUCKET && best_b != own) bucket_unlock(m, best_b);
+      return DICT_REPAIR;
+    }
     cap = chain_cap(m, b);
-    bk = BUCKET(m, b);
     l = &bk->head;
     while (*l != NIL && steps++ < cap) {
       uint32_t i = *l;
       dict_item *it;
+      uint32_t at;
       if (i >= m->nslots) break;
       it = ITEM(m, i);
       looked++;
       if (expired(m, it, &now)) {
-        st->hand += k;
-        return unpublish(m, s, bk, l, i) == 0;
+        done = unpublish(m, s, bk, l, i) == 0 ? 1 : -1;
+        break;
       }
-      if ((it->atime > bk->rtime ? it->atime : bk->rtime) < best_atime) {
+      at = it->atime > bk->rtime ? it->atime : bk->rtime;
+      if (at < best_atime) {
+        if (best_b != NO_BUCKET && best_b != b && best_b != own) bucket_unlock(m, best_b);
         best = i;
-        best_atime = it->atime > bk->rtime ? it->atime : bk->rtime;
+        best_atime = at;
         best_link = l;
-        best_bk = bk;
+        best_b = b;
+        keep = 1;
       }
       l = &it->next;
     }
+    if (done) {
+      if (!mine) bucket_unlock(m, b);
+      if (best_b != NO_BUCKET && best_b != b && best_b != own) bucket_unlock(m, best_b);
+      st->hand += k + 1;
+      return done > 0;
+    }
+    if (!mine && !keep && best_b != b) bucket_unlock(m, b);
   }
   st->hand += k;
   if (best == NIL) return 0;
   __atomic_fetch_add(&HDR(m)->evictions, 1, __ATOMIC_RELAXED);
   *forcible = 1;
-  return unpublish(m, s, best_bk, best_link, best) == 0;
+  done = unpublish(m, s, BUCKET(m, best_b), best_link, best) == 0;
+  if (best_b != own) bucket_unlock(m, best_b);
+  return done;
 }
 
-/* Under stripe s's lock: the other stripes' pools back to the free list
- * (those whose lock is free now); whether any slot came back. */
+/* Under lane s's lock: the other lanes' pools back to the free list
+ * (those whose lock is free now); whether any slot came back.  Every lane
+ * is tried, so that one left by a dead writer is found and repaired. */
 static int drain_pools(const dict_map *m, uint32_t s) {
   uint32_t t, got = 0;
   int rc;
-  for (t = 0; t < m->nstripes; t++) {
-    dict_stripe *st = STRIPE(m, t);
-    if (t == s || __atomic_load_n(&st->pool_count, __ATOMIC_RELAXED) == 0) continue;
+  for (t = 0; t < m->nlanes; t++) {
+    dict_lane *st = LANE(m, t);
+    /* (a lane free with an empty pool has nothing to give; a held one may
+     * be a dead writer's: glibc's lock word is the mutex's first) */
+    if (t == s || (__atomic_load_n(&st->pool_count, __ATOMIC_RELAXED) == 0 &&
+                   __atomic_load_n((const int *)(const void *)&st->mu, __ATOMIC_RELAXED) == 0))
+      continue;
     rc = try_take(m, &st->mu);
     if (rc == DICT_REPAIR) return DICT_REPAIR;
     if (rc != 0) continue;
-    if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) {
+    if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE) && st->pool_count) {
       got += st->pool_count;
       give_back(m, t, st->pool_count);
     }
@@ -1101,12 +1268,12 @@ static int drain_pools(const dict_map *m, uint32_t s) {
 
 /* (drain_pools: 1 some came back, 0 none, DICT_REPAIR a dead holder was met) */
 
-/* Under stripe s's lock: n slots, evicting when allowed. */
-static int room(const dict_map *m, uint32_t s, uint32_t n, int may_evict, int64_t now, int *forcible,
+/* Under lane s's lock and bucket own's: n slots, evicting when allowed. */
+static int room(const dict_map *m, uint32_t s, uint32_t own, uint32_t n, int may_evict, int64_t now, int *forcible,
                 uint32_t *first) {
   int drained = 0;
   for (;;) {
-    int rc = take_slots(m, s, n, first), o;
+    int rc = take_slots(m, s, n, first);
     if (rc == DICT_NO_MEMORY && !drained) {
       int got = drain_pools(m, s);
       drained = 1;
@@ -1114,34 +1281,26 @@ static int room(const dict_map *m, uint32_t s, uint32_t n, int may_evict, int64_
       if (got) continue;
     }
     if (rc != DICT_NO_MEMORY || !may_evict) return rc;
-    if (evict_one(m, s, now, forcible)) continue;
-    /* this stripe has nothing left: the others, those not busy */
-    for (o = 1; o < (int)m->nstripes; o++) {
-      uint32_t t = STRIPE_OF(m, s + (uint32_t)o);
-      int got = 0;
-      int tr = try_take(m, &STRIPE(m, t)->mu);
-      if (tr == DICT_REPAIR) return DICT_REPAIR;   /* (a dead holder: release everything, repair, retry) */
-      if (tr != 0) continue;
-      if (!__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) got = evict_one(m, t, now, forcible);
-      give(m, &STRIPE(m, t)->mu);
-      if (got) break;
-    }
-    if (o == (int)m->nstripes) return DICT_NO_MEMORY;
+    rc = evict_one(m, s, own, now, forcible);
+    if (rc == DICT_REPAIR) return rc;
+    if (rc == 0) return DICT_NO_MEMORY;
+    if (__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) return DICT_REPAIR;
   }
 }
 
-/* Under stripe s's lock: publishes key's new entry v (replacing what is
+/* Under lane s's lock and its bucket's: publishes key's new entry v (replacing what is
  * there), n slots, evicting when allowed.  0, DICT_NO_MEMORY, DICT_REPAIR
  * (nothing published: release and retry), or another lock error. */
 static int publish_locked(const dict_map *m, uint32_t s, uint64_t hash, const char *key, size_t klen,
                           const dict_value *v, int64_t exp_ns, int may_evict, int64_t now, int *forcible) {
-  dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1));
+  dict_bucket *bk = BUCKET(m, b);
   uint32_t n = slots_for(klen, v->type == DICT_STRING ? v->len : 0), first, at, *link;
-  int rc = room(m, s, n, may_evict, now, forcible, &first);
+  int rc = room(m, s, b, n, may_evict, now, forcible, &first);
   if (rc != 0) return rc;
   /* (eviction may have taken the old entry: look now) */
   find_locked(m, hash, key, klen, &link, &at);
-  fill(m, first, hash, key, klen, v, exp_ns, now);
+  fill(m, first, hash, key, klen, v, exp_ns);
   if (at != NIL) {
     dict_item *old = ITEM(m, at);
     ITEM(m, first)->next = old->next;
@@ -1153,7 +1312,7 @@ static int publish_locked(const dict_map *m, uint32_t s, uint64_t hash, const ch
     ITEM(m, first)->next = bk->head;
     __atomic_store_n(&bk->head, first, __ATOMIC_RELEASE);   /* the commit */
     __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&STRIPE(m, s)->entries, STRIPE(m, s)->entries + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&LANE(m, s)->entries, LANE(m, s)->entries + 1, __ATOMIC_RELAXED);
   }
   return 0;
 }
@@ -1215,7 +1374,7 @@ static int store_lock_free(const dict_map *m, uint64_t hash, const char *key, si
 int dict_store(const dict_map *m, int how, const char *key, size_t klen, const dict_value *v, double exptime,
                int may_evict, int *forcible) {
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = STRIPE_OF(m, b), at;
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s, at;
   uint32_t *link;
   dict_bucket *bk = BUCKET(m, b);
   *forcible = 0;
@@ -1227,26 +1386,26 @@ int dict_store(const dict_map *m, int how, const char *key, size_t klen, const d
       (v->type == DICT_INTEGER || v->type == DICT_NUMBER || v->type == DICT_BOOLEAN) &&
       store_lock_free(m, hash, key, klen, v))
     return 0;
-  __builtin_prefetch(bk);                /* (arrives while the lock is taken) */
+  __builtin_prefetch(bk);                /* (arrives while the lane is taken) */
   for (;;) {
     int64_t now;
-    int rc = take_stripe(m, s);
+    int rc = enter(m, b, &s);
     if (rc != 0) return rc;
     now = 0;                             /* (read from the clock when needed) */
     find_locked(m, hash, key, klen, &link, &at);
     if (how != DICT_SET && at != NIL && expired(m, ITEM(m, at), &now)) {
       /* an expired entry counts as none for add and replace: it goes first */
       rc = unpublish(m, s, bk, link, at);
-      if (rc == DICT_REPAIR) { give(m, &STRIPE(m, s)->mu); continue; }
+      if (rc == DICT_REPAIR) { leave(m, b, s); continue; }
       at = NIL;
     }
     if (how == DICT_ADD && at != NIL) rc = DICT_EXISTS;
     else if (how == DICT_REPLACE && at == NIL) rc = DICT_NOT_FOUND;
     else if (v->type == DICT_NONE) rc = at == NIL ? 0 : unpublish(m, s, bk, link, at);   /* delete */
     else if (at != NIL && in_place(m, ITEM(m, at), v, exptime, now)) rc = 0;
-    else rc = publish_locked(m, s, hash, key, klen, v, exp_of(exptime, clock_of(&now)), may_evict, clock_of(&now),
-                              forcible);
-    give(m, &STRIPE(m, s)->mu);
+    else rc = publish_locked(m, s, hash, key, klen, v, exptime > 0 ? exp_of(exptime, clock_of(&now)) : 0, may_evict,
+                              now, forcible);
+    leave(m, b, s);
     if (rc == DICT_REPAIR) continue;
     return rc;
   }
@@ -1290,7 +1449,7 @@ static int incr_lock_free(const dict_map *m, uint64_t hash, const char *key, siz
 int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value *n, int has_init,
               const dict_value *init, double init_ttl, dict_value *result, int *forcible) {
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = STRIPE_OF(m, b), at;
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s, at;
   uint32_t *link;
   dict_bucket *bk = BUCKET(m, b);
   *forcible = 0;
@@ -1299,18 +1458,18 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
     int64_t now;
     dict_item *it;
     dict_value v;
-    int rc = take_stripe(m, s);
+    int rc = enter(m, b, &s);
     if (rc != 0) return rc;
     now = 0;
     find_locked(m, hash, key, klen, &link, &at);
     if (at != NIL && expired(m, ITEM(m, at), &now)) {
       rc = unpublish(m, s, bk, link, at);      /* expired: as if not there */
-      if (rc == DICT_REPAIR) { give(m, &STRIPE(m, s)->mu); continue; }
+      if (rc == DICT_REPAIR) { leave(m, b, s); continue; }
       at = NIL;
     }
     memset(&v, 0, sizeof v);
     if (at == NIL) {
-      if (!has_init) { give(m, &STRIPE(m, s)->mu); return DICT_NOT_FOUND; }
+      if (!has_init) { leave(m, b, s); return DICT_NOT_FOUND; }
       /* init + n, by Lua's rule: integers stay integers */
       if (init->type == DICT_INTEGER && n->type == DICT_INTEGER) {
         v.type = DICT_INTEGER;
@@ -1320,7 +1479,8 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
         v.d = (init->type == DICT_INTEGER ? (double)init->i : init->d) + (n->type == DICT_INTEGER ? (double)n->i
                                                                                                  : n->d);
       }
-      rc = publish_locked(m, s, hash, key, klen, &v, exp_of(init_ttl, clock_of(&now)), 1, clock_of(&now), forcible);
+      rc = publish_locked(m, s, hash, key, klen, &v, init_ttl > 0 ? exp_of(init_ttl, clock_of(&now)) : 0, 1, now,
+                          forcible);
     } else if ((it = ITEM(m, at))->type == DICT_INTEGER && n->type == DICT_INTEGER) {
       uint64_t old, nv;
       do {                                                     /* in place (lock-free writers too) */
@@ -1346,11 +1506,11 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
       v.type = DICT_NUMBER;
       v.d = (double)(int64_t)it->num + n->d;
       v.flags = it->flags;
-      rc = publish_locked(m, s, hash, key, klen, &v, it->exp_ns, 1, clock_of(&now), forcible);
+      rc = publish_locked(m, s, hash, key, klen, &v, it->exp_ns, 1, now, forcible);
     } else {
       rc = DICT_NOT_NUMBER;
     }
-    give(m, &STRIPE(m, s)->mu);
+    leave(m, b, s);
     if (rc == DICT_REPAIR) continue;
     if (rc == 0) *result = v;
     return rc;
@@ -1360,58 +1520,83 @@ int dict_incr(const dict_map *m, const char *key, size_t klen, const dict_value 
 /* (dict.h) */
 int dict_expire(const dict_map *m, const char *key, size_t klen, double exptime) {
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t s = STRIPE_OF(m, (uint32_t)(hash & (m->nbuckets - 1))), at;
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s, at;
   uint32_t *link;
   int64_t now;
-  int rc = take_stripe(m, s);
+  int rc = enter(m, b, &s);
   if (rc != 0) return rc;
   now = now_ns();
   find_locked(m, hash, key, klen, &link, &at);
   if (at == NIL || expired(m, ITEM(m, at), &now)) {
-    give(m, &STRIPE(m, s)->mu);
+    leave(m, b, s);
     return DICT_NOT_FOUND;
   }
   /* seq first (+ 2: still a published head): a lock-free number change that
    * read the old expiry fails and looks again */
   __atomic_fetch_add(&ITEM(m, at)->seq, 2, __ATOMIC_ACQ_REL);
   __atomic_store_n(&ITEM(m, at)->exp_ns, exp_of(exptime, now), __ATOMIC_RELEASE);
-  give(m, &STRIPE(m, s)->mu);
+  leave(m, b, s);
   return 0;
 }
 
 /* (dict.h) */
 int dict_flush_all(const dict_map *m) {
-  __atomic_store_n(&HDR(m)->flush_ns, now_ns(), __ATOMIC_RELEASE);
+  __atomic_fetch_add(&HDR(m)->flush_gen, 1, __ATOMIC_ACQ_REL);
+  return 0;
+}
+
+/* Under lane s's lock: every other lane held now is tried, so that one left
+ * by a dead writer (whom nobody may meet for a while: lanes are taken by
+ * turns) is found; DICT_REPAIR then. */
+static int reap(const dict_map *m, uint32_t s) {
+  uint32_t t;
+  int rc;
+  for (t = 0; t < m->nlanes; t++) {
+    pthread_mutex_t *mu = &LANE(m, t)->mu;
+    if (t == s || __atomic_load_n((const int *)(const void *)mu, __ATOMIC_RELAXED) == 0) continue;
+    rc = try_take(m, mu);
+    if (rc == DICT_REPAIR) return DICT_REPAIR;
+    if (rc == 0) give(m, mu);
+  }
   return 0;
 }
 
 /* (dict.h) */
 int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
-  uint32_t s;
+  uint32_t b = 0, s;
   *freed = 0;
-  for (s = 0; s < m->nstripes; s++) {
-    uint32_t b;
-    int rc = take_stripe(m, s);
+  while (b < m->nbuckets) {
+    int rc = enter(m, NO_BUCKET, &s);
     int64_t now = now_ns();
     if (rc != 0) return rc;
-    for (b = s; b < m->nbuckets; b += m->nstripes) {
+    if (b == 0 && reap(m, s) == DICT_REPAIR) {
+      give(m, &LANE(m, s)->mu);
+      continue;
+    }
+    /* (the lane is let go now and then, so that a repair waits little) */
+    for (; b < m->nbuckets && rc == 0; b++) {
       dict_bucket *bk = BUCKET(m, b);
       uint32_t *l = &bk->head, steps = 0, cap = chain_cap(m, b);
+      if (__atomic_load_n(&bk->head, __ATOMIC_RELAXED) == NIL) continue;
+      if (!external(m) && (rc = bucket_lock(m, b, s)) != 0) break;
       while (*l != NIL && steps++ < cap) {
         uint32_t i = *l;
         if (i >= m->nslots) break;
         if (expired(m, ITEM(m, i), &now)) {
           if (unpublish(m, s, bk, l, i) != 0) break;
           if (++*freed == max && max) {
-            give(m, &STRIPE(m, s)->mu);
+            leave(m, b, s);
             return 0;
           }
           continue;
         }
         l = &ITEM(m, i)->next;
       }
+      bucket_unlock(m, b);
+      if ((b & 4095) == 4095) rc = 1;
     }
-    give(m, &STRIPE(m, s)->mu);
+    give(m, &LANE(m, s)->mu);
+    if (rc != 0 && rc != 1 && rc != DICT_REPAIR) return rc;
   }
   return 0;
 }
@@ -1465,19 +1650,20 @@ int dict_keys(const dict_map *m, uint32_t max, dict_buf *buf, uint32_t *n) {
 /* (dict.h) */
 void dict_stat(const dict_map *m, dict_stats *st) {
   const dict_header *h = HDR(m);
-  uint32_t t;
+  uint32_t t, entries = 0;
   st->slots = m->nslots;
   st->free_slots = __atomic_load_n(&h->free_count, __ATOMIC_RELAXED);
-  for (t = 0; t < m->nstripes; t++)
-    st->free_slots += __atomic_load_n(&STRIPE(m, t)->pool_count, __ATOMIC_RELAXED);
+  for (t = 0; t < m->nlanes; t++)
+    st->free_slots += __atomic_load_n(&LANE(m, t)->pool_count, __ATOMIC_RELAXED);
   if (st->free_slots > st->slots) st->free_slots = st->slots;
   st->capacity = (uint64_t)m->nslots * SLOT;
   st->free_bytes = st->free_slots * SLOT;
-  st->entries = 0;
-  for (t = 0; t < m->nstripes; t++) st->entries += __atomic_load_n(&STRIPE(m, t)->entries, __ATOMIC_RELAXED);
+  /* (the lanes' counts wrap: their sum mod 2^32 is the count) */
+  for (t = 0; t < m->nlanes; t++) entries += __atomic_load_n(&LANE(m, t)->entries, __ATOMIC_RELAXED);
+  st->entries = entries > m->nslots ? 0 : entries;
   st->evictions = __atomic_load_n(&h->evictions, __ATOMIC_RELAXED);
   st->recoveries = __atomic_load_n(&h->recoveries, __ATOMIC_RELAXED);
-  st->stripes = m->nstripes;
+  st->lanes = m->nlanes;
   st->buckets = m->nbuckets;
   st->slot_size = SLOT;
 }
@@ -1504,8 +1690,8 @@ static uint32_t check_chain(const dict_map *m, uint32_t c, unsigned char *mark, 
 int dict_check(const dict_map *m, dict_check_report *r) {
   dict_header *h = HDR(m);
   unsigned char *mark;
-  uint32_t s, b, i, ns = m->nstripes < STRIPES ? m->nstripes : STRIPES;
-  int held[STRIPES], alloc_held, err;
+  uint32_t s, b, i, ns = m->nlanes < LANES ? m->nlanes : LANES;
+  int held[LANES], alloc_held, err;
   memset(r, 0, sizeof *r);
   r->slots = m->nslots;
   mark = (unsigned char *)calloc(m->nslots ? m->nslots : 1, 1);
@@ -1515,6 +1701,7 @@ int dict_check(const dict_map *m, dict_check_report *r) {
   r->needs_repair = __atomic_load_n(&h->needs_fsck, __ATOMIC_ACQUIRE);
   for (b = 0; b < m->nbuckets; b++) {
     uint32_t it = BUCKET(m, b)->head, steps = 0;
+    if (!external(m) && __atomic_load_n(&BUCKET(m, b)->lock, __ATOMIC_ACQUIRE) != 0) r->locked_buckets++;
     while (it != NIL) {
       if (it >= m->nslots || ++steps > m->nslots) {
         r->broken++;
@@ -1535,9 +1722,9 @@ int dict_check(const dict_map *m, dict_check_report *r) {
   r->free_listed = check_chain(m, h->free_head, mark, 2, r);
   r->free_count = h->free_count;
   for (s = 0; s < ns; s++) {
-    r->pooled += check_chain(m, STRIPE(m, s)->pool_head, mark, 4, r);
-    r->pool_count += STRIPE(m, s)->pool_count;
-    r->entries_counted += STRIPE(m, s)->entries;
+    r->pooled += check_chain(m, LANE(m, s)->pool_head, mark, 4, r);
+    r->pool_count += LANE(m, s)->pool_count;
+    r->entries_counted += LANE(m, s)->entries;
   }
   for (i = 0; i < m->nslots; i++)
     if (!mark[i]) r->lost++;
@@ -1552,7 +1739,7 @@ done:
 /* (dict.h) */
 int dict_push(const dict_map *m, const char *key, size_t klen, int left, const dict_value *v, uint32_t *len) {
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = STRIPE_OF(m, b);
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s;
   dict_bucket *bk = BUCKET(m, b);
   if (v->type == DICT_STRING &&
       (v->len > UINT32_MAX || dict_entry_bytes(0, v->len) > (size_t)m->nslots * SLOT))
@@ -1561,17 +1748,17 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
     uint32_t at, *link, node, n = slots_for(0, v->type == DICT_STRING ? v->len : 0);
     dict_item *l, *nd;
     int64_t now;
-    int forcible = 0, rc = take_stripe(m, s);
+    int forcible = 0, rc = enter(m, b, &s);
     if (rc != 0) return rc;
     now = now_ns();
     find_locked(m, hash, key, klen, &link, &at);
     if (at != NIL && expired(m, ITEM(m, at), &now)) {
       rc = unpublish(m, s, bk, link, at);       /* expired: replaced by a new list */
-      if (rc == DICT_REPAIR) { give(m, &STRIPE(m, s)->mu); continue; }
+      if (rc == DICT_REPAIR) { leave(m, b, s); continue; }
       at = NIL;
     }
     if (at != NIL && ITEM(m, at)->type != DICT_LIST) {
-      give(m, &STRIPE(m, s)->mu);
+      leave(m, b, s);
       return DICT_NOT_LIST;
     }
     if (at == NIL) {                          /* a new, empty list first */
@@ -1580,21 +1767,21 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
       lv.type = DICT_LIST;
       rc = publish_locked(m, s, hash, key, klen, &lv, 0, 0, now, &forcible);
       if (rc != 0) {
-        give(m, &STRIPE(m, s)->mu);
+        leave(m, b, s);
         if (rc == DICT_REPAIR) continue;
         return rc;
       }
       find_locked(m, hash, key, klen, &link, &at);
-      if (at == NIL) { give(m, &STRIPE(m, s)->mu); return EIO; }
+      if (at == NIL) { leave(m, b, s); return EIO; }
     }
-    rc = room(m, s, n, 0, now, &forcible, &node);
+    rc = room(m, s, b, n, 0, now, &forcible, &node);
     if (rc != 0) {
       /* (a list made for this push stays, empty: as ngx's, whose failed push keeps it) */
-      give(m, &STRIPE(m, s)->mu);
+      leave(m, b, s);
       if (rc == DICT_REPAIR) continue;
       return rc;
     }
-    fill(m, node, 0, "", 0, v, 0, now);
+    fill(m, node, 0, "", 0, v, 0);
     l = ITEM(m, at);
     nd = ITEM(m, node);
     if (left) {
@@ -1614,7 +1801,7 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
     }
     *len = __atomic_add_fetch(&l->vlen, 1, __ATOMIC_RELEASE);
     l->atime = now_s();
-    give(m, &STRIPE(m, s)->mu);
+    leave(m, b, s);
     return 0;
   }
 }
@@ -1623,27 +1810,27 @@ int dict_push(const dict_map *m, const char *key, size_t klen, int left, const d
 int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_value *out, dict_buf *buf) {
   int64_t now = 0;
   uint64_t hash = hash_of(m, key, klen);
-  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s = STRIPE_OF(m, b);
+  uint32_t b = (uint32_t)(hash & (m->nbuckets - 1)), s;
   dict_bucket *bk = BUCKET(m, b);
   for (;;) {
     uint32_t at, *link, node;
     dict_item *l, *nd;
-    int rc = take_stripe(m, s);
+    int rc = enter(m, b, &s);
     if (rc != 0) return rc;
     find_locked(m, hash, key, klen, &link, &at);
     if (at == NIL || expired(m, ITEM(m, at), &now)) {
-      give(m, &STRIPE(m, s)->mu);
+      leave(m, b, s);
       return DICT_NOT_FOUND;
     }
     l = ITEM(m, at);
     if (l->type != DICT_LIST) {
-      give(m, &STRIPE(m, s)->mu);
+      leave(m, b, s);
       return DICT_NOT_LIST;
     }
     node = left ? l->flags : l->spare;
     if (node == NIL || node >= m->nslots) {
       rc = unpublish(m, s, bk, link, at);        /* empty: the key goes */
-      give(m, &STRIPE(m, s)->mu);
+      leave(m, b, s);
       if (rc == DICT_REPAIR) continue;
       return DICT_NOT_FOUND;
     }
@@ -1655,7 +1842,7 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
     if (nd->type == DICT_STRING) {
       if (buf_reserve(buf, nd->vlen ? nd->vlen : 1) != 0 || nd->vlen > m->size ||
           copy_data(m, nd->chain, 0, buf->p, nd->vlen) != 0) {
-        give(m, &STRIPE(m, s)->mu);
+        leave(m, b, s);
         return ENOMEM;
       }
       out->len = nd->vlen;
@@ -1679,7 +1866,7 @@ int dict_pop(const dict_map *m, const char *key, size_t klen, int left, dict_val
     if (l->vlen > 0) __atomic_sub_fetch(&l->vlen, 1, __ATOMIC_RELEASE);
     rc = free_slots(m, s, node);
     if (rc == 0 && l->flags == NIL) rc = unpublish(m, s, bk, link, at);    /* the last element: the key goes */
-    give(m, &STRIPE(m, s)->mu);
+    leave(m, b, s);
     (void)rc;                                 /* (popped: a broken chain is the repair's) */
     return 0;
   }

@@ -54,11 +54,11 @@ enum {
 typedef struct dict_map {
   unsigned char *base;
   size_t size;
-  uint32_t nslots, nbuckets, nstripes;
-  size_t stripes_off, buckets_off, slots_off;
+  uint32_t nslots, nbuckets, nlanes;
+  size_t lanes_off, buckets_off, slots_off;
   int readonly;
-  int lock_kind;       /* DICT_LOCK_STRIPES or DICT_LOCK_EXTERNAL, as laid out */
-  /* DICT_LOCK_EXTERNAL: the one lock of its one stripe, kept by the caller
+  int lock_kind;       /* DICT_LOCK_LANES or DICT_LOCK_EXTERNAL, as laid out */
+  /* DICT_LOCK_EXTERNAL: the one lock of its one lane, kept by the caller
    * (smo.dict: the segment's kernel lock).  lock: 0, DICT_LOCK_RECOVERED
    * (taken; its previous holder died holding it) or an errno value. */
   int (*lock)(void *ctx);
@@ -68,9 +68,9 @@ typedef struct dict_map {
 
 /* How a dictionary's writers exclude each other, chosen when it is laid out. */
 enum {
-  DICT_LOCK_STRIPES = 0,   /* 64 stripes, each a robust pthread mutex in the segment (only the owner's
+  DICT_LOCK_LANES = 0,   /* bucket locks and 64 lanes, robust pthread mutexes in the segment (only the owner's
                             * uid may write it: glibc follows pointers kept in a robust mutex) */
-  DICT_LOCK_EXTERNAL = 1   /* one stripe, locked by dict_map's lock (group or others may write) */
+  DICT_LOCK_EXTERNAL = 1   /* one lane, locked by dict_map's lock (group or others may write) */
 };
 #define DICT_LOCK_RECOVERED (-1)
 
@@ -83,7 +83,7 @@ int dict_format(unsigned char *base, size_t size, int lock_kind);
 
 /* The format version of the dictionary at base (one of any version), or
  * -1 when it is none; DICT_FORMAT is this build's. */
-#define DICT_FORMAT 3
+#define DICT_FORMAT 4
 int dict_format_of(const unsigned char *base, size_t size);
 
 /* Checks the segment's header and fills m; 0, or EINVAL (not a dictionary,
@@ -161,18 +161,19 @@ int dict_keys(const dict_map *m, uint32_t max, dict_buf *buf, uint32_t *n);
 /* What `smo dict stat` shows. */
 typedef struct dict_stats {
   uint64_t capacity, free_bytes, entries, evictions, recoveries, slots, free_slots;
-  uint32_t stripes, buckets, slot_size;
+  uint32_t lanes, buckets, slot_size;
 } dict_stats;
 void dict_stat(const dict_map *m, dict_stats *st);
 
 /* A check of the bookkeeping under every lock, changing nothing (a dead
  * holder's lock is made consistent and the dictionary marked for repair, as
  * any user meeting it does): every slot in exactly one place (an entry, the
- * free list, a stripe's pool), and the counters equal to what is there. */
+ * free list, a lane's pool), and the counters equal to what is there. */
 typedef struct dict_check_report {
   uint32_t slots, used, free_listed, pooled, lost, twice, broken;
   uint32_t free_count, pool_count, entries_counted, entries_found;
   uint32_t needs_repair, dead_holders;
+  uint32_t locked_buckets;   /* bucket locks held while every lane is: a dead writer's (repaired next) */
 } dict_check_report;
 int dict_check(const dict_map *m, dict_check_report *r);
 

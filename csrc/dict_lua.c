@@ -484,7 +484,7 @@ static int d_stats(lua_State *L) {
   FIELD(recoveries);
   FIELD(slots);
   FIELD(free_slots);
-  FIELD(stripes);
+  FIELD(lanes);
   FIELD(buckets);
   FIELD(slot_size);
 #undef FIELD
@@ -514,6 +514,7 @@ static int d_check(lua_State *L) {
   FIELD(entries_counted);
   FIELD(entries_found);
   FIELD(dead_holders);
+  FIELD(locked_buckets);
 #undef FIELD
   lua_pushboolean(L, r.needs_repair != 0);
   lua_setfield(L, -2, "needs_repair");
@@ -770,10 +771,10 @@ static int smo_dict_state(lua_State *L) {
 
 /* smobject.core.dict_format(seg, external): lays out a dictionary (the
  * caller holds the segment's lock, or it is PRIVATE); external: its writers
- * take the segment's lock (one stripe) instead of mutexes in the segment. */
+ * take the segment's lock (one lane) instead of mutexes in the segment. */
 static int smo_dict_format(lua_State *L) {
   smo_seg *h = check_seg(L, 1);
-  int kind = lua_toboolean(L, 2) ? DICT_LOCK_EXTERNAL : DICT_LOCK_STRIPES;
+  int kind = lua_toboolean(L, 2) ? DICT_LOCK_EXTERNAL : DICT_LOCK_LANES;
   if (h->readonly) raise_readonly(L);
   if (dict_format(h->addr, h->size, kind) != 0) return push_oserror(L, "smo.dict", EINVAL);
   lua_pushboolean(L, 1);
@@ -786,7 +787,7 @@ static int smo_dict_min_size(lua_State *L) {
   return 1;
 }
 
-/* The segment's lock, as a dictionary's one stripe lock (DICT_LOCK_EXTERNAL):
+/* The segment's lock, as a dictionary's one lane lock (DICT_LOCK_EXTERNAL):
  * taken and released inside one call of dict.c, with no Lua in between. */
 static int seg_lock_take(void *ctx) {
   smo_seg *h = (smo_seg *)ctx;
@@ -818,7 +819,7 @@ static int smo_dict_new(lua_State *L) {
   h = check_seg(L, 1);          /* (the allocations above may have run a finalizer) */
   if (dict_map_of(&d->map, h->addr, h->size, h->readonly) != 0)
     return push_oserror(L, "smo.dict", EINVAL);
-  if (d->map.lock_kind == DICT_LOCK_STRIPES && lua_toboolean(L, 2) && !h->readonly) {
+  if (d->map.lock_kind == DICT_LOCK_LANES && lua_toboolean(L, 2) && !h->readonly) {
     smo_pushfail(L);
     smo_pushf(L, "smo.dict: key 0x%08x lets other users write it, but was laid out with its locks inside (by an "
                  "owner-only mode): make it again with the mode it has now", (unsigned)h->key);

@@ -311,14 +311,14 @@ describe("smo.dict between processes", function()
   end)
 
   describe("with a mode that lets other users write it (0660, 0666)", function()
-    -- Its writers take the segment's kernel lock (one stripe) instead of
+    -- Its writers take the segment's kernel lock (one lane) instead of
     -- robust mutexes in the segment, which another uid could corrupt.
     local MODE660, MODE666 = tonumber("660", 8), tonumber("666", 8)
 
-    it("works as any dictionary, on one stripe, and its bookkeeping stays right", function()
+    it("works as any dictionary, on one lane, and its bookkeeping stays right", function()
       local k = H.key()
       local d = assert(smo.dict{ key = k, size = MiB, create = true, mode = MODE660 })
-      assert.are.equal(1, d:stats().stripes)
+      assert.are.equal(1, d:stats().lanes)
       assert.are.same({ true, nil, false }, { d:set("n", 41) })
       assert.are.equal(42, d:incr("n", 1))
       assert.are.same({ false, "exists", false }, { d:add("n", 0) })
@@ -333,7 +333,7 @@ describe("smo.dict between processes", function()
       assert.are.equal(ck.entries_counted, ck.entries_found)
       local other = assert(smo.dict{ key = k })               -- (an opener learns the kind from the segment)
       assert.are.equal(42, other:get("n"))
-      assert.are.equal(1, other:stats().stripes)
+      assert.are.equal(1, other:stats().lanes)
       other:close()
       d:flush_all()
       d:flush_expired()

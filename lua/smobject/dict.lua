@@ -55,7 +55,7 @@ function M.dict(opts)
   local where = key_text(seg)
   local _, readonly = core.handle_state(seg)
   -- Who may write it decides its locks: robust mutexes in the segment (64
-  -- stripes) when only its owner may, the segment's kernel lock (one stripe)
+  -- lanes, and a lock per bucket) when only its owner may, the segment's kernel lock (one lane)
   -- when group or others may, since glibc follows pointers kept in a robust
   -- mutex and another uid must not be able to write those.
   local st = seg:stat()

@@ -101,23 +101,23 @@ end
 -- scribble over buckets and slots need.
 function C.geometry(seg)
   return {
-    nstripes = seg:get("uint32_t", 12),
+    nlanes = seg:get("uint32_t", 12),
     size = seg:get("uint64_t", 16),
     nslots = seg:get("uint32_t", 24),
     nbuckets = seg:get("uint32_t", 28),
-    stripes_off = seg:get("uint64_t", 32),
+    lanes_off = seg:get("uint64_t", 32),
     buckets_off = seg:get("uint64_t", 40),
     slots_off = seg:get("uint64_t", 48),
     alloc_off = 3 * 64 + 8, -- the free list's mutex (dict_header.alloc: its fourth line, after free_head and free_count)
   }
 end
 
---- The stripes (0-based) whose mutex is held now (its lock word is not 0),
+--- The lanes (0-based) whose mutex is held now (its lock word is not 0),
 -- and whether the free list's mutex is.
 function C.held_locks(seg, g)
   local held = {}
-  for s = 0, g.nstripes - 1 do
-    if seg:get("uint32_t", g.stripes_off + 64 * s) ~= 0 then held[#held + 1] = s end
+  for s = 0, g.nlanes - 1 do
+    if seg:get("uint32_t", g.lanes_off + 64 * s) ~= 0 then held[#held + 1] = s end
   end
   return held, seg:get("uint32_t", g.alloc_off) ~= 0
 end

@@ -1,6 +1,6 @@
 -- A child of spec/40-dict_crash_spec.lua: sets NAME to self-checking values
--- of LEN bytes, over and over (most of its time inside the store's stripe
--- lock), until stopped or killed.  Prints "ready" once it loops.
+-- of LEN bytes, over and over (most of its time inside the store's lane
+-- and bucket locks), until stopped or killed.  Prints "ready" once it loops.
 -- usage: dict_setloop.lua KEY NAME LEN
 local C = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/dict_common.lua")
 local smo = require("smobject")

@@ -1,7 +1,7 @@
 -- A child of spec/40-dict_crash_spec.lua that the parent stops with SIGSTOP
 -- at random instants: it writes large self-checking values (dict_common's
 -- strval, whose byte is tied to the entry's flags) to the key "hot" and to
--- keys k1..kNKEYS (spread over every stripe), deletes some, counts on "ctr",
+-- keys k1..kNKEYS (spread over many buckets), deletes some, counts on "ctr",
 -- until killed.
 -- usage: dict_stop_writer.lua KEY NKEYS SEED
 local C = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/dict_common.lua")
