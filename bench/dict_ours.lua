@@ -7,6 +7,9 @@
 --                                     sets its own 1000 keys for SECS seconds
 --                                     in dictionary KEY (64-byte strings, or
 --                                     numbers with num); prints sets per second
+--   dict_ours.lua spin SECS           the same loop with no dictionary (a Lua
+--                                     table instead): how two processes scale
+--                                     on this machine with nothing shared
 local smo = require("smobject")
 
 local KEYS = 1000
@@ -14,6 +17,19 @@ local S64 = string.rep("x", 64)
 local ROUNDS, ROUND_S = 5, 0.1
 local now = smo.clock
 local mode = arg[1] or "loops"
+
+if mode == "spin" then
+  local secs, t, n, t0 = tonumber(arg[2]), {}, 0, now()
+  local keys = {}
+  for j = 1, KEYS do keys[j] = "s:k" .. j end
+  local deadline = t0 + secs
+  while now() < deadline do
+    for j = 1, KEYS do t[keys[j]] = S64 end
+    n = n + KEYS
+  end
+  io.write(("return %.1f\n"):format(n / (now() - t0)))
+  return
+end
 
 if mode == "writer" then
   local d = assert(smo.dict{ key = tonumber(arg[2]) })

@@ -872,13 +872,13 @@ describe("smo.dict under crashes (issue 13)", function()
       end
       assert(lane, "the set loop was never stopped holding a lane")
       assert.is_true(H.wait_exit(holder, 10))
-      assert(raw:get("uint32_t", g.lanes_off + 64 * lane) ~= 0, "the dead holder's mutex is not marked")
+      assert(raw:get("uint32_t", g.lanes_off + C.LANE_SIZE * lane) ~= 0, "the dead holder's mutex is not marked")
       -- another writer: a set that must evict to fit, on a key of another
       -- bucket; it stays alive afterwards
       local evictor = spawn("dict_evictor.lua", k, "big", math.floor(cap * 0.7))
       assert(wait_line(evictor, "^set "), "the evicting set did not return within 20 s: hung")
       local res = H.output(evictor)
-      local word = raw:get("uint32_t", g.lanes_off + 64 * lane)
+      local word = raw:get("uint32_t", g.lanes_off + C.LANE_SIZE * lane)
       -- nobody is inside an operation now: no lane may stay locked
       local held = C.held_locks(raw, g)
       assert.are.same({}, held, ("lane(s) {%s} still locked (lane %d's word 0x%x) after %s"):format(

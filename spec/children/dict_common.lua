@@ -5,6 +5,8 @@
 -- the library's): local C = dofile(ROOT .. "/spec/children/dict_common.lua")
 local C = {}
 
+C.LANE_SIZE = 128   -- bytes per lane (csrc/dict.c LANE_SIZE: a lane is two cache lines)
+
 -- The bytes a self-checking string value is made of (no space: codes go
 -- into space-separated log lines).
 C.ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -117,7 +119,7 @@ end
 function C.held_locks(seg, g)
   local held = {}
   for s = 0, g.nlanes - 1 do
-    if seg:get("uint32_t", g.lanes_off + 64 * s) ~= 0 then held[#held + 1] = s end
+    if seg:get("uint32_t", g.lanes_off + C.LANE_SIZE * s) ~= 0 then held[#held + 1] = s end
   end
   return held, seg:get("uint32_t", g.alloc_off) ~= 0
 end
