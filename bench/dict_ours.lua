@@ -27,6 +27,7 @@ if mode == "spin" then
     for j = 1, KEYS do t[keys[j]] = S64 end
     n = n + KEYS
   end
+  assert(t[keys[KEYS]] == S64)
   io.write(("return %.1f\n"):format(n / (now() - t0)))
   return
 end
