@@ -154,7 +154,7 @@ ratio_row("Redis get / Lua 5.4 get (times faster)", rd_get, o54 and o54.get_num,
 -- writer then two, in turn; each figure the best of its rounds (a shared
 -- machine's slow spells hurt both sides), and the median of the rounds'
 -- ratios beside it.
-local ROUNDS2 = tonumber(os.getenv("SMO_BENCH_ROUNDS2") or "") or math.max(8, PASSES)
+local ROUNDS2 = tonumber(os.getenv("SMO_BENCH_ROUNDS2") or "") or math.max(12, PASSES)
 local function two_writers(kind)
   local key = 0x5d1cbe00 + (os.time() % 200) + (kind == "num" and 256 or 0)
   local d
