@@ -9,7 +9,7 @@
  *             an entry count and an eviction hand.  A writer holds one lane
  *             for the whole of an operation, and the lock of the bucket it
  *             changes: writers of different keys take different lanes and
- *             buckets, and share no cache line.  Where other uids may write
+ *             buckets, and rarely share a cache line.  Where other uids may write
  *             the segment (lock_kind DICT_LOCK_EXTERNAL) there is one lane,
  *             its lock is the caller's (smo.dict: the segment's kernel lock),
  *             buckets are not locked, and the alloc lock is implied by it
@@ -427,12 +427,17 @@ static int take(const dict_map *m, pthread_mutex_t *mu) {
  * and the lock of the bucket it changes (below).  The lane is what makes a
  * writer's death visible (its robust mutex), and it keeps the writer's
  * pool of free slots and counters: two processes writing different keys
- * take different lanes and different buckets, and share no cache line.
+ * take different lanes and different buckets, and rarely share a cache line.
  * A thread tries the lane it had last time first (handed out in turn from
- * the header at its first write), then a few others, and only then waits
- * for its own. */
-#define LANE_TRIES 4
+ * the header at its first write, and again in a child after fork), then
+ * every other, and only when all are busy does it wait for its own.  (No
+ * writer holds a lane while it waits for a bucket: bucket_wait.) */
 static __thread uint32_t lane_hint = UINT32_MAX;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forget_lane(void) { lane_hint = UINT32_MAX; }
+
+static void forget_lane_at_fork(void) { pthread_atfork(NULL, NULL, forget_lane); }
 
 static int take_lane(const dict_map *m, uint32_t *lane) {
   uint32_t n = m->nlanes, l, k;
@@ -440,9 +445,12 @@ static int take_lane(const dict_map *m, uint32_t *lane) {
     *lane = 0;
     return take(m, &LANE(m, 0)->mu);
   }
-  if (lane_hint >= n) lane_hint = __atomic_fetch_add(&HDR(m)->next_lane, 1, __ATOMIC_RELAXED) & (n - 1);
+  if (lane_hint >= n) {
+    pthread_once(&atfork_once, forget_lane_at_fork);
+    lane_hint = __atomic_fetch_add(&HDR(m)->next_lane, 1, __ATOMIC_RELAXED) & (n - 1);
+  }
   l = lane_hint;
-  for (k = 0; k < LANE_TRIES && k < n; k++) {
+  for (k = 0; k < n; k++) {
     uint32_t t = (l + k) & (n - 1);
     int rc = try_take(m, &LANE(m, t)->mu);
     if (rc == DICT_REPAIR) return rc;
@@ -459,7 +467,8 @@ static int take_lane(const dict_map *m, uint32_t *lane) {
 /* Bucket locks: the bucket's lock word holds its writer's lane + 1.  Only
  * a holder of that lane can hold such a word, so a writer who finds it
  * taken looks at the lane: busy, its writer is alive (or being repaired)
- * and it waits (a futex wait, 2 ms at a time, looking again each time);
+ * and it waits, holding nothing (a futex wait of 2 ms at most, then it
+ * takes a lane and looks again);
  * left by a dead holder (EOWNERDEAD), the dictionary needs a repair, which
  * clears every bucket's word.  With DICT_LOCK_EXTERNAL the one lane
  * excludes every other writer, and buckets are not locked. */
@@ -504,24 +513,34 @@ static int holder_gone(const dict_map *m, const uint32_t *w, uint32_t cur, uint3
   return rc ? stale_word(m) : 0;
 }
 
+/* By the holder of lane `lane`: 0 when bucket b's lock is taken;
+ * DICT_REPAIR when its holder is dead (marked) or a repair is due; EBUSY
+ * when a live writer holds it (let the lane go, bucket_wait, try again). */
 static int bucket_lock(const dict_map *m, uint32_t b, uint32_t lane) {
-  uint32_t *w = &BUCKET(m, b)->lock, spins = 0;
-  for (;;) {
+  uint32_t *w = &BUCKET(m, b)->lock, spins;
+  for (spins = 0;; spins++) {
     uint32_t cur = 0;
     int rc;
     if (__atomic_compare_exchange_n(w, &cur, lane + 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
-    if (++spins < BUCKET_SPINS) {
+    if (spins < BUCKET_SPINS) {
       CPU_RELAX();
       continue;
     }
     if (__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) return DICT_REPAIR;
     rc = holder_gone(m, w, cur, lane);
-    if (rc != 0) return rc;
-    if (!(cur & BUCKET_WAITERS) &&
-        !__atomic_compare_exchange_n(w, &cur, cur | BUCKET_WAITERS, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-      continue;
-    futex_wait(w, cur | BUCKET_WAITERS, 2000000);
+    return rc != 0 ? rc : EBUSY;
   }
+}
+
+/* Holding nothing: sleeps until bucket b's lock is let go, 2 ms at most. */
+static void bucket_wait(const dict_map *m, uint32_t b) {
+  uint32_t *w = &BUCKET(m, b)->lock;
+  uint32_t cur = __atomic_load_n(w, __ATOMIC_RELAXED);
+  if (cur == 0) return;
+  if (!(cur & BUCKET_WAITERS) &&
+      !__atomic_compare_exchange_n(w, &cur, cur | BUCKET_WAITERS, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    return;                      /* (it changed: look again now) */
+  futex_wait(w, cur | BUCKET_WAITERS, 2000000);
 }
 
 /* 0 when taken, EBUSY when not (a dead holder is left for later). */
@@ -557,7 +576,8 @@ static int enter(const dict_map *m, uint32_t b, uint32_t *lane) {
     rc = bucket_lock(m, b, *lane);
     if (rc == 0) return 0;
     give(m, &LANE(m, *lane)->mu);
-    if (rc != DICT_REPAIR) return rc;
+    if (rc == EBUSY) bucket_wait(m, b);
+    else if (rc != DICT_REPAIR) return rc;
   }
 }
 
@@ -785,10 +805,15 @@ static int take_slots(const dict_map *m, uint32_t s, uint32_t n, uint32_t *first
 static int free_slots(const dict_map *m, uint32_t s, uint32_t first) {
   dict_header *h = HDR(m);
   dict_lane *st = LANE(m, s);
+  const dict_item *it = ITEM(m, first);
+  /* (a head's chain has exactly the slots its lengths take: a longer one
+   * was scribbled over, and walking it could take as long as the slots) */
+  size_t want = dict_entry_bytes(it->klen, it->type == DICT_STRING ? it->vlen : 0) / SLOT;
   uint32_t last = first, n = 1;
+  if (want > m->nslots) want = m->nslots;
   while (CONT(m, last)->chain != NIL) {
     last = CONT(m, last)->chain;
-    if (last >= m->nslots || ++n > m->nslots) {
+    if (last >= m->nslots || ++n > want) {
       __atomic_store_n(&h->needs_fsck, 1, __ATOMIC_SEQ_CST);
       return DICT_REPAIR;
     }
@@ -919,7 +944,7 @@ static int num_swap(dict_item *it, uint32_t chain, uint32_t seq, uint64_t old, u
 
 /* How many entries a walk of bucket b may meet: a longer chain is a cycle
  * (a corrupt segment), never a real one.  (No count of the writers' is
- * read: a reader touches no cache line that writers of other keys write.) */
+ * read: a reader touches no writer's counter.) */
 static uint32_t chain_cap(const dict_map *m, uint32_t b) {
   (void)b;
   return m->nslots;
@@ -1140,6 +1165,10 @@ static int free_entry(const dict_map *m, uint32_t s, uint32_t i) {
  * frees its slots. */
 static int unpublish(const dict_map *m, uint32_t s, dict_bucket *bk, uint32_t *link, uint32_t i) {
   dict_item *it = ITEM(m, i);
+  if (it->next == i) {           /* (a chain into itself: not smobject's doing) */
+    __atomic_store_n(&HDR(m)->needs_fsck, 1, __ATOMIC_SEQ_CST);
+    return DICT_REPAIR;
+  }
   __atomic_store_n(link, it->next, __ATOMIC_RELEASE);          /* the commit */
   __atomic_fetch_add(&bk->version, 1, __ATOMIC_RELEASE);
   __atomic_fetch_add(&it->seq, 1, __ATOMIC_RELEASE);           /* odd: readers retry */
@@ -1213,7 +1242,7 @@ static int evict_one(const dict_map *m, uint32_t s, uint32_t own, int64_t now, i
     }
     cap = chain_cap(m, b);
     l = &bk->head;
-    while (*l != NIL && steps++ < cap) {
+    while (*l != NIL && steps++ < cap && looked < 4 * EVICT_SAMPLE) {
       uint32_t i = *l;
       dict_item *it;
       uint32_t at;
@@ -1294,7 +1323,7 @@ static int room(const dict_map *m, uint32_t s, uint32_t own, uint32_t n, int may
     if (rc != DICT_NO_MEMORY || !may_evict) return rc;
     rc = evict_one(m, s, own, now, forcible);
     if (rc == DICT_REPAIR) return rc;
-    if (rc == 0) return DICT_NO_MEMORY;
+    if (rc == 0) return __atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE) ? DICT_REPAIR : DICT_NO_MEMORY;
     if (__atomic_load_n(&HDR(m)->needs_fsck, __ATOMIC_ACQUIRE)) return DICT_REPAIR;
   }
 }
@@ -1574,7 +1603,7 @@ static int reap(const dict_map *m, uint32_t s) {
 
 /* (dict.h) */
 int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
-  uint32_t b = 0, s;
+  uint32_t b = 0, s, n;
   *freed = 0;
   while (b < m->nbuckets) {
     int rc = enter(m, NO_BUCKET, &s);
@@ -1584,8 +1613,8 @@ int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
       give(m, &LANE(m, s)->mu);
       continue;
     }
-    /* (the lane is let go now and then, so that a repair waits little) */
-    for (; b < m->nbuckets && rc == 0; b++) {
+    /* (the lane is let go every 4096 buckets, so that a repair waits little) */
+    for (n = 0; b < m->nbuckets && n < 4096; b++, n++) {
       dict_bucket *bk = BUCKET(m, b);
       uint32_t *l = &bk->head, steps = 0, cap = chain_cap(m, b);
       if (__atomic_load_n(&bk->head, __ATOMIC_RELAXED) == NIL) continue;
@@ -1604,10 +1633,10 @@ int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
         l = &ITEM(m, i)->next;
       }
       bucket_unlock(m, b);
-      if ((b & 4095) == 4095) rc = 1;
     }
     give(m, &LANE(m, s)->mu);
-    if (rc != 0 && rc != 1 && rc != DICT_REPAIR) return rc;
+    if (rc == EBUSY) bucket_wait(m, b);
+    else if (rc != 0 && rc != DICT_REPAIR) return rc;
   }
   return 0;
 }

@@ -13,8 +13,9 @@
  *     repaired too.  Prints "bucket ..."; exit 0 when all went right.
  *   dict_whitebox stopped: a writer stopped (SIGSTOP) holding its lane and
  *     a bucket delays no writer of another bucket, even one whose thread
- *     tries that lane first.  Prints "stopped ..."; exit 0 when they got
- *     through.  (Each mode gives up after 20 s: alarm.) */
+ *     tries that lane first, nor while more writers of its bucket than there
+ *     are lanes wait for it; when it dies, they all get through.  Prints
+ *     "stopped ..."; exit 0 when they got through.  (Each mode gives up after 20 s: alarm.) */
 #define _GNU_SOURCE
 #include "dict.c"   /* (its static functions and layout: -I csrc) */
 #include <stdio.h>
@@ -153,10 +154,12 @@ static int bucket_test(void) {
   return rc2 == 0 && !r.locked_buckets && !r.lost && !r.twice && !r.broken ? 0 : 1;
 }
 
+#define WAITERS 70
+
 static int stopped_test(void) {
   dict_map m;
-  pid_t p;
-  int pf[2], status, rc, n, k;
+  pid_t p, waiters[WAITERS];
+  int pf[2], status, rc, n, k, done;
   char c, key[16];
   const char *a = "a";
   if (fresh(&m) != 0 || pipe(pf) != 0) return 2;
@@ -177,10 +180,30 @@ static int stopped_test(void) {
     if (rc != 0) break;
     n++;
   }
-  printf("stopped: %d sets of other buckets done, rc %d, lane %u\n", n, rc, lane_hint);
+  printf("stopped: %d sets of other buckets done, rc %d, lane %u", n, rc, lane_hint);
+  if (rc != 0 || n <= 150) return 1;
+  /* more writers of "a" than there are lanes wait for it: they hold no
+   * lane while they wait, so writers of other buckets still get through */
+  for (k = 0; k < WAITERS; k++) {
+    waiters[k] = fork();
+    if (waiters[k] == 0) _exit(set_str(&m, a, "a waiter's") == 0 ? 0 : 1);
+  }
+  usleep(300000);
+  for (n = 0, k = 200; k < 400; k++) {
+    snprintf(key, sizeof key, "k%d", k);
+    if (bucket_of(&m, key) == bucket_of(&m, a)) continue;
+    rc = set_str(&m, key, "v");
+    if (rc != 0) break;
+    n++;
+  }
+  printf("; with %d writers of its bucket waiting: %d sets done, rc %d", WAITERS, n, rc);
+  /* the stopped writer dies: every waiter gets through (a repair) */
   kill(p, SIGKILL);
   waitpid(p, &status, 0);
-  return rc == 0 && n > 150 ? 0 : 1;
+  for (k = 0, done = 0; k < WAITERS; k++)
+    if (waitpid(waiters[k], &status, 0) == waiters[k] && WIFEXITED(status) && WEXITSTATUS(status) == 0) done++;
+  printf("; after its death %d of %d waiters done\n", done, WAITERS);
+  return rc == 0 && n > 150 && done == WAITERS ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
