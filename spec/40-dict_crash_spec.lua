@@ -236,46 +236,43 @@ describe("smo.dict under crashes (issue 13)", function()
     return whitebox_exe
   end
 
-  it("a repair that meets a second dead holder repairs what that one left too (white-box, in C)", function()
+  -- One white-box case: dict_whitebox MODE must exit 0 and print what
+  -- matches pattern.
+  local function whitebox_case(mode, pattern)
     local why = H.missing("cc") if why then pending(why) return end
+    local out, ok = H.sh(whitebox() .. " " .. mode .. " 2>&1")
+    assert.is_true(ok, out)
+    assert.matches(pattern, out)
+  end
+
+  it("a repair that meets a second dead holder repairs what that one left too (white-box, in C)", function()
     -- The kill storm found it once in about 60 runs: a repair that had been
     -- done by another process when this one got every lock took a later dead
     -- holder's lock (EOWNERDEAD) and dropped it, and the slots that holder had
     -- cut from the free list were lost for good.  spec/children/dict_whitebox.c
     -- builds csrc/dict.c in and makes that order happen with fork().
-    local out, ok = H.sh(whitebox() .. " fsck 2>&1")
-    assert.is_true(ok, out)
-    assert.matches("^lost 0 needs_repair 0", out)
+    whitebox_case("fsck", "^lost 0 needs_repair 0")
   end)
 
   it("a lock-free number change refuses a head reused since, even holding the same number, or re-expired (white-box)",
     function()
-      local why = H.missing("cc") if why then pending(why) return end
-      local out, ok = H.sh(whitebox() .. " swap 2>&1")
-      assert.is_true(ok, out)
-      assert.matches("^swap refused, b = 0, the slot reused; after expire: swap refused", out)
+      whitebox_case("swap", "^swap refused, b = 0, the slot reused; after expire: swap refused")
     end)
 
   it("a writer killed holding its lane and a bucket's lock: the bucket's next writer repairs, nothing is lost (white-box)",
     function()
-      local why = H.missing("cc") if why then pending(why) return end
       -- (the next writer finds the bucket's word naming the dead writer's
       -- lane, and that lane's robust mutex says its holder died; a word naming
       -- a free lane is a scribble, repaired the same way; alarm: 20 s)
-      local out, ok = H.sh(whitebox() .. " bucket 2>&1")
-      assert.is_true(ok, out)
-      assert.matches("^bucket: set 0, recoveries %+1, lost 0, locked 0, needs_repair 0; stale word: set 0, locked 0", out)
+      whitebox_case("bucket", "^bucket: set 0, recoveries %+1, lost 0, locked 0, needs_repair 0; stale word: set 0, locked 0")
     end)
 
   it("a writer stopped holding a lane and a bucket delays no writer of another bucket, even on that lane, even with"
     .. " more waiters of its bucket than lanes (white-box)", function()
-      local why = H.missing("cc") if why then pending(why) return end
       -- (the waiters of the stopped writer's bucket sleep holding no lane;
       -- they used to keep theirs, and with 64 of them every writer stopped)
-      local out, ok = H.sh(whitebox() .. " stopped 2>&1")
-      assert.is_true(ok, out)
-      assert.matches("^stopped: %d+ sets of other buckets done, rc 0, lane %d+; with 70 writers of its bucket waiting: "
-        .. "%d+ sets done, rc 0; after its death 70 of 70 waiters done", out)
+      whitebox_case("stopped", "^stopped: %d+ sets of other buckets done, rc 0, lane %d+; with 70 writers of its bucket "
+        .. "waiting: %d+ sets done, rc 0; after its death 70 of 70 waiters done")
     end)
 
   describe("a kill storm", function()

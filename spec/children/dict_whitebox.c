@@ -156,11 +156,27 @@ static int bucket_test(void) {
 
 #define WAITERS 70
 
+/* Sets keys k<from>..k<to - 1> but those of key a's bucket: how many were
+ * set (*rc: the first failure's result, else 0). */
+static int set_others(dict_map *m, const char *a, int from, int to, int *rc) {
+  char key[16];
+  int n = 0, k;
+  *rc = 0;
+  for (k = from; k < to; k++) {
+    snprintf(key, sizeof key, "k%d", k);
+    if (bucket_of(m, key) == bucket_of(m, a)) continue;
+    *rc = set_str(m, key, "v");
+    if (*rc != 0) break;
+    n++;
+  }
+  return n;
+}
+
 static int stopped_test(void) {
   dict_map m;
   pid_t p, waiters[WAITERS];
   int pf[2], status, rc, n, k, done;
-  char c, key[16];
+  char c;
   const char *a = "a";
   if (fresh(&m) != 0 || pipe(pf) != 0) return 2;
   p = fork();
@@ -173,13 +189,7 @@ static int stopped_test(void) {
   }
   if (read(pf[0], &c, 1) != 1) return 2;
   lane_hint = 0;               /* this thread tries lane 0 first */
-  for (n = 0, k = 0; k < 200; k++) {
-    snprintf(key, sizeof key, "k%d", k);
-    if (bucket_of(&m, key) == bucket_of(&m, a)) continue;
-    rc = set_str(&m, key, "v");
-    if (rc != 0) break;
-    n++;
-  }
+  n = set_others(&m, a, 0, 200, &rc);
   printf("stopped: %d sets of other buckets done, rc %d, lane %u", n, rc, lane_hint);
   if (rc != 0 || n <= 150) return 1;
   /* more writers of "a" than there are lanes wait for it: they hold no
@@ -189,13 +199,7 @@ static int stopped_test(void) {
     if (waiters[k] == 0) _exit(set_str(&m, a, "a waiter's") == 0 ? 0 : 1);
   }
   usleep(300000);
-  for (n = 0, k = 200; k < 400; k++) {
-    snprintf(key, sizeof key, "k%d", k);
-    if (bucket_of(&m, key) == bucket_of(&m, a)) continue;
-    rc = set_str(&m, key, "v");
-    if (rc != 0) break;
-    n++;
-  }
+  n = set_others(&m, a, 200, 400, &rc);
   printf("; with %d writers of its bucket waiting: %d sets done, rc %d", WAITERS, n, rc);
   /* the stopped writer dies: every waiter gets through (a repair) */
   kill(p, SIGKILL);
