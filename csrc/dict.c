@@ -942,13 +942,10 @@ static int num_swap(dict_item *it, uint32_t chain, uint32_t seq, uint64_t old, u
 
 /* ------------------------------------------------------------- reading */
 
-/* How many entries a walk of bucket b may meet: a longer chain is a cycle
+/* How many entries a walk of a bucket may meet: a longer chain is a cycle
  * (a corrupt segment), never a real one.  (No count of the writers' is
  * read: a reader touches no writer's counter.) */
-static uint32_t chain_cap(const dict_map *m, uint32_t b) {
-  (void)b;
-  return m->nslots;
-}
+static uint32_t chain_cap(const dict_map *m) { return m->nslots; }
 
 /* A reader's view of a head: the fields copied, then checked. */
 typedef struct snap {
@@ -965,7 +962,7 @@ static int find_nolock(const dict_map *m, uint64_t hash, const char *key, size_t
   dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
   uint32_t v1 = __atomic_load_n(&bk->version, __ATOMIC_ACQUIRE);
   uint32_t i = __atomic_load_n(&bk->head, __ATOMIC_ACQUIRE), steps = 0;
-  uint32_t cap = chain_cap(m, (uint32_t)(hash & (m->nbuckets - 1)));
+  uint32_t cap = chain_cap(m);
   sn->ver = v1;
   while (i != NIL) {
     dict_item *it;
@@ -1125,7 +1122,7 @@ int dict_ttl(const dict_map *m, const char *key, size_t klen, double *ttl) {
 static void find_locked(const dict_map *m, uint64_t hash, const char *key, size_t klen, uint32_t **link,
                         uint32_t *at) {
   dict_bucket *bk = BUCKET(m, hash & (m->nbuckets - 1));
-  uint32_t *l = &bk->head, steps = 0, cap = chain_cap(m, (uint32_t)(hash & (m->nbuckets - 1)));
+  uint32_t *l = &bk->head, steps = 0, cap = chain_cap(m);
   while (*l != NIL) {
     uint32_t i = *l;
     dict_item *it;
@@ -1240,7 +1237,7 @@ static int evict_one(const dict_map *m, uint32_t s, uint32_t own, int64_t now, i
       if (best_b != NO_BUCKET && best_b != own) bucket_unlock(m, best_b);
       return DICT_REPAIR;
     }
-    cap = chain_cap(m, b);
+    cap = chain_cap(m);
     l = &bk->head;
     while (*l != NIL && steps++ < cap && looked < 4 * EVICT_SAMPLE) {
       uint32_t i = *l;
@@ -1616,7 +1613,7 @@ int dict_flush_expired(const dict_map *m, uint32_t max, uint32_t *freed) {
     /* (the lane is let go every 4096 buckets, so that a repair waits little) */
     for (n = 0; b < m->nbuckets && n < 4096; b++, n++) {
       dict_bucket *bk = BUCKET(m, b);
-      uint32_t *l = &bk->head, steps = 0, cap = chain_cap(m, b);
+      uint32_t *l = &bk->head, steps = 0, cap = chain_cap(m);
       if (__atomic_load_n(&bk->head, __ATOMIC_RELAXED) == NIL) continue;
       if (!external(m) && (rc = bucket_lock(m, b, s)) != 0) break;
       while (*l != NIL && steps++ < cap) {
@@ -1653,7 +1650,7 @@ int dict_keys(const dict_map *m, uint32_t max, dict_buf *buf, uint32_t *n) {
     for (;;) {
       size_t mark = buf->len;
       uint32_t got = 0, v1 = __atomic_load_n(&bk->version, __ATOMIC_ACQUIRE), steps = 0, ok = 1;
-      uint32_t cap = chain_cap(m, b);
+      uint32_t cap = chain_cap(m);
       uint32_t i = __atomic_load_n(&bk->head, __ATOMIC_ACQUIRE);
       while (i != NIL) {
         dict_item *it;
